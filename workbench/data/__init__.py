@@ -1,0 +1,1 @@
+"""Datasets: read files, detect and normalise record kinds, report problems by line."""

@@ -1,0 +1,50 @@
+"""Exports of a run: the LoRA adapter (PEFT format) or a merged model folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workbench import locations
+from workbench.jobs import store
+from workbench.jobs.context import latest_checkpoint
+from workbench.jobs.spec import JobSpec
+
+FORMATS = ("lora", "merged")
+
+
+class ExportError(RuntimeError):
+    pass
+
+
+def trained_weights(project: str, run_id: str) -> tuple[Path, bool]:
+    """(folder with the trained weights, is_adapter): the final output, else the latest checkpoint."""
+    info = store.get(project, run_id)
+    if info.alive:
+        raise ExportError(f"Run {run_id} is still running; stop it or wait for it to finish.")
+    folder = info.output or latest_checkpoint(info.path)
+    if folder is None:
+        raise ExportError(f"Run {run_id} has no trained weights yet (state: {info.state}).")
+    return folder, (folder / "adapter_config.json").exists()
+
+
+def default_out(project: str, run_id: str, fmt: str) -> Path:
+    return locations.exports_dir(project, run_id) / fmt
+
+
+def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=print) -> Path:
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
+    folder, is_adapter = trained_weights(project, run_id)
+    spec = JobSpec.load(locations.run_dir(project, run_id))
+    out = Path(out) if out else default_out(project, run_id, fmt)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty; choose another --out.")
+    if fmt == "lora":
+        if not is_adapter:
+            raise ExportError(f"Run {run_id} trained all weights (mode=full): export it as 'merged'.")
+        from workbench.export.adapter import export_adapter
+
+        return export_adapter(folder, spec, out, status)
+    from workbench.export.merged import export_merged
+
+    return export_merged(folder, is_adapter, spec, out, status)

@@ -1,0 +1,1 @@
+"""Jobs: a child process that trains (or samples, or exports) and reports through files."""

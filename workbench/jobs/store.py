@@ -1,0 +1,163 @@
+"""The runs of a project: their state read from files, and stopping them.
+
+State is derived, never stored: the last `finished`/`error` event says how a worker
+ended; otherwise a live pid with a fresh heartbeat says it is running, and a dead one
+says it was lost (killed, machine rebooted) and can be resumed from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench import locations
+from workbench.jobs import events as ev
+from workbench.jobs.context import latest_checkpoint
+from workbench.jobs.spec import SPEC_FILE, JobSpec
+
+HEARTBEAT_STALE_SECONDS = 20.0
+
+
+class RunError(RuntimeError):
+    pass
+
+
+@dataclass
+class RunInfo:
+    id: str
+    path: Path
+    method: str
+    state: str  # starting | running | completed | stopped | failed | lost
+    alive: bool
+    step: int = 0
+    total_steps: int = 0
+    last_loss: float | None = None
+    last_eval_loss: float | None = None
+    message: str = ""
+    pid: int | None = None
+    created: str = ""
+    events: list[ev.Event] = field(default_factory=list, repr=False)
+
+    @property
+    def resumable(self) -> bool:
+        return not self.alive and self.state in ("stopped", "failed", "lost") and \
+            latest_checkpoint(self.path) is not None
+
+    @property
+    def output(self) -> Path | None:
+        for name in ("adapter", "model"):
+            if (self.path / name).exists():
+                return self.path / name
+        return None
+
+
+def read_pid(run_dir: Path) -> int | None:
+    try:
+        return int((Path(run_dir) / "pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def is_alive(run_dir: Path) -> bool:
+    """True when the worker process exists and its heartbeat is fresh."""
+    from workbench.jobs.launch import reap
+
+    reap()
+    pid = read_pid(run_dir)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    beat = Path(run_dir) / "heartbeat"
+    try:
+        age = time.time() - beat.stat().st_mtime
+    except OSError:
+        # no heartbeat yet: a worker that has just been spawned
+        age = time.time() - (Path(run_dir) / "pid").stat().st_mtime
+    return age < HEARTBEAT_STALE_SECONDS
+
+
+def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
+    run_dir = Path(run_dir)
+    try:
+        spec = JobSpec.load(run_dir)
+        method, created = spec.method, spec.created
+    except (OSError, KeyError, ValueError):
+        method, created = "?", ""
+    info = RunInfo(id=run_dir.name, path=run_dir, method=method, state="starting", alive=alive,
+                   pid=read_pid(run_dir), created=created, events=events)
+    terminal: ev.Event | None = None
+    for event in events:
+        if isinstance(event, ev.Started):
+            terminal = None  # a resumed run starts a new life
+        elif isinstance(event, ev.Log):
+            info.step, info.total_steps = event.step, event.total_steps or info.total_steps
+            if event.loss is not None:
+                info.last_loss = event.loss
+        elif isinstance(event, ev.TrainBegin):
+            info.total_steps = event.total_steps
+        elif isinstance(event, ev.Eval):
+            info.last_eval_loss = event.loss
+        elif isinstance(event, (ev.Finished, ev.Error)):
+            terminal = event
+        if isinstance(event, ev.Status):
+            info.message = event.message
+    started = any(isinstance(e, ev.Started) for e in events)
+    if isinstance(terminal, ev.Finished):
+        info.state = terminal.reason if terminal.reason in ("completed", "stopped") else "completed"
+        info.step = max(info.step, terminal.step)
+        info.message = "finished" if info.state == "completed" else "stopped; checkpoint saved"
+    elif isinstance(terminal, ev.Error):
+        info.state, info.message = "failed", terminal.message
+    elif alive:
+        info.state = "running" if started else "starting"
+    else:
+        info.state = "lost"
+        info.message = "the worker ended without a final event (killed?)"
+    info.alive = alive and terminal is None
+    return info
+
+
+def get(project_name: str, run_id: str) -> RunInfo:
+    run_dir = locations.run_dir(project_name, run_id)
+    if not (run_dir / SPEC_FILE).exists():
+        raise RunError(f"Project '{project_name}' has no run '{run_id}'.")
+    return summarize(run_dir, ev.read_all(run_dir / "events.jsonl"), is_alive(run_dir))
+
+
+def list_runs(project_name: str) -> list[RunInfo]:
+    folder = locations.runs_dir(project_name)
+    if not folder.exists():
+        return []
+    runs = [get(project_name, d.name) for d in sorted(folder.iterdir()) if (d / SPEC_FILE).exists()]
+    return sorted(runs, key=lambda r: r.id)
+
+
+def stop(project_name: str, run_id: str) -> RunInfo:
+    """Ask the worker to save a checkpoint and stop (SIGTERM to its process group)."""
+    info = get(project_name, run_id)
+    if not info.alive or info.pid is None:
+        raise RunError(f"Run {run_id} is not running (state: {info.state}).")
+    try:
+        os.killpg(os.getpgid(info.pid), signal.SIGTERM)
+    except ProcessLookupError:
+        raise RunError(f"Run {run_id} ended before it could be stopped.") from None
+    return info
+
+
+def wait(project_name: str, run_id: str, timeout: float | None = None, poll: float = 0.5) -> RunInfo:
+    deadline = None if timeout is None else time.time() + timeout
+    while True:
+        info = get(project_name, run_id)
+        if not info.alive and info.state not in ("starting", "running"):
+            return info
+        if deadline is not None and time.time() > deadline:
+            raise TimeoutError(f"Run {run_id} still {info.state} after {timeout:.0f} s.")
+        time.sleep(poll)

