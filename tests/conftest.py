@@ -1,0 +1,61 @@
+"""Shared fixtures: an isolated projects home, the tiny model, small data files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+CHAT_RECORDS = [
+    {"messages": [{"role": "user", "content": f"Add one to {i}."},
+                  {"role": "assistant", "content": f"{i} plus one is {i + 1}."}]}
+    for i in range(40)
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    """A 2-layer random Llama with the real SmolLM2 tokenizer, built once per machine."""
+    from workbench import locations
+    from workbench.testing import make_tiny_model
+
+    return make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """An empty projects home for this test (WORKBENCH_HOME), inherited by workers."""
+    path = tmp_path / "projects"
+    path.mkdir()
+    monkeypatch.setenv("WORKBENCH_HOME", str(path))
+    return path
+
+
+def write_jsonl(path: Path, records: list, extra_lines: list[str] = ()) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+        for line in extra_lines:
+            f.write(line + "\n")
+    return path
+
+
+@pytest.fixture
+def chat_file(tmp_path) -> Path:
+    return write_jsonl(tmp_path / "chat.jsonl", CHAT_RECORDS)
+
+
+@pytest.fixture
+def tiny_project(home, tiny_model, chat_file) -> str:
+    """A project on the tiny model with 40 chat records imported."""
+    from workbench import project
+    from workbench.data.importer import import_file
+
+    project.create("tiny", base_model=str(tiny_model))
+    import_file("tiny", chat_file)
+    return "tiny"
