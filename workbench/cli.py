@@ -94,6 +94,22 @@ def cmd_export(args) -> None:
     print(out)
 
 
+def cmd_methods(args) -> None:
+    from workbench import methods
+    from workbench.methods.params import describe
+
+    chosen = [methods.get(args.method)] if args.method else list(methods.METHODS.values())
+    for method in chosen:
+        print(f"{method.name}: {method.title}. {method.summary} Data: {', '.join(method.data_kinds)}.")
+        if not args.method:
+            continue
+        for info in describe(method.params):
+            bounds = f" one of {', '.join(info.choices)}" if info.choices else ""
+            if info.min is not None or info.max is not None:
+                bounds = f" [{'' if info.min is None else f'{info.min:g}'}..{'' if info.max is None else f'{info.max:g}'}]"
+            print(f"  {info.name} = {info.default!r}{bounds}\n      {info.help}")
+
+
 def cmd_home(args) -> None:
     print(locations.projects_home())
 
@@ -144,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("lora", "merged"), required=True)
     p.add_argument("--out", help="output folder (default: the run's exports/<format>)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("methods", help="list the methods, or one method's parameters")
+    p.add_argument("method", nargs="?")
+    p.set_defaults(func=cmd_methods)
 
     p = sub.add_parser("home", help="print where projects live")
     p.set_defaults(func=cmd_home)

@@ -12,9 +12,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def projects_home() -> Path:
-    """Where projects live: `$WORKBENCH_HOME`, else `projects/` beside the code."""
+    """Where projects live: `$WORKBENCH_HOME`, else `projects/` of the checkout (`~/workbench/projects`
+    when the package is installed outside one)."""
     env = os.environ.get("WORKBENCH_HOME")
-    return Path(env).expanduser().resolve() if env else REPO_ROOT / "projects"
+    if env:
+        return Path(env).expanduser().resolve()
+    if (REPO_ROOT / "pyproject.toml").exists():
+        return REPO_ROOT / "projects"
+    return Path.home() / "workbench" / "projects"
 
 
 def cache_home() -> Path:

@@ -27,6 +27,7 @@ class JobContext:
     training: bool = False
     last_step: int = 0
     last_eval_step: int = -1
+    data_counts: tuple[int, int] = (0, 0)  # (train, eval) records, set by the method
     notes: list[str] = field(default_factory=list)
 
     def emit(self, event: ev.Event, sync: bool = False) -> None:

@@ -16,14 +16,6 @@ def _number(value):
     return None if value is None else float(value)
 
 
-def _records(loader) -> int:
-    dataset = getattr(loader, "dataset", None)
-    try:
-        return len(dataset) if dataset is not None else 0
-    except TypeError:
-        return 0
-
-
 class EventCallback(TrainerCallback):
     def __init__(self, job):
         self.job = job
@@ -42,8 +34,7 @@ class EventCallback(TrainerCallback):
         self._last_tokens = state.num_input_tokens_seen or 0
         self.job.emit(ev.TrainBegin(
             total_steps=state.max_steps, trainable_params=trainable, total_params=total,
-            train_records=_records(kwargs.get("train_dataloader")),
-            eval_records=_records(kwargs.get("eval_dataloader")),
+            train_records=self.job.data_counts[0], eval_records=self.job.data_counts[1],
             device=str(args.device),
         ))
 

@@ -44,6 +44,7 @@ def run(spec: JobSpec, job: JobContext):
     # 3. Data: chat records learn their last answer; an eval split is held out when none is given.
     job.status("Preparing the data")
     train_ds, eval_ds = sft_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
+    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
 
     # 4. Trainer.
     on_cpu = runtime.device == "cpu"
