@@ -62,6 +62,8 @@ class Project:
     description: str = ""
     created: str = field(default_factory=now_iso)
     datasets: list[DatasetEntry] = field(default_factory=list)
+    # per-method parameter values that suit this project (prefill the form; --set overrides)
+    defaults: dict[str, dict] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -86,6 +88,7 @@ class Project:
                 "created": self.created,
             },
             "datasets": [asdict(d) for d in self.datasets],
+            "defaults": self.defaults,
         }
         write_toml(locations.project_file(self.name), data)
 
@@ -119,6 +122,7 @@ def load(name: str) -> Project:
         description=meta.get("description", ""),
         created=meta.get("created", ""),
         datasets=[DatasetEntry(**d) for d in data.get("datasets", [])],
+        defaults=data.get("defaults", {}),
     )
 
 

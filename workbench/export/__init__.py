@@ -38,7 +38,7 @@ def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=
     spec = JobSpec.load(locations.run_dir(project, run_id))
     out = Path(out) if out else default_out(project, run_id, fmt)
     if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out} exists and is not empty; choose another --out.")
+        raise ExportError(f"{out} exists and is not empty; choose another output folder (--out).")
     if fmt == "lora":
         if not is_adapter:
             raise ExportError(f"Run {run_id} trained all weights (mode=full): export it as 'merged'.")

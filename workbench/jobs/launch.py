@@ -39,7 +39,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     """Check everything that can be checked without loading a model, and build the spec."""
     project = projects.load(project_name)
     method = methods.get(method_name)
-    chosen = params_mod.build(method.params, values)
+    chosen = params_mod.build(method.params, {**project.defaults.get(method_name, {}), **(values or {})})
     train_sets = [project.dataset(n) for n in datasets] if datasets else \
         [d for d in project.datasets if d.split == "train"]
     if not train_sets:
@@ -114,7 +114,7 @@ def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
 
     info = store.get(project_name, run_id)
     if info.alive:
-        raise LaunchError(f"Run {run_id} is still running.")
+        raise LaunchError(f"Run {run_id} is still running (or already resuming).")
     if info.state == "completed":
         raise LaunchError(f"Run {run_id} has completed; start a new run to train further.")
     if latest_checkpoint(info.path) is None:

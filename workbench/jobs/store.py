@@ -61,8 +61,8 @@ def read_pid(run_dir: Path) -> int | None:
         return None
 
 
-def is_alive(run_dir: Path) -> bool:
-    """True when the worker process exists and its heartbeat is fresh."""
+def process_exists(run_dir: Path) -> bool:
+    """True when the pid in the run's pid file is a live process (not a reaped one)."""
     from workbench.jobs.launch import reap
 
     reap()
@@ -75,13 +75,38 @@ def is_alive(run_dir: Path) -> bool:
         return False
     except PermissionError:
         pass
-    beat = Path(run_dir) / "heartbeat"
+    return True
+
+
+def is_alive(run_dir: Path) -> bool:
+    """True when the worker process exists and has shown life recently: a fresh heartbeat,
+    or a pid file just written by the launcher (a worker still importing its libraries)."""
+    if not process_exists(run_dir):
+        return False
+    now = time.time()
+    ages = [now - _mtime(Path(run_dir) / name) for name in ("heartbeat", "pid")]
+    return min(ages) < HEARTBEAT_STALE_SECONDS
+
+
+def _mtime(path: Path) -> float:
     try:
-        age = time.time() - beat.stat().st_mtime
+        return path.stat().st_mtime
     except OSError:
-        # no heartbeat yet: a worker that has just been spawned
-        age = time.time() - (Path(run_dir) / "pid").stat().st_mtime
-    return age < HEARTBEAT_STALE_SECONDS
+        return 0.0
+
+
+_tails: dict[Path, tuple[ev.EventTail, list[ev.Event]]] = {}
+
+
+def read_events(run_dir: Path) -> list[ev.Event]:
+    """All events of a run, reading only the bytes appended since the last call."""
+    path = Path(run_dir) / "events.jsonl"
+    tail, events = _tails.get(path, (None, None))
+    if tail is None or (path.exists() and path.stat().st_size < tail.offset):
+        tail, events = ev.EventTail(path), []
+        _tails[path] = (tail, events)
+    events.extend(tail.read_new())
+    return list(events)
 
 
 def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
@@ -110,6 +135,9 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
         if isinstance(event, ev.Status):
             info.message = event.message
     started = any(isinstance(e, ev.Started) for e in events)
+    if terminal is not None and alive and _mtime(run_dir / "pid") > terminal.time:
+        # resumed: a new worker is up but has not written `started` yet
+        terminal, started = None, False
     if isinstance(terminal, ev.Finished):
         info.state = terminal.reason if terminal.reason in ("completed", "stopped") else "completed"
         info.step = max(info.step, terminal.step)
@@ -129,7 +157,7 @@ def get(project_name: str, run_id: str) -> RunInfo:
     run_dir = locations.run_dir(project_name, run_id)
     if not (run_dir / SPEC_FILE).exists():
         raise RunError(f"Project '{project_name}' has no run '{run_id}'.")
-    return summarize(run_dir, ev.read_all(run_dir / "events.jsonl"), is_alive(run_dir))
+    return summarize(run_dir, read_events(run_dir), is_alive(run_dir))
 
 
 def list_runs(project_name: str) -> list[RunInfo]:

@@ -1,0 +1,92 @@
+"""The figures of a run at a glance: state, step, epoch, loss, learning rate, speed, time."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from screens.run_history import RunHistory, duration, finite
+from screens.widgets.gpu_panel import bar
+
+STATE_STYLES = {
+    "starting": "bold yellow", "running": "bold green", "stopping": "bold yellow",
+    "completed": "bold blue", "stopped": "bold yellow", "failed": "bold red", "lost": "bold red",
+    "resuming": "bold yellow", "reading": "dim",
+}
+
+
+def _loss(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if finite(value) else str(value)
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+class RunStats(Static):
+    """Set with `show(...)`; the parent calls it on new events and on its clock."""
+
+    DEFAULT_CSS = """
+    RunStats {
+        border: round $primary;
+        border-title-color: $text;
+        padding: 0 1;
+        height: auto;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__("reading the run…", id=id, classes=classes)
+        self.border_title = "run"
+
+    def show(self, history: RunHistory, state: str, alive: bool, message: str = "") -> None:
+        self.update(self.render_stats(history, state, alive, message))
+
+    @staticmethod
+    def render_stats(history: RunHistory, state: str, alive: bool, message: str) -> Group:
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_row("state", Text(state, style=STATE_STYLES.get(state, "bold")))
+        total = history.total_steps
+        if total:
+            done = min(1.0, history.step / total)
+            table.add_row("step", Text.assemble(f"{history.step}/{total} ", bar(done, 8, "cyan"), f" {done:.0%}"))
+        else:
+            table.add_row("step", str(history.step or "–"))
+        table.add_row("epoch", "–" if history.epoch is None else f"{history.epoch:.2f}")
+        loss = _loss(history.last_loss)
+        if history.last_eval_loss is not None:
+            loss += f"  (eval {_loss(history.last_eval_loss)})"
+        table.add_row("loss", loss)
+        table.add_row("lr", "–" if history.lr is None else f"{history.lr:.2e}")
+        table.add_row("tokens/s", _rate(history.tokens_per_s))
+        table.add_row("elapsed", duration(history.elapsed(alive)))
+        table.add_row("ETA", RunStats._eta(history, state))
+        age = history.last_log_age()
+        if alive and age is not None:
+            ago = f"{age:.0f} s ago" if age < 60 else f"{duration(age)} ago"
+            table.add_row("last log", Text(ago, style="bold yellow" if age > 60 else ""))
+        parts: list = [table]
+        if message:
+            parts.append(Text(message, style="italic"))
+        return Group(*parts)
+
+    @staticmethod
+    def _eta(history: RunHistory, state: str) -> str:
+        if state in ("completed",):
+            return "done"
+        if state not in ("running", "stopping"):
+            return "–"
+        eta = history.eta()
+        if eta is None:
+            return "estimating…"
+        speed = history.steps_per_s or 0.0
+        pace = f"{speed:.2f} steps/s" if speed >= 0.1 else f"{1 / speed:.1f} s/step" if speed else ""
+        return f"{duration(eta)}  ({pace})" if pace else duration(eta)
