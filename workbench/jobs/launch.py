@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from workbench.jobs.spec import DataSource, JobSpec, Runtime, default_threads
 from workbench.methods import params as params_mod
 
 _children: list[subprocess.Popen] = []  # reaped by reap(), so finished workers leave no zombie
+_children_lock = threading.Lock()  # the UI spawns and polls from worker threads
 
 
 class LaunchError(RuntimeError):
@@ -73,7 +75,8 @@ def _spawn(run_dir: Path, threads: int, resume: bool) -> subprocess.Popen:
     with open(run_dir / "stderr.log", "ab") as stderr:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                                 start_new_session=True, env=env, cwd=run_dir)
-    _children.append(proc)
+    with _children_lock:
+        _children.append(proc)
     (run_dir / "pid").write_text(f"{proc.pid}\n")
     return proc
 
@@ -128,6 +131,5 @@ def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
 
 
 def reap() -> None:
-    for proc in list(_children):
-        if proc.poll() is not None:
-            _children.remove(proc)
+    with _children_lock:
+        _children[:] = [proc for proc in _children if proc.poll() is None]

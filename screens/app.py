@@ -1,0 +1,56 @@
+"""The workbench app: composes the screens and routes the messages they send up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+
+from screens.commands import ScreenCommands
+from screens.messages import ExportRun, OpenProject, OpenRun, RunStarted, WorkerFailed
+from screens.projects import ProjectsScreen
+
+
+class WorkbenchApp(App[int]):
+    """Projects home first; every other screen is pushed on top of it."""
+
+    TITLE = "Workbench"
+    CSS_PATH = Path(__file__).parent / "styles" / "app.tcss"  # absolute, so subclasses elsewhere find it
+    COMMANDS = App.COMMANDS | {ScreenCommands}
+    MODES = {"projects": ProjectsScreen}  # a mode, not get_default_screen(), so its CSS_PATH loads
+    DEFAULT_MODE = "projects"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def on_open_project(self, message: OpenProject) -> None:
+        from screens.project import ProjectScreen
+
+        self.push_screen(ProjectScreen(message.project))
+
+    def on_open_run(self, message: OpenRun) -> None:
+        from screens.monitor import MonitorScreen
+
+        self.push_screen(MonitorScreen(message.project, message.run_id))
+
+    def on_run_started(self, message: RunStarted) -> None:
+        from screens.monitor import MonitorScreen
+
+        self.switch_screen(MonitorScreen(message.project, message.run_id))
+
+    def on_export_run(self, message: ExportRun) -> None:
+        from screens.export import ExportScreen
+
+        self.push_screen(ExportScreen(message.project, message.run_id))
+
+    def on_worker_failed(self, message: WorkerFailed) -> None:
+        self.notify(message.text, title="Something went wrong", severity="error", timeout=10,
+                    markup=False)
+
+
+def run_app() -> int:
+    """Run the app in this terminal; the exit code for the shell."""
+    app = WorkbenchApp()
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,65 @@
+"""Messages that travel up to the app, which routes them to the right screen."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+
+class OpenProject(Message):
+    """Open the screen of one project."""
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+
+
+class OpenRun(Message):
+    """Show the monitor of a run."""
+
+    def __init__(self, project: str, run_id: str) -> None:
+        super().__init__()
+        self.project = project
+        self.run_id = run_id
+
+
+class ExportRun(Message):
+    """Open the export screen of a run."""
+
+    def __init__(self, project: str, run_id: str) -> None:
+        super().__init__()
+        self.project = project
+        self.run_id = run_id
+
+
+class RunStarted(Message):
+    """A run was launched; its monitor replaces the screen that launched it."""
+
+    def __init__(self, project: str, run_id: str) -> None:
+        super().__init__()
+        self.project = project
+        self.run_id = run_id
+
+
+class WorkerFailed(Message):
+    """Background work failed in a way its screen did not expect; the app tells the person."""
+
+    def __init__(self, what: str, error: BaseException | None) -> None:
+        super().__init__()
+        self.what = what
+        self.error = error
+
+    @property
+    def text(self) -> str:
+        if self.error is None:
+            return f"{self.what} failed."
+        detail = str(self.error) or type(self.error).__name__
+        return f"{self.what} failed: {detail}"
+
+
+def forward_failure(node, event) -> None:
+    """From a screen's `on_worker_state_changed`: send an unexpected worker error up to the app."""
+    from textual.worker import WorkerState
+
+    if event.state == WorkerState.ERROR:
+        name = event.worker.name or event.worker.description or "Background work"
+        node.post_message(WorkerFailed(name, event.worker.error))

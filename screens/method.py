@@ -1,0 +1,215 @@
+"""Pick a method and set its parameters in a form generated from the params dataclass."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.validation import ValidationResult, Validator
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets.option_list import Option
+
+from screens.messages import RunStarted, forward_failure
+from workbench import methods
+from workbench import project as projects
+from workbench.methods.params import ParamError, ParamInfo, coerce, describe
+
+GROUP_TITLES = {"method": "Mode", "training": "Training", "lora": "LoRA adapter", "schedule": "Evaluation and saving"}
+
+
+class ParamValidator(Validator):
+    """The engine's own check of one parameter, so the form and the CLI agree."""
+
+    def __init__(self, info: ParamInfo) -> None:
+        super().__init__()
+        self.info = info
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            coerce(self.info, value)
+        except ParamError as exc:
+            return self.failure(str(exc))
+        return self.success()
+
+
+def field_widget(info: ParamInfo, value) -> Widget:
+    """Choices as a Select, booleans as a Switch, everything else as a checked Input."""
+    wid = f"param-{info.name}"
+    if info.choices:
+        value = value if value in info.choices else info.default
+        return Select([(c, c) for c in info.choices], value=value, allow_blank=False, id=wid, compact=True)
+    if info.kind is bool:
+        return Switch(value=bool(value), id=wid)
+    return Input(value=str(value), validators=[ParamValidator(info)], id=wid, compact=True)
+
+
+def raw_value(widget: Widget) -> str:
+    if isinstance(widget, Switch):
+        return "true" if widget.value else "false"
+    return str(widget.value)
+
+
+def form_widgets(params_cls: type, prefill: dict) -> list[Widget]:
+    """One row per field (name, input, help), under a title per group; `prefill` overrides defaults."""
+    widgets: list[Widget] = []
+    group = None
+    for info in describe(params_cls):
+        if info.group != group:
+            group = info.group
+            widgets.append(Static(GROUP_TITLES.get(group, group.title()), classes="group"))
+        bounds = " · ".join(b for b in (
+            f"min {info.min:g}" if info.min is not None else "",
+            f"max {info.max:g}" if info.max is not None else "") if b)
+        widgets.append(Horizontal(
+            Label(info.name, classes="name"),
+            field_widget(info, prefill.get(info.name, info.default)),
+            Static(info.help + (f" ({bounds})" if bounds else ""), classes="help", markup=False),
+            classes="field"))
+        widgets.append(Static(id=f"error-{info.name}", classes="error", markup=False))
+    return widgets
+
+
+class MethodScreen(Screen):
+    """Choose the method on the left, its parameters on the right, ctrl+s to start."""
+
+    CSS_PATH = "styles/method.tcss"
+    AUTO_FOCUS = "#form Select, #form Input, #form Switch"
+    BINDINGS = [
+        Binding("ctrl+s", "start", "Start run", id="method.start"),
+        Binding("escape", "back", "Back", id="method.back"),
+    ]
+
+    def __init__(self, project: str, method: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.method = methods.get(method or next(iter(methods.METHODS)))
+        self.starting = False
+        try:
+            self.project_info: projects.Project | None = projects.load(project)
+        except projects.ProjectError:
+            self.project_info = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield Static("Method", classes="section")
+                yield OptionList(*(Option(f"{m.title} ({m.name})", id=m.name) for m in methods.METHODS.values()),
+                                 id="methods")
+                yield Static(id="method-info")
+                yield Static(id="data-info", markup=False)
+                yield Static("[b]tab[/b] next field  ·  [b]ctrl+s[/b] start the run  ·  [b]escape[/b] back",
+                             classes="keys")
+            yield VerticalScroll(*form_widgets(self.method.params, self.prefill()), id="form")
+        yield Static(id="launch-error", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = f"{self.project} · new run"
+        option_list = self.query_one("#methods", OptionList)
+        option_list.highlighted = option_list.get_option_index(self.method.name)
+        self.show_method_info()
+
+    def show_method_info(self) -> None:
+        m = self.method
+        self.query_one("#method-info", Static).update(
+            f"{escape(m.summary)}\n\nNeeds data of kind: [b]{' or '.join(m.data_kinds)}[/b]")
+        self.query_one("#data-info", Static).update(self.data_text())
+
+    def prefill(self) -> dict:
+        """The values this project sets for the method (the demo tunes its own)."""
+        return self.project_info.defaults.get(self.method.name, {}) if self.project_info else {}
+
+    def data_text(self) -> str:
+        info = self.project_info
+        if info is None:
+            return f"No project named '{self.project}'."
+        train = [d for d in info.datasets if d.split == "train"]
+        if not train:
+            return "This project has no training data yet: go back (escape) and import a file (i)."
+        text = "Trains on: " + ", ".join(f"{d.name} ({d.records} {d.kind})" for d in train)
+        held = [d for d in info.datasets if d.split == "eval"]
+        if held:
+            text += "\nEvaluates on: " + ", ".join(f"{d.name} ({d.records})" for d in held)
+        wrong = [d.name for d in train + held if d.kind not in self.method.data_kinds and d.kind != "mixed"]
+        if wrong:
+            text += f"\nNot usable by this method: {', '.join(wrong)}."
+        if self.prefill():
+            text += f"\nSet by the project: {', '.join(sorted(self.prefill()))}."
+        return text
+
+    async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        if event.option.id == self.method.name:
+            return
+        self.method = methods.get(event.option.id)
+        form = self.query_one("#form", VerticalScroll)
+        await form.remove_children()
+        await form.mount_all(form_widgets(self.method.params, self.prefill()))
+        self.show_method_info()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id and event.input.id.startswith("param-") and event.validation_result is not None:
+            name = event.input.id.removeprefix("param-")
+            failures = event.validation_result.failure_descriptions
+            self.show_error(name, failures[0] if failures else "")
+
+    def show_error(self, name: str, text: str) -> None:
+        error = self.query_one(f"#error-{name}", Static)
+        error.update(text)
+        error.display = bool(text)
+
+    def read_values(self) -> tuple[dict[str, str], list[str]]:
+        """The form as strings for the engine, and the names of the fields it rejects."""
+        values, bad = {}, []
+        for info in describe(self.method.params):
+            raw = raw_value(self.query_one(f"#param-{info.name}"))
+            try:
+                coerce(info, raw)
+            except ParamError as exc:
+                self.show_error(info.name, str(exc))
+                bad.append(info.name)
+                continue
+            self.show_error(info.name, "")
+            values[info.name] = raw
+        return values, bad
+
+    def action_start(self) -> None:
+        if self.starting:
+            return
+        values, bad = self.read_values()
+        launch_error = self.query_one("#launch-error", Static)
+        if bad:
+            launch_error.update(f"Fix {len(bad)} field(s) before starting: {', '.join(bad)}.")
+            self.query_one(f"#param-{bad[0]}").focus()
+            return
+        launch_error.update(f"Starting a {self.method.title.lower()} run…")
+        self.starting = True
+        self.start_run(self.method.name, values)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="Starting the run")
+    def start_run(self, method: str, values: dict[str, str]) -> None:
+        from workbench.jobs import launch
+
+        try:
+            spec = launch.make_spec(self.project, method, values)
+            launch.start(spec, wait_for_start=False)
+        except (launch.LaunchError, ParamError, projects.ProjectError, OSError) as exc:
+            self.app.call_from_thread(self.launch_failed, str(exc))
+            return
+        self.post_message(RunStarted(self.project, spec.id))
+
+    def launch_failed(self, text: str) -> None:
+        self.starting = False
+        self.query_one("#launch-error", Static).update(text)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def on_worker_state_changed(self, event) -> None:
+        if event.worker.is_finished and event.worker.name == "Starting the run":
+            self.starting = False
+        forward_failure(self, event)

@@ -1,0 +1,219 @@
+"""One project: its datasets and its runs, refreshed while runs train."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+from textual.worker import get_current_worker
+
+from screens.messages import ExportRun, OpenRun, forward_failure
+from workbench import models
+from workbench import project as projects
+from workbench.jobs import store
+
+REFRESH_SECONDS = 1.5
+STATE_STYLES = {"starting": "cyan", "running": "bold green", "completed": "green", "stopped": "yellow",
+                "failed": "bold red", "lost": "magenta"}
+
+
+def fmt_loss(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def fmt_steps(run: store.RunInfo) -> str:
+    return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
+
+
+class ProjectScreen(Screen):
+    """Datasets on top, runs below; the keys act on the highlighted run."""
+
+    CSS_PATH = "styles/project.tcss"
+    AUTO_FOCUS = ""  # show() focuses the runs once they are read, else the datasets
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="project.back"),
+        Binding("i", "import_data", "Import data", id="project.import"),
+        Binding("t", "train", "Train", id="project.train"),
+        Binding("m,enter", "monitor", "Monitor", key_display="m/⏎", id="project.monitor"),
+        Binding("s", "stop", "Stop run", id="project.stop"),
+        Binding("r", "resume", "Resume run", id="project.resume"),
+        Binding("e", "export", "Export", id="project.export"),
+    ]
+
+    def __init__(self, project: str) -> None:
+        super().__init__()
+        self.project = project
+        self.runs: list[store.RunInfo] = []
+        self.info: projects.Project | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="summary")
+        yield Static("Datasets", classes="section")
+        yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
+        yield Static("No data yet: press [b]i[/b] to import a JSONL file.", id="no-datasets", classes="empty")
+        yield Static("Runs", classes="section")
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static("No runs yet: press [b]t[/b] to pick a method and start training.", id="no-runs",
+                     classes="empty")
+        yield Static(id="run-details", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.project
+        datasets = self.query_one("#datasets", DataTable)
+        for label, key in (("Name", "name"), ("Kind", "kind"), ("Records", "records"), ("Split", "split"),
+                           ("Imported", "imported")):
+            datasets.add_column(label, key=key)
+        runs = self.query_one("#runs", DataTable)
+        for label, key in (("Run", "id"), ("Method", "method"), ("State", "state"), ("Step", "step"),
+                           ("Loss", "loss"), ("Eval loss", "eval")):
+            runs.add_column(label, key=key)
+        self.timer = self.set_interval(REFRESH_SECONDS, self.load, pause=True)
+
+    def on_screen_resume(self) -> None:
+        self.load()
+        self.timer.resume()
+
+    def on_screen_suspend(self) -> None:
+        self.timer.pause()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, name="Reading the project")
+    def load(self) -> None:
+        info = projects.load(self.project)
+        runs = list(reversed(store.list_runs(self.project)))
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self.show, info, runs)
+
+    def show(self, info: projects.Project, runs: list[store.RunInfo]) -> None:
+        if not self.is_attached:
+            return
+        first = self.info is None
+        if first or info.datasets != self.info.datasets:
+            self.show_datasets(info)
+        self.info = info
+        self.show_runs(runs)
+        if self.focused is None and (runs or info.datasets):
+            self.query_one("#runs" if runs else "#datasets", DataTable).focus()
+
+    def show_datasets(self, info: projects.Project) -> None:
+        self.query_one("#summary", Static).update(
+            f"[b]{info.name}[/b]  ·  base model {escape(models.describe(info.base_model))}  ·  "
+            f"{escape(str(info.path))}")
+        table = self.query_one("#datasets", DataTable)
+        table.clear()
+        for d in info.datasets:
+            table.add_row(d.name, d.kind, str(d.records), d.split, d.imported[:16].replace("T", " "), key=d.name)
+        table.display = bool(info.datasets)
+        self.query_one("#no-datasets").display = not info.datasets
+
+    def show_runs(self, runs: list[store.RunInfo]) -> None:
+        table = self.query_one("#runs", DataTable)
+        current = self.selected_run()
+        same = [r.id for r in runs] == [r.id for r in self.runs]
+        self.runs = runs
+        if not same:
+            table.clear()
+        for run in runs:
+            cells = {"id": run.id, "method": run.method,
+                     "state": Text(run.state, style=STATE_STYLES.get(run.state, "")),
+                     "step": fmt_steps(run), "loss": fmt_loss(run.last_loss), "eval": fmt_loss(run.last_eval_loss)}
+            if same:
+                for key, value in cells.items():
+                    table.update_cell(run.id, key, value, update_width=True)
+            else:
+                table.add_row(*cells.values(), key=run.id)
+        if not same and current and any(r.id == current.id for r in runs):
+            table.move_cursor(row=table.get_row_index(current.id))
+        table.display = bool(runs)
+        self.query_one("#no-runs").display = not runs
+        self.show_run_details()
+
+    def selected_run(self) -> store.RunInfo | None:
+        table = self.query_one("#runs", DataTable)
+        if not self.runs or table.row_count == 0:
+            return None
+        index = table.cursor_row
+        return self.runs[index] if 0 <= index < len(self.runs) else None
+
+    def show_run_details(self) -> None:
+        run = self.selected_run()
+        text = ""
+        if run:
+            said = run.message if run.message.startswith(run.state) else f"{run.state} — {run.message}"
+            text = f"{run.id}: {said if run.message else run.state}"
+            if run.resumable:
+                text += "  (press r to resume)"
+        self.query_one("#run-details", Static).update(text)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "runs":
+            self.show_run_details()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "runs":  # enter on a run opens its monitor
+            self.action_monitor()
+
+    def require_run(self) -> store.RunInfo | None:
+        run = self.selected_run()
+        if run is None:
+            self.notify("No run selected: press t to start one.", severity="warning")
+        return run
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_import_data(self) -> None:
+        from screens.import_data import ImportScreen
+
+        self.app.push_screen(ImportScreen(self.project), lambda _: self.load())
+
+    def action_train(self) -> None:
+        from screens.method import MethodScreen
+
+        self.app.push_screen(MethodScreen(self.project))
+
+    def action_monitor(self) -> None:
+        if run := self.require_run():
+            self.post_message(OpenRun(self.project, run.id))
+
+    def action_export(self) -> None:
+        if run := self.require_run():
+            self.post_message(ExportRun(self.project, run.id))
+
+    def action_stop(self) -> None:
+        if run := self.require_run():
+            self.stop_run(run.id)
+
+    def action_resume(self) -> None:
+        if run := self.require_run():
+            self.resume_run(run.id)
+
+    @work(thread=True, exit_on_error=False, name="Stopping the run")
+    def stop_run(self, run_id: str) -> None:
+        try:
+            store.stop(self.project, run_id)
+        except store.RunError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            return
+        self.app.call_from_thread(self.notify, f"Stopping {run_id}: it saves a checkpoint, then exits.")
+        self.app.call_from_thread(self.load)
+
+    @work(thread=True, exit_on_error=False, name="Resuming the run")
+    def resume_run(self, run_id: str) -> None:
+        from workbench.jobs import launch
+
+        try:
+            launch.resume(self.project, run_id, wait_for_start=False)
+        except (launch.LaunchError, store.RunError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            return
+        self.app.call_from_thread(self.notify, f"Resuming {run_id} from its last checkpoint.")
+        self.app.call_from_thread(self.load)
+
+    def on_worker_state_changed(self, event) -> None:
+        forward_failure(self, event)
