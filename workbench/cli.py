@@ -58,6 +58,7 @@ def _fmt(value) -> str:
 def cmd_runs(args) -> None:
     from workbench.jobs import store
 
+    projects.load(args.name)  # a mistyped name is an error, not "No runs yet."
     runs = store.list_runs(args.name)
     if not runs:
         print("No runs yet.")
@@ -110,6 +111,14 @@ def cmd_methods(args) -> None:
             print(f"  {info.name} = {info.default!r}{bounds}\n      {info.help}")
 
 
+def cmd_eval(args) -> None:
+    from workbench.evaluate import describe, evaluate
+
+    report = evaluate(args.name, args.run, limit=args.limit, status=lambda message: print(message, flush=True))
+    print(describe(report))
+    print(report["path"])
+
+
 def cmd_home(args) -> None:
     print(locations.projects_home())
 
@@ -160,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("lora", "merged"), required=True)
     p.add_argument("--out", help="output folder (default: the run's exports/<format>)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("eval", help="score the base model, or a run, on the project's eval split")
+    p.add_argument("name")
+    p.add_argument("run", nargs="?", help="a run id (default: the project's base model)")
+    p.add_argument("--limit", type=int, help="score only the first N eval records")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("methods", help="list the methods, or one method's parameters")
     p.add_argument("method", nargs="?")

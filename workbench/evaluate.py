@@ -11,8 +11,9 @@ Answers are scored against the reference answers:
 - `fields.<key>`: for references that are JSON objects, the share of records whose answer
   has the same value under that key. The value is read from the first JSON object found
   in the answer, so a model that wraps its JSON in prose or a code fence still gets the
-  fields it got right (it loses `json_valid`). Values are compared after collapsing
-  whitespace; a number equals its text ("1998" == 1998); a list equals its items joined by "; ";
+  fields it got right (it loses `json_valid`). Values are compared case-sensitively after
+  collapsing whitespace; a number equals its text ("1998" == 1998); a list equals its items
+  joined by "; "; true, false and null equal only themselves;
 - `field_accuracy`: all field checks of all records together.
 
 The report is written as TOML: `runs/<run>/eval.toml`, or `eval-base.toml` in the project.
@@ -70,7 +71,7 @@ def parse_json_object(text: str) -> tuple[dict | None, bool]:
 
 def normalise_value(value: Any) -> str:
     if isinstance(value, bool) or value is None:
-        return json.dumps(value)
+        return f"\x00{json.dumps(value)}"  # true/null never equal the text "true"/"null"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, list):

@@ -31,7 +31,7 @@ def test_engine_never_imports_textual():
 
 @pytest.mark.parametrize("module", [
     "workbench.project", "workbench.jobs.events", "workbench.jobs.store", "workbench.jobs.launch",
-    "workbench.methods", "workbench.data.importer", "workbench.models", "workbench.cli",
+    "workbench.methods", "workbench.data.importer", "workbench.models", "workbench.cli", "workbench.evaluate",
 ])
 def test_light_engine_modules_skip_the_ml_stack(module):
     """The UI reads these modules, so importing one must not pull torch and friends."""

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
+from workbench.data import kinds
+from workbench.data.readers import read_rows
 from workbench.jobs.errors import DataError
 from workbench.jobs.spec import DataSource
 
@@ -14,8 +15,16 @@ def _read(source: DataSource) -> list[dict]:
     path = Path(source.file)
     if not path.exists():
         raise DataError(f"Dataset '{source.dataset}' is missing its file {path}.")
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    records = []
+    for row in read_rows(path):  # a file edited since its import is checked again, line by line
+        try:
+            if row.problem:
+                raise kinds.RecordProblem(row.problem)
+            records.append(kinds.normalise(row.record, kinds.detect(row.record)))
+        except kinds.RecordProblem as exc:
+            raise DataError(f"Dataset '{source.dataset}' line {row.line}: {exc}. "
+                            "Fix the file or import it again.") from None
+    return records
 
 
 def to_prompt_completion(record: dict, conversational: bool) -> dict:

@@ -1,0 +1,120 @@
+"""Importing data: every bad line reported with its number, every good record kept."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from workbench import project as projects
+from workbench.cli import main as cli
+from workbench.data.importer import import_file, read_records
+
+GOOD_CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
+GOOD_PC = {"prompt": "2+2=", "completion": "4"}
+
+
+@pytest.fixture
+def books(home):
+    projects.create("books")
+    return "books"
+
+
+def write_lines(path, lines: list[str | bytes], bom: bool = False):
+    data = b"".join((line if isinstance(line, bytes) else line.encode()) + b"\n" for line in lines)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + data)
+    return path
+
+
+def test_each_problem_is_reported_with_its_line_and_good_records_are_kept(books, tmp_path):
+    src = write_lines(tmp_path / "mixed.jsonl", [
+        json.dumps(GOOD_CHAT),                                                        # 1 good
+        '{"messages": [',                                                             # 2 bad JSON
+        "[1, 2, 3]",                                                                  # 3 not an object
+        json.dumps({"text": "no known fields"}),                                      # 4 unknown shape
+        json.dumps({"prompt": "only a prompt"}),                                      # 5 unknown shape
+        json.dumps({"messages": [{"role": "assistant", "content": "a"},
+                                 {"role": "user", "content": "q"}]}),                 # 6 wrong order
+        json.dumps({"messages": [{"role": "user", "content": "q"},
+                                 {"role": "assistant", "content": "  "}]}),           # 7 empty content
+        b'{"prompt": "caf\xe9", "completion": "x"}',                                  # 8 latin-1 byte
+        "",                                                                           # 9 blank: skipped
+        json.dumps(GOOD_PC),                                                          # 10 good
+        json.dumps({"messages": [{"role": "user", "content": "q"}]}),                 # 11 no answer
+        json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "system", "content": "s"},
+                                 {"role": "assistant", "content": "a"}]}),            # 12 system not first
+        json.dumps({"prompt": "p", "completion": 3}),                                 # 13 not text
+    ])
+    report = import_file(books, src, name="mixed")
+    problems = {p.line: p.reason for p in report.problems}
+    assert sorted(problems) == [2, 3, 4, 5, 6, 7, 8, 11, 12, 13]
+    assert "not valid JSON" in problems[2]
+    assert "expected a JSON object, found list" in problems[3]
+    assert "unknown record shape (fields: text)" in problems[4]
+    assert "unknown record shape (fields: prompt)" in problems[5]
+    assert "should start with a user message" in problems[6]
+    assert "empty or missing content" in problems[7]
+    assert "not UTF-8" in problems[8]
+    assert "should end with an assistant message" in problems[11]
+    assert "system message may only come first" in problems[12]
+    assert "field 'completion' should be text" in problems[13]
+
+    assert report.imported == 2 and report.kinds == {"chat": 1, "prompt_completion": 1}
+    stored = read_records(projects.load(books).dataset_path("mixed"))
+    assert stored == [GOOD_CHAT, GOOD_PC]
+    entry = projects.load(books).dataset("mixed")
+    assert (entry.kind, entry.records, entry.split) == ("mixed", 2, "train")
+    text = str(report)
+    assert "imported 2 record(s) into 'mixed'" in text and "10 problem(s)" in text and "line 8: not UTF-8" in text
+
+
+def test_a_utf8_bom_is_not_a_problem(books, tmp_path):
+    src = write_lines(tmp_path / "bom.jsonl", [json.dumps(GOOD_CHAT, ensure_ascii=False)] * 3, bom=True)
+    report = import_file(books, src, split="eval")
+    assert report.problems == [] and report.imported == 3
+    entry = projects.load(books).dataset("bom")
+    assert (entry.kind, entry.split) == ("chat", "eval")
+
+
+def test_non_ascii_text_is_kept_as_written(books, tmp_path):
+    record = {"prompt": "Titre : « Les Misérables »", "completion": "Hugo, Victor"}
+    src = write_lines(tmp_path / "fr.jsonl", [json.dumps(record, ensure_ascii=False)])
+    import_file(books, src)
+    assert read_records(projects.load(books).dataset_path("fr")) == [record]
+
+
+def test_a_file_with_no_good_record_creates_no_dataset(books, tmp_path):
+    src = write_lines(tmp_path / "bad.jsonl", ["nope", "{}"])
+    report = import_file(books, src)
+    assert report.imported == 0 and [p.line for p in report.problems] == [1, 2]
+    assert projects.load(books).datasets == []
+    assert not (projects.load(books).path / "datasets" / "bad.jsonl").exists()
+
+
+def test_reimport_replaces_the_dataset(books, tmp_path):
+    import_file(books, write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 5))
+    import_file(books, write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 2))
+    assert [(d.name, d.records) for d in projects.load(books).datasets] == [("d", 2)]
+
+
+def test_dataset_names_come_from_file_names(books, tmp_path):
+    import_file(books, write_lines(tmp_path / "my data (v2).jsonl", [json.dumps(GOOD_PC)]))
+    assert [d.name for d in projects.load(books).datasets] == ["my-data-v2"]
+
+
+def test_cli_import_prints_the_report_and_fails_when_nothing_is_usable(books, tmp_path, capsys):
+    good = write_lines(tmp_path / "good.jsonl", [json.dumps(GOOD_PC), "oops"])
+    assert cli(["import", books, str(good)]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1 record(s)" in out and "line 2: not valid JSON" in out
+
+    bad = write_lines(tmp_path / "bad.jsonl", ["oops"])
+    assert cli(["import", books, str(bad)]) == 1
+    assert "No usable record" in capsys.readouterr().err
+
+    assert cli(["import", books, str(tmp_path / "missing.jsonl")]) == 1
+    assert "No such file" in capsys.readouterr().err
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b\n")
+    assert cli(["import", books, str(csv)]) == 1
+    assert "unsupported file type '.csv'" in capsys.readouterr().err
