@@ -8,7 +8,7 @@ from textual.app import App
 from textual.binding import Binding
 
 from screens.commands import ScreenCommands
-from screens.messages import ExportRun, OpenProject, OpenRun, RunStarted, WorkerFailed
+from screens.messages import ExportRun, OpenData, OpenProject, OpenRun, RunStarted, WorkerFailed
 from screens.projects import ProjectsScreen
 
 
@@ -28,6 +28,11 @@ class WorkbenchApp(App[int]):
         from screens.project import ProjectScreen
 
         self.push_screen(ProjectScreen(message.project))
+
+    def on_open_data(self, message: OpenData) -> None:
+        from screens.data import DataScreen
+
+        self.push_screen(DataScreen(message.project, message.dataset))
 
     def on_open_run(self, message: OpenRun) -> None:
         from screens.monitor import MonitorScreen

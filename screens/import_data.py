@@ -1,9 +1,16 @@
-"""A modal that imports a JSONL file into a project and shows what was kept and what was not."""
+"""A modal that imports a data file into a project and shows what was kept and what was not.
+
+The import runs as a child process (`workbench import ... --progress`), read line by line from a
+thread worker: the UI process never parses a large file nor loads pyarrow or datasets.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.text import Text
@@ -13,12 +20,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static, Switch
 
 from screens.messages import forward_failure
+from workbench.data.import_report import ImportReport
+from workbench.data.kinds import KINDS
 
-FORMATS_HELP = ("One JSON object a line: chat ({\"messages\": [...]}), prompt/completion, "
-                "preference (prompt/chosen/rejected) or plain text. [b]→[/b] completes a path.")
+FORMATS_HELP = ("JSONL, JSON, CSV, TSV, Parquet or a folder saved with datasets.save_to_disk. Kinds: chat "
+                "(also ShareGPT, Alpaca), prompt/completion, preference, ranked, labelled, text. "
+                "[b]→[/b] completes a path.")
+ERROR_PREFIX = "workbench: error: "
 REPORT_LIMIT = 50
 
 
@@ -57,15 +68,33 @@ def report_text(report) -> Text:
                     style="bold green")
     else:
         text.append(f"Nothing imported: no usable record in {Path(report.source).name}.\n", style="bold red")
+    for note in report.notes:
+        text.append(f"Note: {note}\n")
+    if report.duplicates:
+        text.append(report.duplicates_text().replace("--dedupe", "the switch") + "\n", style="cyan")
     if not report.problems:
         text.append("No problems found.")
         return text
-    text.append(f"{len(report.problems)} line(s) skipped:\n")
+    count = len(report.problems) + report.omitted_problems
+    text.append(f"{count} record(s) skipped:\n")
     for p in report.problems[:REPORT_LIMIT]:
-        text.append(f"  line {p.line}: {p.reason}\n", style="yellow")
-    if len(report.problems) > REPORT_LIMIT:
-        text.append(f"  ... and {len(report.problems) - REPORT_LIMIT} more\n", style="yellow")
+        text.append(f"  {p.where}: {p.reason}\n", style="yellow")
+    if count > REPORT_LIMIT:
+        text.append(f"  ... and {count - REPORT_LIMIT} more\n", style="yellow")
     return text
+
+
+def import_command(project: str, path: str, dataset: str | None, split: str, kind: str | None,
+                   dedupe: bool) -> list[str]:
+    command = [sys.executable, "-m", "workbench.cli", "import", project, str(Path(path).expanduser()),
+               "--progress", "--split", split]
+    if dataset:
+        command += ["--dataset", dataset]
+    if kind:
+        command += ["--kind", kind]
+    if dedupe:
+        command.append("--dedupe")
+    return command
 
 
 class ImportScreen(ModalScreen[int]):
@@ -85,7 +114,7 @@ class ImportScreen(ModalScreen[int]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(f"Import data into [b]{self.project}[/b]", classes="title")
-            yield Label("JSONL file")
+            yield Label("Data file or saved dataset folder")
             yield Input(placeholder="path/to/data.jsonl", id="path", suggester=PathSuggester())
             yield Static(FORMATS_HELP, classes="help")
             with Horizontal(id="options"):
@@ -96,7 +125,15 @@ class ImportScreen(ModalScreen[int]):
                     yield Label("Split")
                     yield Select([("train", "train"), ("eval (held out)", "eval")], value="train",
                                  allow_blank=False, id="split")
+                with Vertical():
+                    yield Label("Record kind")
+                    yield Select([("detect", "auto")] + [(k, k) for k in KINDS], value="auto",
+                                 allow_blank=False, id="kind")
+                with Vertical():
+                    yield Label("Remove duplicates")
+                    yield Switch(value=False, id="dedupe")
             yield Static(id="status", markup=False)
+            yield ProgressBar(id="progress", show_eta=False)
             with VerticalScroll(id="report-box"):
                 yield Static(id="report", markup=False)
             yield Static("[b]enter[/b] import   [b]escape[/b] close", classes="keys")
@@ -108,35 +145,56 @@ class ImportScreen(ModalScreen[int]):
     def action_import_file(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         if not path:
-            self.show_status("Give the path of a JSONL file.", error=True)
+            self.show_status("Give the path of a data file.", error=True)
             self.query_one("#path", Input).focus()
             return
         dataset = self.query_one("#dataset", Input).value.strip() or None
         split = str(self.query_one("#split", Select).value)
+        kind = str(self.query_one("#kind", Select).value)
+        dedupe = self.query_one("#dedupe", Switch).value
         self.show_status(f"Importing {path}…")
         self.query_one("#report", Static).update("")
-        self.run_import(path, dataset, split)
+        bar = self.query_one("#progress", ProgressBar)
+        bar.update(total=None, progress=0)
+        bar.display = True
+        self.run_import(import_command(self.project, path, dataset, split, None if kind == "auto" else kind, dedupe))
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="Importing the file")
-    def run_import(self, path: str, dataset: str | None, split: str) -> None:
-        from workbench.data.importer import import_file
-        from workbench.data.readers import UnsupportedFile
-        from workbench.project import ProjectError
-
-        try:
-            report = import_file(self.project, Path(path).expanduser(), name=dataset, split=split)
-        except (OSError, UnsupportedFile, ProjectError, UnicodeDecodeError) as exc:
-            self.app.call_from_thread(self.show_status, str(exc) or type(exc).__name__, True)
+    def run_import(self, command: list[str]) -> None:
+        report = None
+        with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                              text=True, encoding="utf-8", errors="replace") as child:
+            for line in child.stdout:
+                word, _, rest = line.rstrip("\n").partition(" ")
+                if word == "progress":
+                    done, total = (int(n) for n in rest.split())
+                    self.app.call_from_thread(self.show_progress, done, total)
+                elif word == "report":
+                    report = ImportReport.from_dict(json.loads(rest))
+            errors = child.stderr.read()
+        if report is not None:
+            self.app.call_from_thread(self.show_report, report)
             return
-        self.app.call_from_thread(self.show_report, report)
+        message = errors.strip().splitlines()[-1] if errors.strip() else f"The import failed ({child.returncode})."
+        self.app.call_from_thread(self.show_status, message.removeprefix(ERROR_PREFIX), True)
+
+    def show_progress(self, done: int, total: int) -> None:
+        if self.is_attached:
+            self.query_one("#progress", ProgressBar).update(total=max(total, 1), progress=done)
 
     def show_status(self, text: str, error: bool = False) -> None:
+        if not self.is_attached:
+            return
+        if error:
+            self.query_one("#progress", ProgressBar).display = False
         status = self.query_one("#status", Static)
         status.update(text)
         status.set_class(error, "error")
 
     def show_report(self, report) -> None:
         self.imported += report.imported
+        if not self.is_attached:
+            return
         self.show_status("")
         self.query_one("#report", Static).update(report_text(report))
 

@@ -22,6 +22,15 @@ class OpenRun(Message):
         self.run_id = run_id
 
 
+class OpenData(Message):
+    """Open the data screen of a project, on one dataset if given."""
+
+    def __init__(self, project: str, dataset: str | None = None) -> None:
+        super().__init__()
+        self.project = project
+        self.dataset = dataset
+
+
 class ExportRun(Message):
     """Open the export screen of a run."""
 

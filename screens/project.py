@@ -11,7 +11,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
-from screens.messages import ExportRun, OpenRun, forward_failure
+from screens.messages import ExportRun, OpenData, OpenRun, forward_failure
 from workbench import models
 from workbench import project as projects
 from workbench.jobs import store
@@ -37,6 +37,7 @@ class ProjectScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", id="project.back"),
         Binding("i", "import_data", "Import data", id="project.import"),
+        Binding("d", "data", "Data", id="project.data"),
         Binding("t", "train", "Train", id="project.train"),
         Binding("m,enter", "monitor", "Monitor", key_display="m/⏎", id="project.monitor"),
         Binding("s", "stop", "Stop run", id="project.stop"),
@@ -171,6 +172,13 @@ class ProjectScreen(Screen):
         from screens.import_data import ImportScreen
 
         self.app.push_screen(ImportScreen(self.project), lambda _: self.load())
+
+    def action_data(self) -> None:
+        table = self.query_one("#datasets", DataTable)
+        dataset = None
+        if self.info and self.info.datasets and 0 <= table.cursor_row < len(self.info.datasets):
+            dataset = self.info.datasets[table.cursor_row].name
+        self.post_message(OpenData(self.project, dataset))
 
     def action_train(self) -> None:
         from screens.method import MethodScreen

@@ -9,8 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench import locations
+from workbench import cli_data, locations
 from workbench import project as projects
+from workbench.data.kinds import KINDS
 
 
 class CommandError(Exception):
@@ -28,20 +29,30 @@ def cmd_list(args) -> None:
 
 
 def cmd_import(args) -> None:
+    import json
+
     from workbench.data.importer import import_file
 
-    report = import_file(args.name, Path(args.file), name=args.dataset, split=args.split)
+    def progress(done: int, total: int) -> None:
+        print(f"progress {done} {total}", flush=True)
+
+    report = import_file(args.name, Path(args.file), name=args.dataset, split=args.split, kind=args.kind,
+                         dedupe=args.dedupe, progress=progress if args.progress else None)
     print(report)
+    if args.progress:
+        print("report " + json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
     if report.imported == 0:
         raise CommandError(f"No usable record in {args.file}.")
 
 
 def cmd_train(args) -> None:
+    from workbench.data.mixing import parse_mix
     from workbench.jobs import launch, store
     from workbench.methods.params import parse_assignments
 
     values = parse_assignments(args.set or [])
-    spec = launch.make_spec(args.name, args.method, values, datasets=args.dataset)
+    mix = parse_mix(args.mix) if args.mix else None
+    spec = launch.make_spec(args.name, args.method, values, datasets=args.dataset, mix=mix)
     launch.start(spec, wait_for_start=True)
     print(spec.id, flush=True)
     if args.wait:
@@ -141,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--dataset", help="dataset name (default: the file name)")
     p.add_argument("--split", choices=("train", "eval"), default="train")
+    p.add_argument("--kind", choices=KINDS, help="read every record as this kind (default: detected per record)")
+    p.add_argument("--dedupe", action="store_true", help="leave out records identical to an earlier one")
+    p.add_argument("--progress", action="store_true",
+                   help="print 'progress DONE TOTAL' lines while reading, and a final 'report {json}' line")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("train", help="start a training run; prints its id")
@@ -148,8 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="sft")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a method parameter (repeatable)")
     p.add_argument("--dataset", action="append", help="train on this dataset only (repeatable)")
+    p.add_argument("--mix", metavar="A=W,B=W|proportional",
+                   help="train on several datasets, each sampled by its weight (default: proportional to size)")
     p.add_argument("--wait", action="store_true", help="wait for the run to end")
     p.set_defaults(func=cmd_train)
+
+    cli_data.add_parsers(sub)
 
     p = sub.add_parser("runs", help="list a project's runs")
     p.add_argument("name")

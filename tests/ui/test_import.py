@@ -99,3 +99,21 @@ def test_path_completion(tmp_path):
     assert complete_path(f"{tmp_path}/ch") == f"{tmp_path}/chat.jsonl"
     assert complete_path(f"{tmp_path}/da") == f"{tmp_path}/data/"
     assert complete_path(f"{tmp_path}/zz") is None
+
+
+async def test_progress_reaches_the_end_and_duplicates_can_be_removed(home, tmp_path):
+    project.create("alpha")
+    source = write_jsonl(tmp_path / "dups.jsonl", CHAT_RECORDS[:3] + CHAT_RECORDS[:2], ["{broken"])
+    async with WorkbenchApp().run_test(size=SIZE) as pilot:
+        dialog = await open_import(pilot)
+        dialog.query_one("#path").value = str(source)
+        dialog.query_one("#kind").value = "chat"
+        dialog.query_one("#dedupe").value = True
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        bar = dialog.query_one("#progress")
+        assert bar.display and bar.percentage == 1
+        report = text(dialog.query_one("#report", Static))
+        assert "Imported 3 record(s)" in report and "2 duplicate record(s) removed: line 4 repeats line 1" in report
+        assert "line 6: not valid JSON" in report
+    assert project.load("alpha").dataset("dups").records == 3

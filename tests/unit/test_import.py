@@ -31,7 +31,7 @@ def test_each_problem_is_reported_with_its_line_and_good_records_are_kept(books,
         json.dumps(GOOD_CHAT),                                                        # 1 good
         '{"messages": [',                                                             # 2 bad JSON
         "[1, 2, 3]",                                                                  # 3 not an object
-        json.dumps({"text": "no known fields"}),                                      # 4 unknown shape
+        json.dumps({"body": "no known fields"}),                                      # 4 unknown shape
         json.dumps({"prompt": "only a prompt"}),                                      # 5 unknown shape
         json.dumps({"messages": [{"role": "assistant", "content": "a"},
                                  {"role": "user", "content": "q"}]}),                 # 6 wrong order
@@ -50,7 +50,7 @@ def test_each_problem_is_reported_with_its_line_and_good_records_are_kept(books,
     assert sorted(problems) == [2, 3, 4, 5, 6, 7, 8, 11, 12, 13]
     assert "not valid JSON" in problems[2]
     assert "expected a JSON object, found list" in problems[3]
-    assert "unknown record shape (fields: text)" in problems[4]
+    assert "unknown record shape (fields: body)" in problems[4] and "expected one of" in problems[4]
     assert "unknown record shape (fields: prompt)" in problems[5]
     assert "should start with a user message" in problems[6]
     assert "empty or missing content" in problems[7]
@@ -114,7 +114,96 @@ def test_cli_import_prints_the_report_and_fails_when_nothing_is_usable(books, tm
 
     assert cli(["import", books, str(tmp_path / "missing.jsonl")]) == 1
     assert "No such file" in capsys.readouterr().err
-    csv = tmp_path / "d.csv"
-    csv.write_text("a,b\n")
-    assert cli(["import", books, str(csv)]) == 1
-    assert "unsupported file type '.csv'" in capsys.readouterr().err
+    sheet = tmp_path / "d.xlsx"
+    sheet.write_text("a,b\n")
+    assert cli(["import", books, str(sheet)]) == 1
+    assert "unsupported file type '.xlsx'" in capsys.readouterr().err
+
+
+def U(text):
+    return {"role": "user", "content": text}
+
+
+def A(text):
+    return {"role": "assistant", "content": text}
+
+
+KIND_CASES = [  # (input record, detected kind, canonical record)
+    ({"conversations": [{"from": "system", "value": "Be brief."}, {"from": "human", "value": "Hi"},
+                        {"from": "gpt", "value": "Hello"}]},
+     "chat", {"messages": [{"role": "system", "content": "Be brief."}, U("Hi"), A("Hello")]}),
+    ({"instruction": "Translate", "input": "chat", "output": "cat", "system": "You translate."},
+     "chat", {"messages": [{"role": "system", "content": "You translate."}, U("Translate\n\nchat"), A("cat")]}),
+    ({"instruction": "Say hi", "input": "", "output": "hi"}, "chat", {"messages": [U("Say hi"), A("hi")]}),
+    ({"prompt": [U("2+2?")], "completion": [A("4")]}, "prompt_completion",
+     {"prompt": [U("2+2?")], "completion": [A("4")]}),
+    ({"prompt": "Q", "chosen": "good", "rejected": "bad"}, "preference",
+     {"prompt": "Q", "chosen": "good", "rejected": "bad"}),
+    ({"chosen": [U("Q"), A("good")], "rejected": [U("Q"), A("bad")]}, "preference",
+     {"prompt": [U("Q")], "chosen": [A("good")], "rejected": [A("bad")]}),
+    ({"prompt": "Q", "completions": ["a", "b"], "ranking": [1, 0]}, "ranked",
+     {"prompt": "Q", "completions": ["a", "b"], "ranking": [1, 0]}),
+    ({"prompt": "Q", "responses": [{"text": "a", "rank": 2}, {"content": "b", "rank": 1}]}, "ranked",
+     {"prompt": "Q", "completions": ["a", "b"], "ranking": [1, 0]}),
+    ({"prompt": "Q", "completions": ["a", "b", "c"], "scores": [1, 3, 3]}, "ranked",
+     {"prompt": "Q", "completions": ["a", "b", "c"], "ranking": [1, 2, 0], "ties": [[1, 2]]}),
+    ({"prompt": "Q", "completion": "A", "label": "bad"}, "unpaired_label",
+     {"prompt": "Q", "completion": "A", "label": False}),
+    ({"prompt": "Q", "completion": "A", "label": 1}, "unpaired_label",
+     {"prompt": "Q", "completion": "A", "label": True}),
+    ({"text": "Once upon a time"}, "text", {"text": "Once upon a time"}),
+]
+
+
+@pytest.mark.parametrize("record, kind, canonical", KIND_CASES)
+def test_each_kind_is_detected_and_normalised(books, tmp_path, record, kind, canonical):
+    report = import_file(books, write_lines(tmp_path / "one.jsonl", [json.dumps(record)]))
+    assert report.problems == [] and report.kinds == {kind: 1}
+    stored = read_records(projects.load(books).dataset_path("one"))
+    assert stored == [canonical]
+    assert projects.load(books).dataset("one").kind == kind
+    from workbench.data import kinds
+    assert kinds.normalise(canonical, kinds.detect(canonical)) == canonical  # stored records read back as is
+
+
+def test_feedback_faults_are_reported(books, tmp_path):
+    src = write_lines(tmp_path / "fb.jsonl", [
+        json.dumps({"prompt": "Q", "chosen": "same", "rejected": "same"}),
+        json.dumps({"chosen": [U("Q"), A("x")], "rejected": [U("Q"), A("x")]}),
+        json.dumps({"chosen": [U("Q1"), A("x")], "rejected": [U("Q2"), A("y")]}),
+        json.dumps({"prompt": "Q", "completions": ["only one"], "ranking": [0]}),
+        json.dumps({"prompt": "Q", "completions": ["a", "b"], "ranking": [0, 0]}),
+        json.dumps({"prompt": "Q", "completion": "A", "label": "maybe"}),
+        json.dumps({"conversations": [{"from": "alien", "value": "hi"}]}),
+        json.dumps({"instruction": "Do it"}),
+    ])
+    reasons = [p.reason for p in import_file(books, src).problems]
+    assert "chosen and rejected are the same" in reasons[0] and "chosen and rejected are the same" in reasons[1]
+    assert "share no leading messages" in reasons[2]
+    assert "at least 2 answers" in reasons[3]
+    assert "each completion index 0..1 once" in reasons[4]
+    assert "'label' should be true/false, 1/0 or good/bad" in reasons[5]
+    assert "turn 1 is from 'alien'" in reasons[6]
+    assert "missing field 'output'" in reasons[7]
+
+
+def test_kind_override_reads_every_record_as_that_kind(books, tmp_path):
+    src = write_lines(tmp_path / "labelled.jsonl", [json.dumps({"prompt": "Q", "completion": "A", "label": True}),
+                                                    json.dumps({"text": "plain"})])
+    report = import_file(books, src, kind="prompt_completion")
+    assert report.kinds == {"prompt_completion": 1} and "missing field 'prompt'" in report.problems[0].reason
+    assert read_records(projects.load(books).dataset_path("labelled")) == [{"prompt": "Q", "completion": "A"}]
+    with pytest.raises(ValueError, match="unknown kind"):
+        import_file(books, src, kind="nonsense")
+
+
+def test_duplicates_are_reported_and_kept_or_removed(books, tmp_path):
+    lines = [json.dumps(GOOD_PC), json.dumps(GOOD_CHAT), json.dumps(GOOD_PC),
+             json.dumps({"completion": "4", "prompt": "2+2="}), json.dumps(GOOD_CHAT)]
+    report = import_file(books, write_lines(tmp_path / "d.jsonl", lines))
+    assert report.imported == 5 and report.duplicates == 3
+    assert report.duplicate_examples == [("line 3", "line 1"), ("line 4", "line 1"), ("line 5", "line 2")]
+    assert "3 duplicate record(s) kept" in str(report)
+    report = import_file(books, tmp_path / "d.jsonl", dedupe=True)
+    assert report.imported == 2 and "3 duplicate record(s) removed" in str(report)
+    assert read_records(projects.load(books).dataset_path("d")) == [GOOD_PC, GOOD_CHAT]

@@ -1,70 +1,113 @@
 """Record kinds: detect which one a record is, check it, and normalise it.
 
-Canonical forms stored in a project:
-- chat: {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}
-- prompt_completion: {"prompt": str, "completion": str}
+Canonical forms stored in a project (methods read these and nothing else):
+- chat: {"messages": [{"role": "system"|"user"|"assistant", "content": str}, ...]}, ends with assistant
+- prompt_completion: {"prompt": str, "completion": str}, or both as message lists
+- preference: {"prompt": str|[messages], "chosen": str|[messages], "rejected": str|[messages]}
+- ranked: {"prompt": str|[messages], "completions": [str, ...], "ranking": [i, ...]} best first,
+  plus "ties": [[i, j], ...] when some completions scored the same
+- unpaired_label: {"prompt": str|[messages], "completion": str|[messages], "label": bool}
+- text: {"text": str}
+
+ShareGPT ("conversations" with from/value) and Alpaca (instruction, input, output) become chat.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-ROLES = ("system", "user", "assistant")
+from workbench.data.checks import ROLES, RecordProblem, chat_messages, message_list, text
+from workbench.data.feedback import preference, ranked, unpaired_label
 
+__all__ = ["KINDS", "ROLES", "RecordProblem", "detect", "normalise"]
 
-class RecordProblem(ValueError):
-    """Why one record cannot be used, in words a person understands."""
+KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "text")
+EXPECTED = ("expected one of: messages (chat), conversations (ShareGPT), instruction + output (Alpaca), "
+            "prompt + completion, prompt + chosen + rejected (preference), "
+            "prompt + completions + ranking or scores, prompt + responses (ranked), "
+            "prompt + completion + label (unpaired label), text")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "model": "assistant", "bot": "assistant", "system": "system"}
 
 
 def detect(record: dict[str, Any]) -> str:
-    if "messages" in record:
+    keys = {k for k, v in record.items() if v is not None}
+    if keys & {"messages", "conversations"} or "instruction" in keys:
         return "chat"
-    if "prompt" in record and "completion" in record:
+    if {"chosen", "rejected"} <= keys:
+        return "preference"
+    if "prompt" in keys and keys & {"completions", "responses"}:
+        return "ranked"
+    if {"prompt", "completion", "label"} <= keys:
+        return "unpaired_label"
+    if {"prompt", "completion"} <= keys:
         return "prompt_completion"
-    keys = ", ".join(sorted(record)) or "no fields"
-    raise RecordProblem(f"unknown record shape (fields: {keys}); expected 'messages' or 'prompt' + 'completion'")
+    if "text" in keys and len(keys) == 1:
+        return "text"
+    found = ", ".join(sorted(keys)) or "no fields"
+    raise RecordProblem(f"unknown record shape (fields: {found}); {EXPECTED}")
 
 
 def normalise(record: dict[str, Any], kind: str) -> dict[str, Any]:
     if kind == "chat":
-        return {"messages": _chat(record.get("messages"))}
+        return {"messages": _chat(record)}
     if kind == "prompt_completion":
-        return {"prompt": _text(record, "prompt"), "completion": _text(record, "completion")}
-    raise RecordProblem(f"unsupported kind '{kind}'")
+        return _prompt_completion(record)
+    if kind == "preference":
+        return preference(record)
+    if kind == "ranked":
+        return ranked(record)
+    if kind == "unpaired_label":
+        return unpaired_label(record)
+    if kind == "text":
+        return {"text": text(record, "text")}
+    raise RecordProblem(f"unsupported kind '{kind}' (known kinds: {', '.join(KINDS)})")
 
 
-def _text(record: dict[str, Any], key: str) -> str:
-    if key not in record:
-        raise RecordProblem(f"missing field '{key}'")
-    value = record[key]
-    if not isinstance(value, str):
-        raise RecordProblem(f"field '{key}' should be text, found {type(value).__name__}")
-    if not value.strip():
-        raise RecordProblem(f"field '{key}' is empty")
-    return value
+def _chat(record: dict[str, Any]) -> list[dict[str, str]]:
+    if record.get("messages") is not None:
+        return chat_messages(record["messages"])
+    if record.get("conversations") is not None:
+        return chat_messages(_sharegpt(record["conversations"]))
+    if record.get("instruction") is not None:
+        return chat_messages(_alpaca(record))
+    raise RecordProblem("missing field 'messages' (or 'conversations', or 'instruction' + 'output')")
 
 
-def _chat(messages: Any) -> list[dict[str, str]]:
-    if not isinstance(messages, list) or not messages:
-        raise RecordProblem("'messages' should be a non-empty list")
+def _sharegpt(turns: Any) -> Any:
+    if not isinstance(turns, list):
+        return turns  # chat_messages says what is wrong with it
     out = []
-    for i, message in enumerate(messages, start=1):
-        if not isinstance(message, dict):
-            raise RecordProblem(f"message {i} is not an object")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise RecordProblem(f"message {i} has role {role!r}; expected one of {', '.join(ROLES)}")
-        if not isinstance(content, str) or not content.strip():
-            raise RecordProblem(f"message {i} ({role}) has empty or missing content")
-        if role == "system" and i != 1:
-            raise RecordProblem(f"message {i}: a system message may only come first")
-        out.append({"role": role, "content": content})
-    turns = [m["role"] for m in out if m["role"] != "system"]
-    if not turns or turns[0] != "user":
-        raise RecordProblem("the conversation should start with a user message (after an optional system one)")
-    for a, b in zip(turns, turns[1:]):
-        if a == b:
-            raise RecordProblem(f"two {a} messages in a row; roles should alternate user/assistant")
-    if turns[-1] != "assistant":
-        raise RecordProblem("the conversation should end with an assistant message (the answer to learn)")
+    for i, turn in enumerate(turns, start=1):
+        if not isinstance(turn, dict) or "role" in turn:
+            out.append(turn)
+            continue
+        speaker = turn.get("from")
+        if speaker not in SHAREGPT_ROLES:
+            raise RecordProblem(f"turn {i} is from {speaker!r}; expected one of {', '.join(SHAREGPT_ROLES)}")
+        out.append({"role": SHAREGPT_ROLES[speaker], "content": turn.get("value")})
     return out
+
+
+def _alpaca(record: dict[str, Any]) -> list[dict[str, Any]]:
+    instruction = text(record, "instruction")
+    answer = text(record, "output")
+    extra = record.get("input")
+    if extra is not None and not isinstance(extra, str):
+        raise RecordProblem(f"field 'input' should be text, found {type(extra).__name__}")
+    user = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
+    messages = [{"role": "user", "content": user}, {"role": "assistant", "content": answer}]
+    if record.get("system"):
+        messages.insert(0, {"role": "system", "content": text(record, "system")})
+    return messages
+
+
+def _prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
+    prompt, completion = record.get("prompt"), record.get("completion")
+    if isinstance(prompt, list) or isinstance(completion, list):
+        prompt = message_list(prompt, "prompt")
+        completion = message_list(completion, "completion")
+        if completion[-1]["role"] != "assistant":
+            raise RecordProblem("the completion should end with an assistant message")
+        return {"prompt": prompt, "completion": completion}
+    return {"prompt": text(record, "prompt"), "completion": text(record, "completion")}

@@ -1,4 +1,8 @@
-"""Read a data file into (line number, record or problem) pairs, never stopping at a bad line."""
+"""Read a data file into located rows (a record or a problem each), never stopping at a bad one.
+
+Every format is read as a stream where it can be: `Source.done` and `Source.total` say how far the
+reading has got (bytes or records), for a progress bar.
+"""
 
 from __future__ import annotations
 
@@ -7,47 +11,154 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+CONTAINER_KEYS = ("data", "records", "train", "examples", "rows", "items", "instances", "samples")
+
 
 @dataclass
 class Row:
     line: int
     record: dict[str, Any] | None = None
     problem: str | None = None
+    unit: str = "line"
+    section: str = ""
+
+    @property
+    def where(self) -> str:
+        """Where a person finds it: "line 3", "record 3", "row 3", "row 3 of split 'test'"."""
+        return f"{self.unit} {self.line}" + (f" of split '{self.section}'" if self.section else "")
 
 
 class UnsupportedFile(ValueError):
-    pass
+    """The file cannot be read at all: unknown type, or not the format its name says."""
 
 
-def read_rows(path: Path) -> Iterator[Row]:
+class Source:
+    unit = "line"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done = 0
+        self.total = 0
+        self.notes: list[str] = []
+
+    def rows(self) -> Iterator[Row]:
+        raise NotImplementedError
+
+
+def open_source(path: Path) -> Source:
+    from workbench.data import tables
+
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"No such file: {path}")
+    if path.is_dir():
+        return tables.SavedDataset(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
-        yield from _jsonl(path)
-    else:
-        raise UnsupportedFile(f"{path.name}: unsupported file type '{suffix}' (JSONL is supported).")
+        return Jsonl(path)
+    if suffix == ".json":
+        return JsonDocument(path)
+    if suffix in (".csv", ".tsv"):
+        return tables.Delimited(path, "\t" if suffix == ".tsv" else ",")
+    if suffix in (".parquet", ".pq"):
+        return tables.Parquet(path)
+    raise UnsupportedFile(f"{path.name}: unsupported file type '{suffix}' "
+                          "(JSONL, JSON, CSV, TSV, Parquet or a folder saved with datasets.save_to_disk)")
 
 
-def _jsonl(path: Path) -> Iterator[Row]:
-    with open(path, "rb") as f:
-        for number, raw in enumerate(f, start=1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                yield Row(number, problem=f"not UTF-8 text (byte {exc.start})")
-                continue
-            try:
-                value = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield Row(number, problem=f"not valid JSON ({exc.msg} at column {exc.colno})")
-                continue
-            if not isinstance(value, dict):
-                yield Row(number, problem=f"expected a JSON object, found {type(value).__name__}")
-                continue
-            yield Row(number, record=value)
+def read_rows(path: Path) -> Iterator[Row]:
+    yield from open_source(path).rows()
+
+
+def as_row(number: int, value: Any, unit: str) -> Row:
+    if not isinstance(value, dict):
+        return Row(number, problem=f"expected a JSON object, found {type(value).__name__}", unit=unit)
+    return Row(number, record=value, unit=unit)
+
+
+class Jsonl(Source):
+    """One JSON object a line; a blank line is skipped, a UTF-8 byte-order mark is ignored."""
+
+    def rows(self) -> Iterator[Row]:
+        self.total = self.path.stat().st_size
+        with open(self.path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                self.done += len(raw)
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                if not raw.strip():
+                    continue
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    yield Row(number, problem=f"not UTF-8 text (byte {exc.start})")
+                    continue
+                try:
+                    value = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    yield Row(number, problem=f"not valid JSON ({exc.msg} at column {exc.colno})")
+                    continue
+                yield as_row(number, value, "line")
+
+
+class JsonDocument(Source):
+    """A JSON list of records, or an object holding that list under a key such as "data".
+
+    The document is parsed whole (JSON has no record boundaries to stream on); each record is
+    let go once it has been yielded. A .json file that is really JSON Lines is read as such.
+    """
+
+    unit = "record"
+
+    def rows(self) -> Iterator[Row]:
+        raw = self.path.read_bytes()
+        try:
+            value = json.loads(raw.decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            yield Row(raw.count(b"\n", 0, exc.start) + 1, problem=f"not UTF-8 text (byte {exc.start}); "
+                      "nothing in this file could be read")
+            return
+        except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data" and raw.lstrip()[:1] == b"{":
+                yield from self._as_jsonl()
+                return
+            yield Row(exc.lineno, problem=f"not valid JSON ({exc.msg} at column {exc.colno}); "
+                      "nothing in this file could be read")
+            return
+        del raw
+        records = self._records(value)
+        self.total = len(records)
+        for index in range(len(records)):
+            item, records[index] = records[index], None
+            self.done = index + 1
+            yield as_row(index + 1, item, "record")
+
+    def _as_jsonl(self) -> Iterator[Row]:
+        self.unit = "line"
+        self.notes.append("read as JSON Lines (one object a line)")
+        lines = Jsonl(self.path)
+        for row in lines.rows():
+            self.done, self.total = lines.done, lines.total
+            yield row
+
+    def _records(self, value: Any) -> list:
+        if isinstance(value, list):
+            return value
+        if not isinstance(value, dict):
+            return [value]
+        from workbench.data import kinds
+
+        for key in CONTAINER_KEYS:
+            if isinstance(value.get(key), list):
+                self.notes.append(f"records read from the list under '{key}'")
+                return value[key]
+        try:
+            kinds.detect(value)
+            return [value]
+        except kinds.RecordProblem:
+            pass
+        lists = [k for k, v in value.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+        if len(lists) == 1:
+            self.notes.append(f"records read from the list under '{lists[0]}'")
+            return value[lists[0]]
+        return [value]

@@ -13,6 +13,7 @@ from typing import Any
 
 from workbench import locations, methods
 from workbench import project as projects
+from workbench.data.mixing import proportional_weights
 from workbench.jobs import events as ev
 from workbench.jobs.context import latest_checkpoint
 from workbench.jobs.spec import DataSource, JobSpec, Runtime, default_threads
@@ -37,9 +38,17 @@ def new_run_id(project_name: str, method: str) -> str:
 
 
 def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None = None,
-              datasets: list[str] | None = None, runtime: Runtime | None = None) -> JobSpec:
-    """Check everything that can be checked without loading a model, and build the spec."""
+              datasets: list[str] | None = None, runtime: Runtime | None = None,
+              mix: dict[str, float] | str | None = None) -> JobSpec:
+    """Check everything that can be checked without loading a model, and build the spec.
+
+    `mix` weighs the training datasets ({name: weight}, whose names also choose them, or
+    "proportional"); without it each weighs its size, so the sets are simply concatenated."""
     project = projects.load(project_name)
+    if isinstance(mix, dict):
+        if datasets and set(datasets) != set(mix):
+            raise LaunchError("--dataset and --mix name different datasets; --mix alone is enough.")
+        datasets = list(mix)
     method = methods.get(method_name)
     chosen = params_mod.build(method.params, {**project.defaults.get(method_name, {}), **(values or {})})
     train_sets = [project.dataset(n) for n in datasets] if datasets else \
@@ -52,8 +61,10 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
             raise LaunchError(f"Dataset '{entry.name}' holds {entry.kind} records; {method.title} needs "
                               f"{' or '.join(method.data_kinds)}.")
 
-    def source(entry):
-        return DataSource(dataset=entry.name, file=str(project.path / entry.file), kind=entry.kind)
+    weights = mix if isinstance(mix, dict) else proportional_weights({e.name: e.records for e in train_sets})
+
+    def source(entry, weight=1.0):
+        return DataSource(dataset=entry.name, file=str(project.path / entry.file), kind=entry.kind, weight=weight)
 
     runtime = runtime or Runtime()
     if runtime.threads == 0:
@@ -61,7 +72,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     return JobSpec(
         id=new_run_id(project_name, method_name), project=project_name, method=method_name,
         base_model=project.base_model, params=vars(chosen),
-        train=[source(e) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
+        train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
     )
 
 

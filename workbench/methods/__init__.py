@@ -31,8 +31,8 @@ METHODS: dict[str, Method] = {
     "sft": Method(
         name="sft",
         title="Supervised fine-tuning",
-        summary="Learn to answer like the examples (chat or prompt/completion), with LoRA or on all weights.",
-        data_kinds=("chat", "prompt_completion"),
+        summary="Learn to answer like the examples (chat, prompt/completion or plain text), with LoRA or on all weights.",
+        data_kinds=("chat", "prompt_completion", "text"),
         params=SFTParams,
         runner="workbench.methods.sft:run",
     ),

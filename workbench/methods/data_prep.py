@@ -6,12 +6,13 @@ import random
 from pathlib import Path
 
 from workbench.data import kinds
+from workbench.data.mixing import mix
 from workbench.data.readers import read_rows
 from workbench.jobs.errors import DataError
 from workbench.jobs.spec import DataSource
 
 
-def _read(source: DataSource) -> list[dict]:
+def read_source(source: DataSource) -> list[dict]:
     path = Path(source.file)
     if not path.exists():
         raise DataError(f"Dataset '{source.dataset}' is missing its file {path}.")
@@ -27,35 +28,63 @@ def _read(source: DataSource) -> list[dict]:
     return records
 
 
+def is_conversational(records: list[dict]) -> bool:
+    """True when any record is a list of messages: then every record is rendered with the chat template."""
+    return any("messages" in r or isinstance(r.get("prompt"), list) for r in records)
+
+
 def to_prompt_completion(record: dict, conversational: bool) -> dict:
-    """Chat records learn their last assistant turn; earlier turns are the prompt (no loss)."""
+    """One SFT row: chat records learn their last assistant turn (earlier turns are the prompt,
+    no loss); text records learn every token; prompt/completion records learn the completion."""
     if "messages" in record:
         messages = record["messages"]
         return {"prompt": messages[:-1], "completion": messages[-1:]}
+    if "text" in record and "prompt" not in record:
+        if conversational:
+            raise DataError("Plain text records cannot be trained together with chat records in one run: "
+                            "train them in separate runs, or turn the text into chat records.")
+        return {"prompt": "", "completion": record["text"]}
+    prompt, completion = record["prompt"], record["completion"]
     if conversational:
-        return {"prompt": [{"role": "user", "content": record["prompt"]}],
-                "completion": [{"role": "assistant", "content": record["completion"]}]}
-    return {"prompt": record["prompt"], "completion": record["completion"]}
+        if isinstance(prompt, str):
+            prompt = [{"role": "user", "content": prompt}]
+        if isinstance(completion, str):
+            completion = [{"role": "assistant", "content": completion}]
+    return {"prompt": prompt, "completion": completion}
+
+
+def sft_rows(records: list[dict], conversational: bool | None = None) -> list[dict]:
+    """The rows of an SFT dataset. Text alone stays a language-modelling `text` column, as TRL expects."""
+    if conversational is None:
+        conversational = is_conversational(records)
+    if records and all("text" in r and "prompt" not in r and "messages" not in r for r in records):
+        return [{"text": r["text"]} for r in records]
+    return [to_prompt_completion(r, conversational) for r in records]
 
 
 def sft_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_fraction: float, seed: int):
-    """(train, eval or None) as `datasets.Dataset`s of prompt/completion records."""
+    """(train, eval or None) as `datasets.Dataset`s of prompt/completion (or text) rows.
+
+    Several training sources are mixed by their weights (see `workbench.data.mixing`);
+    the eval part is held out before mixing, so no eval record is ever trained on."""
     from datasets import Dataset
 
-    train_records = [r for s in train for r in _read(s)]
-    eval_records = [r for s in eval_sources for r in _read(s)]
-    if not train_records:
+    groups = [read_source(s) for s in train]
+    eval_records = [r for s in eval_sources for r in read_source(s)]
+    if not any(groups):
         raise DataError("The training datasets hold no records.")
-    conversational = any("messages" in r for r in train_records + eval_records)
-    if not eval_records and eval_fraction > 0 and len(train_records) >= 10:
+    conversational = is_conversational([r for g in groups for r in g] + eval_records)
+    total = sum(len(g) for g in groups)
+    if not eval_records and eval_fraction > 0 and total >= 10:
         rng = random.Random(seed)
-        order = list(range(len(train_records)))
+        order = list(range(total))
         rng.shuffle(order)
-        n_eval = max(1, int(round(len(train_records) * eval_fraction)))
-        held = set(order[:n_eval])
-        eval_records = [r for i, r in enumerate(train_records) if i in held]
-        train_records = [r for i, r in enumerate(train_records) if i not in held]
-    train_ds = Dataset.from_list([to_prompt_completion(r, conversational) for r in train_records])
-    eval_ds = Dataset.from_list([to_prompt_completion(r, conversational) for r in eval_records]) \
-        if eval_records else None
+        held = set(order[:max(1, int(round(total * eval_fraction)))])
+        tagged = [(i, r) for i, r in enumerate(r for g in groups for r in g)]
+        eval_records = [r for i, r in tagged if i in held]
+        starts = [sum(len(g) for g in groups[:k]) for k in range(len(groups))]
+        groups = [[r for i, r in tagged[start:start + len(g)] if i not in held] for start, g in zip(starts, groups)]
+    train_records = mix(groups, [s.weight for s in train], seed)
+    train_ds = Dataset.from_list(sft_rows(train_records, conversational))
+    eval_ds = Dataset.from_list(sft_rows(eval_records, conversational)) if eval_records else None
     return train_ds, eval_ds

@@ -1,15 +1,19 @@
 """Supervised fine-tuning, full or LoRA, with TRL's SFTTrainer.
 
-The recipe: params -> model -> data -> trainer -> train -> save.
+The recipe: params -> tokenizer -> data and preflight -> model -> trainer -> memory probe
+-> train -> save.
 """
 
 from __future__ import annotations
 
 from workbench import models
+from workbench.data import render
 from workbench.jobs.context import JobContext
 from workbench.jobs.spec import JobSpec
+from workbench.methods import memory_probe
 from workbench.methods import params as params_mod
 from workbench.methods.data_prep import sft_datasets
+from workbench.methods.sft_preflight import check_rows, check_tokenized
 from workbench.methods.sft_params import SFTParams
 
 
@@ -30,23 +34,31 @@ def run(spec: JobSpec, job: JobContext):
     p: SFTParams = params_mod.build(SFTParams, spec.params)
     runtime = spec.runtime
 
-    # 2. Model and tokenizer (the embedded default is converted once, with progress events).
+    # 2. Tokenizer (the embedded default is converted once, with progress events).
     job.status("Preparing the base model")
     folder = models.resolve(spec.base_model, status=job.status)
     spec.model_path = str(folder)
     job.check_stop()
     tokenizer = models.load_tokenizer(folder)
+
+    # 3. Data: chat records learn their last answer; an eval split is held out when none is given.
+    #    Tokenised once, by TRL's own preparation; the trainer then only truncates it.
+    job.status("Preparing the data")
+    train_rows, eval_rows = sft_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
+    job.data_counts = (len(train_rows), len(eval_rows) if eval_rows is not None else 0)
+    check_rows(spec, tokenizer, train_rows)
+    train_ds = render.tokenize(train_rows, tokenizer)
+    eval_ds = render.tokenize(eval_rows, tokenizer) if eval_rows is not None else None
+    check_tokenized(spec, job, p, folder, tokenizer, train_ds)
+    job.check_stop()
+
+    # 4. Model.
     job.status(f"Loading {models.describe(spec.base_model)}")
     dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(runtime.precision, "float32")
     model = models.load_causal_lm(folder, dtype=dtype, device=runtime.device)
     job.check_stop()
 
-    # 3. Data: chat records learn their last answer; an eval split is held out when none is given.
-    job.status("Preparing the data")
-    train_ds, eval_ds = sft_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
-    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
-
-    # 4. Trainer.
+    # 5. Trainer.
     on_cpu = runtime.device == "cpu"
     config = SFTConfig(
         output_dir=str(job.checkpoints_dir),
@@ -89,13 +101,18 @@ def run(spec: JobSpec, job: JobContext):
     )
     job.check_stop()
 
-    # 5. Train (from the last checkpoint when resuming).
+    # 6. Memory probe: an out-of-memory shows in the first minute, not when the longest batch comes up.
+    if not p.gradient_checkpointing:  # the probe runs without it, so it would overstate the need
+        memory_probe.probe(trainer, p.batch_size, job)
+    job.check_stop()
+
+    # 7. Train (from the last checkpoint when resuming).
     job.status("Training")
     trainer.train(resume_from_checkpoint=job.resume_checkpoint)
     if job.stop_requested:
         return None
 
-    # 6. Final eval and save: the adapter alone for LoRA, the whole model otherwise.
+    # 8. Final eval and save: the adapter alone for LoRA, the whole model otherwise.
     if eval_ds is not None and job.last_eval_step != job.last_step:
         trainer.evaluate()
     out = job.run_dir / ("adapter" if p.mode == "lora" else "model")

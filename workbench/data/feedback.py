@@ -1,0 +1,138 @@
+"""The feedback kinds: preference pairs, ranked completions, and single answers labelled good or bad."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench.data.checks import RecordProblem, message_list, text_or_messages
+
+TRUE_LABELS = {"good", "true", "yes", "1"}
+FALSE_LABELS = {"bad", "false", "no", "0"}
+
+
+def preference(record: dict[str, Any]) -> dict[str, Any]:
+    chosen, rejected = record.get("chosen"), record.get("rejected")
+    if record.get("prompt") is None and isinstance(chosen, list) and isinstance(rejected, list):
+        prompt, chosen, rejected = _split_implicit_prompt(message_list(chosen, "chosen"),
+                                                          message_list(rejected, "rejected"))
+    else:
+        prompt = text_or_messages(record, "prompt")
+        chosen, rejected = text_or_messages(record, "chosen"), text_or_messages(record, "rejected")
+    if chosen == rejected:
+        raise RecordProblem("chosen and rejected are the same; a preference pair needs two different answers")
+    return {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+
+
+def _split_implicit_prompt(chosen: list, rejected: list) -> tuple[list, list, list]:
+    """Conversations that share their first messages: those messages are the prompt."""
+    if chosen == rejected:
+        raise RecordProblem("chosen and rejected are the same; a preference pair needs two different answers")
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    if shared == 0:
+        raise RecordProblem("missing field 'prompt' (and chosen and rejected share no leading messages)")
+    if shared in (len(chosen), len(rejected)):
+        raise RecordProblem("chosen and rejected should each go on after the messages they share")
+    return chosen[:shared], chosen[shared:], rejected[shared:]
+
+
+def ranked(record: dict[str, Any]) -> dict[str, Any]:
+    prompt = text_or_messages(record, "prompt")
+    if record.get("completions") is None and record.get("responses") is not None:
+        completions, ranks = _responses(record["responses"])
+        ranking, ties = _order(ranks, best_is_highest=False)
+    else:
+        completions = _completions(record.get("completions"))
+        if record.get("ranking") is not None:
+            ranking = _ranking(record["ranking"], len(completions))
+            ties = _ties(record.get("ties"), len(completions))
+        elif record.get("scores") is not None:
+            ranking, ties = _order(_scores(record["scores"], len(completions)), best_is_highest=True)
+        else:
+            raise RecordProblem("missing field 'ranking' (completion indices, best first) or 'scores'")
+    out = {"prompt": prompt, "completions": completions, "ranking": ranking}
+    if ties:
+        out["ties"] = ties
+    return out
+
+
+def _completions(value: Any) -> list[str]:
+    if value is None:
+        raise RecordProblem("missing field 'completions'")
+    if not isinstance(value, list) or len(value) < 2:
+        raise RecordProblem("'completions' should be a list of at least 2 answers")
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise RecordProblem(f"completion {i} is empty or not text")
+    return list(value)
+
+
+def _responses(value: Any) -> tuple[list[str], list[float]]:
+    if not isinstance(value, list) or len(value) < 2:
+        raise RecordProblem("'responses' should be a list of at least 2 answers")
+    completions, ranks = [], []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise RecordProblem(f"response {i} is not an object")
+        answer = item.get("text", item.get("content"))
+        if not isinstance(answer, str) or not answer.strip():
+            raise RecordProblem(f"response {i} has empty or missing 'text'")
+        if not _is_number(item.get("rank")):
+            raise RecordProblem(f"response {i} has no numeric 'rank' (1 = best)")
+        completions.append(answer)
+        ranks.append(item["rank"])
+    return completions, ranks
+
+
+def _ranking(value: Any, n: int) -> list[int]:
+    if (not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+            or sorted(value) != list(range(n))):
+        raise RecordProblem(f"'ranking' should list each completion index 0..{n - 1} once, best first")
+    return list(value)
+
+
+def _ties(value: Any, n: int) -> list[list[int]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+            isinstance(group, list) and len(group) >= 2 and all(isinstance(i, int) and 0 <= i < n for i in group)
+            for group in value):
+        raise RecordProblem("'ties' should be groups of at least 2 completion indices")
+    return [list(group) for group in value]
+
+
+def _scores(value: Any, n: int) -> list[float]:
+    if not isinstance(value, list) or len(value) != n or not all(_is_number(s) for s in value):
+        raise RecordProblem(f"'scores' should hold one number per completion ({n})")
+    return list(value)
+
+
+def _order(values: list[float], best_is_highest: bool) -> tuple[list[int], list[list[int]]]:
+    """Indices best first; completions with equal values are listed together as a tie."""
+    ranking = sorted(range(len(values)), key=lambda i: -values[i] if best_is_highest else values[i])
+    groups: dict[float, list[int]] = {}
+    for i in ranking:
+        groups.setdefault(values[i], []).append(i)
+    return ranking, [group for group in groups.values() if len(group) > 1]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def unpaired_label(record: dict[str, Any]) -> dict[str, Any]:
+    return {"prompt": text_or_messages(record, "prompt"), "completion": text_or_messages(record, "completion"),
+            "label": _label(record.get("label"))}
+
+
+def _label(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if _is_number(value) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in TRUE_LABELS | FALSE_LABELS:
+        return value.strip().lower() in TRUE_LABELS
+    if value is None:
+        raise RecordProblem("missing field 'label'")
+    raise RecordProblem(f"'label' should be true/false, 1/0 or good/bad; found {value!r}")
