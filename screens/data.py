@@ -21,35 +21,29 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from screens.data_source import DATA_COMMAND, ChildError, LineIndex, Row, run_json
+from screens.data_render import render_head, render_segments
+from screens.data_source import DATA_COMMAND, SPLIT_COMMAND, ChildError, LineIndex, Row, run_json
+from screens.data_split import SplitModal
 from screens.messages import forward_failure
 from screens.widgets.data_stats import DataStats
 from workbench import project as projects
 
 PAGE = 500
 RENDER_DELAY = 0.3
-LOSS_STYLE = "bold green"
-MASKED_STYLE = "dim"
-
-
-def render_segments(segments: list[dict]) -> Text:
-    """The templated text; the tokens that carry loss in LOSS_STYLE, the masked ones dim."""
-    text = Text()
-    for segment in segments:
-        text.append(str(segment.get("text", "")), style=LOSS_STYLE if segment.get("loss") else MASKED_STYLE)
-    return text
 
 
 class DataScreen(Screen):
     CSS_PATH = "styles/data.tcss"
     AUTO_FOCUS = "#records"
     COMMAND: tuple[str, ...] = DATA_COMMAND  # the argv prefix of `workbench data`; tests put a stand-in here
+    SPLIT: tuple[str, ...] = SPLIT_COMMAND  # the argv prefix of `workbench split`
     BINDINGS = [
         Binding("escape", "back", "Back", id="data.back"),
         Binding("tab", "switch_panel", "Table/stats", id="data.switch"),
         Binding("left_square_bracket", "dataset(-1)", "Prev dataset", key_display="[", id="data.prev"),
         Binding("right_square_bracket", "dataset(1)", "Next dataset", key_display="]", id="data.next"),
         Binding("m", "max_length", "Max length", id="data.max_length"),
+        Binding("h", "split", "Hold out eval", id="data.split"),
         Binding("n", "page(1)", "Next page", id="data.next_page"),
         Binding("p", "page(-1)", "Prev page", id="data.prev_page"),
     ]
@@ -75,7 +69,6 @@ class DataScreen(Screen):
         self.indexes: dict[str, LineIndex] = {}
         self.rows: list[Row] = []
         self.page, self.total = 0, 0
-        self.max_length: int | None = None
         self.generations = {"page": 0, "render": 0, "stats": 0}
         self.rendered: dict | None = None
         self._debounce: Timer | None = None
@@ -86,6 +79,7 @@ class DataScreen(Screen):
             yield Label("dataset", id="dataset-label")
             yield Select([], id="dataset", allow_blank=True, prompt="no datasets")
             yield Static(id="page-info")
+        yield Static(id="split-result", markup=False)
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield DataTable(id="records", cursor_type="row", zebra_stripes=True)
@@ -103,7 +97,6 @@ class DataScreen(Screen):
         for label, key in (("#", "index"), ("kind", "kind"), ("prompt", "prompt"), ("answer", "answer")):
             table.add_column(label, key=key)
         self.load_project()
-        self.ask_stats()
 
     # datasets and pages -------------------------------------------------------
 
@@ -118,6 +111,7 @@ class DataScreen(Screen):
         select.set_options((f"{d.name} ({d.kind}, {d.records:,})", d.name) for d in datasets)
         if not datasets:
             self.query_one("#page-info", Static).update("No data yet: press i on the project screen to import.")
+            self.ask_stats()
             return
         names = [d.name for d in datasets]
         select.value = self.dataset if self.dataset in names else names[0]
@@ -127,6 +121,8 @@ class DataScreen(Screen):
         if isinstance(event.value, str):
             self.dataset, self.page = event.value, 0
             self.read_page(event.value, 0)
+            if self.query_one(DataStats).scope == "dataset" or not self.generations["stats"]:
+                self.ask_stats()
 
     def read_page(self, name: str, page: int) -> None:
         self.generations["page"] += 1
@@ -168,6 +164,8 @@ class DataScreen(Screen):
             return self.total > PAGE
         if action == "dataset":
             return len(self.datasets) > 1
+        if action == "split":
+            return any(d.name == self.dataset and d.split == "train" for d in self.datasets)
         return True
 
     def action_dataset(self, step: int) -> None:
@@ -210,38 +208,27 @@ class DataScreen(Screen):
 
     def show_render(self, payload: dict) -> None:
         self.rendered = payload
-        head = Text()
-        head.append(f"record {payload.get('index')}", style="bold")
-        head.append(f"  ·  {payload.get('kind', '')}  ·  {payload.get('tokens', '?')} tokens  ·  ")
-        head.append(f"{payload.get('loss_tokens', '?')} learned", style=LOSS_STYLE)
-        if payload.get("truncated"):
-            head.append("  ·  truncated", style="bold yellow")
-        head.append("\n")
-        head.append("learned (loss)", style=LOSS_STYLE)
-        head.append("  ")
-        head.append("masked (prompt, system)", style=MASKED_STYLE)
-        self.query_one("#render-head", Static).update(head)
+        self.query_one("#render-head", Static).update(render_head(payload))
         self.query_one("#rendered", Static).update(render_segments(payload.get("segments") or []))
 
     # statistics -----------------------------------------------------------------
 
     def ask_stats(self) -> None:
+        """The figures of the selected dataset, or of all of them, as the statistics panel says."""
         self.generations["stats"] += 1
+        stats = self.query_one(DataStats)
         argv = [*self.command, self.project, "--json"]
-        if self.max_length:
-            argv += ["--max-length", str(self.max_length)]
-        self.query_one(DataStats).show_busy()
+        if stats.scope == "dataset" and self.dataset:
+            argv += ["--dataset", self.dataset]
+        if stats.chosen_max_length:
+            argv += ["--max-length", str(stats.chosen_max_length)]
+        stats.show_busy()
         self.ask("stats", self.generations["stats"], argv)
 
-    @on(Input.Submitted, "#max-length")
-    def _max_length_submitted(self, event: Input.Submitted) -> None:
-        value = event.value.strip()
-        if value and (not value.isdigit() or int(value) <= 0):
-            self.notify("The max length is a positive number of tokens.", severity="warning")
-            return
-        self.max_length = int(value) if value else None
+    def on_data_stats_options_changed(self, message: DataStats.OptionsChanged) -> None:
         self.ask_stats()
-        self.query_one("#records", DataTable).focus()
+        if message.submitted:
+            self.query_one("#records", DataTable).focus()
 
     def action_max_length(self) -> None:
         self.query_one("#max-length", Input).focus()
@@ -253,13 +240,25 @@ class DataScreen(Screen):
         else:
             table.focus()
 
+    # holding out an eval split ---------------------------------------------------
+
+    def action_split(self) -> None:
+        entry = next((d for d in self.datasets if d.name == self.dataset and d.split == "train"), None)
+        if entry is not None:
+            self.app.push_screen(SplitModal(self.project, entry, self.SPLIT), self._split_done)
+
+    def _split_done(self, line: str | None) -> None:
+        """The child's one-line result; then the new eval dataset and counts are read again."""
+        if line:
+            self.query_one("#split-result", Static).update(Text(f"✔ {line}", style="green"))
+            self.load_project()  # the page and the dataset's figures follow the reselected dataset
+            if self.query_one(DataStats).scope == "all":
+                self.ask_stats()
+
     # the child process ----------------------------------------------------------
 
-    def ask(self, topic: str, generation: int, argv: list[str]) -> None:
-        self._ask(topic, generation, argv)
-
     @work(thread=True, exit_on_error=False, name="Asking `workbench data`")
-    def _ask(self, topic: str, generation: int, argv: list[str]) -> None:
+    def ask(self, topic: str, generation: int, argv: list[str]) -> None:
         stale = lambda: self.generations[topic] != generation or not self.is_attached  # noqa: E731
         try:
             payload = run_json(argv, stale)

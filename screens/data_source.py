@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DATA_COMMAND = (sys.executable, "-m", "workbench.cli", "data")
+SPLIT_COMMAND = (sys.executable, "-m", "workbench.cli", "split")
 PREVIEW_CHARS = 60
 
 

@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, Input, Label, OptionList, Select, St
 from textual.widgets.option_list import Option
 
 from screens.messages import RunStarted, forward_failure
+from screens.widgets.data_mix import DataMix
 from workbench import methods
 from workbench import project as projects
 from workbench.methods.params import ParamError, ParamInfo, coerce, describe
@@ -104,7 +105,10 @@ class MethodScreen(Screen):
                 yield Static(id="data-info", markup=False)
                 yield Static("[b]tab[/b] next field  ·  [b]ctrl+s[/b] start the run  ·  [b]escape[/b] back",
                              classes="keys")
-            yield VerticalScroll(*form_widgets(self.method.params, self.prefill()), id="form")
+            with Vertical(id="right"):
+                if self.train_sets():
+                    yield DataMix(self.train_sets(), id="data-mix")
+                yield VerticalScroll(*form_widgets(self.method.params, self.prefill()), id="form")
         yield Static(id="launch-error", markup=False)
         yield Footer()
 
@@ -124,23 +128,25 @@ class MethodScreen(Screen):
         """The values this project sets for the method (the demo tunes its own)."""
         return self.project_info.defaults.get(self.method.name, {}) if self.project_info else {}
 
+    def train_sets(self) -> list[projects.DatasetEntry]:
+        return [d for d in self.project_info.datasets if d.split == "train"] if self.project_info else []
+
     def data_text(self) -> str:
+        """What the training-data section does not say: evaluation, misfits, project settings."""
         info = self.project_info
         if info is None:
             return f"No project named '{self.project}'."
-        train = [d for d in info.datasets if d.split == "train"]
+        train = self.train_sets()
         if not train:
             return "This project has no training data yet: go back (escape) and import a file (i)."
-        text = "Trains on: " + ", ".join(f"{d.name} ({d.records} {d.kind})" for d in train)
         held = [d for d in info.datasets if d.split == "eval"]
-        if held:
-            text += "\nEvaluates on: " + ", ".join(f"{d.name} ({d.records})" for d in held)
+        lines = ["Evaluates on: " + ", ".join(f"{d.name} ({d.records})" for d in held)] if held else []
         wrong = [d.name for d in train + held if d.kind not in self.method.data_kinds and d.kind != "mixed"]
         if wrong:
-            text += f"\nNot usable by this method: {', '.join(wrong)}."
+            lines.append(f"Not usable by this method: {', '.join(wrong)}.")
         if self.prefill():
-            text += f"\nSet by the project: {', '.join(sorted(self.prefill()))}."
-        return text
+            lines.append(f"Set by the project: {', '.join(sorted(self.prefill()))}.")
+        return "\n".join(lines)
 
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id == self.method.name:
@@ -186,16 +192,20 @@ class MethodScreen(Screen):
             launch_error.update(f"Fix {len(bad)} field(s) before starting: {', '.join(bad)}.")
             self.query_one(f"#param-{bad[0]}").focus()
             return
+        mix, problem = self.query_one(DataMix).read() if self.query(DataMix) else (None, "")
+        if problem:
+            launch_error.update(f"Fix the training data before starting: {problem}")
+            return
         launch_error.update(f"Starting a {self.method.title.lower()} run…")
         self.starting = True
-        self.start_run(self.method.name, values)
+        self.start_run(self.method.name, values, mix)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="Starting the run")
-    def start_run(self, method: str, values: dict[str, str]) -> None:
+    def start_run(self, method: str, values: dict[str, str], mix: dict[str, float] | str | None) -> None:
         from workbench.jobs import launch
 
         try:
-            spec = launch.make_spec(self.project, method, values)
+            spec = launch.make_spec(self.project, method, values, mix=mix)
             launch.start(spec, wait_for_start=False)
         except (launch.LaunchError, ParamError, projects.ProjectError, OSError) as exc:
             self.app.call_from_thread(self.launch_failed, str(exc))

@@ -34,7 +34,8 @@ from workbench.jobs import launch, store
 TAIL_SECONDS = 0.3
 INFO_SECONDS = 1.5
 RESUME_PATIENCE_SECONDS = 120.0
-NOTE_STYLES = {"error": "bold red", "checkpoint": "green", "finished": "bold", "started": "cyan"}
+NOTE_STYLES = {"error": "bold red", "warning": "bold yellow", "checkpoint": "green", "finished": "bold",
+               "started": "cyan"}
 
 
 class MonitorScreen(Screen):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from workbench.jobs import events as ev
 
 NOTED = (ev.Started, ev.Status, ev.TrainBegin, ev.Checkpoint, ev.Error, ev.Finished)
+WARNING = "Warning: "  # how the worker's preflight warnings begin
 
 
 @dataclass
@@ -38,6 +39,7 @@ class RunHistory:
     tokens_per_s: float | None = None
     status: str = ""
     error: str = ""  # the current life's error message, for a person
+    warning: str = ""  # the current life's latest preflight warning, without its prefix
     finished: ev.Finished | None = None
     lives: list[list[float]] = field(default_factory=list)  # [start, last event] per life
     _rate_from: tuple[float, int] | None = None  # (time, step) of this life's first log
@@ -51,7 +53,7 @@ class RunHistory:
     def _add(self, event: ev.Event) -> None:
         if isinstance(event, ev.Started):
             self.lives.append([event.time, event.time])
-            self.error, self.finished, self.status = "", None, ""
+            self.error, self.finished, self.status, self.warning = "", None, "", ""
             self._rate_from = self._rate_to = None
             self._log_gap = 0.0
         elif self.lives:
@@ -66,13 +68,15 @@ class RunHistory:
             self.total_steps = event.total_steps or self.total_steps
         elif isinstance(event, ev.Status):
             self.status = event.message
+            if event.message.startswith(WARNING):
+                self.warning = event.message.removeprefix(WARNING)
         elif isinstance(event, ev.Error):
             self.error = event.message
         elif isinstance(event, ev.Finished):
             self.finished = event
             self.step = max(self.step, event.step)
         if isinstance(event, NOTED):
-            self.notes.append(Note(event.time, event.type, describe(event)))
+            self.notes.append(Note(event.time, note_kind(event), describe(event)))
 
     def _add_log(self, log: ev.Log) -> None:
         if log.loss is not None:
@@ -135,6 +139,13 @@ class RunHistory:
             return None
         now = time.time() if now is None else now
         return max(0.0, now - self._rate_to[0])
+
+
+def note_kind(event: ev.Event) -> str:
+    """The event's type, or "warning" for a status that is a preflight warning."""
+    if isinstance(event, ev.Status) and event.message.startswith(WARNING):
+        return "warning"
+    return event.type
 
 
 def describe(event: ev.Event) -> str:

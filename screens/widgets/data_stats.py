@@ -1,15 +1,18 @@
 """The statistics of a project's data: kinds, token lengths, truncation, preflight findings.
 
-Filled from the JSON of `workbench data PROJECT --json`; the max length Input posts
-`Input.Submitted` up to the screen, which asks again.
+Filled from the JSON of `workbench data PROJECT --json`. The figures are of the selected
+dataset or of all of them (`scope`), cut at the project's max length or a chosen one;
+a change of either posts `OptionsChanged` up to the screen, which asks again.
 """
 
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Input, Label, Static
+from textual.message import Message
+from textual.widgets import Input, Label, Select, Static
 
 from screens.widgets.histogram import Histogram
 
@@ -42,20 +45,35 @@ class DataStats(VerticalScroll):
     DEFAULT_CSS = """
     DataStats { border: round $primary; border-title-color: $text; padding: 0 1; }
     DataStats:focus-within { border: round $accent; }
-    DataStats #max-row { height: auto; }
+    DataStats #max-row, DataStats #scope-row { height: auto; }
     DataStats #max-row Label { padding: 1 1 0 0; }
+    DataStats #scope-row Label { padding-right: 1; }
+    DataStats #stats-scope { width: 1fr; }
     DataStats #max-length { width: 14; }
     DataStats .head { text-style: bold; color: $accent; padding-top: 1; }
     DataStats #stats-status { color: $text-muted; }
     DataStats #stats-status.error { color: $text-error; }
     """
 
+    class OptionsChanged(Message):
+        """Another scope or max length was chosen; `submitted` when typed into the max length."""
+
+        def __init__(self, submitted: bool = False) -> None:
+            super().__init__()
+            self.submitted = submitted
+
     def __init__(self, max_length: int | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.max_length = max_length
+        self.max_length = max_length  # the one the figures were counted at
+        self.chosen_max_length: int | None = None  # None: the project's own setting
+        self.scope = "dataset"  # or "all": every dataset of the project together
         self.border_title = "statistics"
 
     def compose(self) -> ComposeResult:
+        with Horizontal(id="scope-row"):
+            yield Label("of")
+            yield Select([("the selected dataset", "dataset"), ("all datasets", "all")], value="dataset",
+                         allow_blank=False, id="stats-scope", compact=True)
         yield Static("counting tokens…", id="stats-status")
         yield Static(id="kinds")
         with Horizontal(id="max-row"):
@@ -67,6 +85,23 @@ class DataStats(VerticalScroll):
         yield Static(id="truncated")
         yield Static("preflight", classes="head")
         yield Static(id="preflight")
+
+    @on(Select.Changed, "#stats-scope")
+    def _scope_chosen(self, event: Select.Changed) -> None:
+        event.stop()
+        if isinstance(event.value, str) and event.value != self.scope:
+            self.scope = event.value
+            self.post_message(self.OptionsChanged())
+
+    @on(Input.Submitted, "#max-length")
+    def _max_length_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        value = event.value.strip()
+        if value and (not value.isdigit() or int(value) <= 0):
+            self.notify("The max length is a positive number of tokens.", severity="warning")
+            return
+        self.chosen_max_length = int(value) if value else None
+        self.post_message(self.OptionsChanged(submitted=True))
 
     def show_busy(self) -> None:
         status = self.query_one("#stats-status", Static)

@@ -74,6 +74,8 @@ class RunStats(Static):
             ago = f"{age:.0f} s ago" if age < 60 else f"{duration(age)} ago"
             table.add_row("last log", Text(ago, style="bold yellow" if age > 60 else ""))
         parts: list = [table]
+        if history.warning:
+            parts.append(Text(f"⚠ {history.warning}", style="yellow"))
         if message:
             parts.append(Text(message, style="italic"))
         return Group(*parts)

@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 from rich.text import Text
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Select, Static
 
 from screens.app import WorkbenchApp
-from screens.data import LOSS_STYLE, MASKED_STYLE, PAGE, DataScreen
+from screens.data import PAGE, DataScreen
+from screens.data_render import LOSS_STYLE, MASKED_STYLE
+from screens.data_split import SplitModal
 from screens.project import ProjectScreen
 from screens.widgets.histogram import Histogram
 from tests.conftest import CHAT_RECORDS, write_jsonl
@@ -132,7 +134,7 @@ async def test_statistics_draw_the_histogram_and_re_ask_for_a_new_max_length(cha
         assert screen.query_one("#max-length", Input).has_focus
         await pilot.press(*"64", "enter")  # focusing selects the old value
         await wait_until(pilot, lambda: "1 record over 64 tokens" in shown(screen, "#truncated"))
-        assert ["alpha", "--json", "--max-length", "64"] in calls(log)
+        assert ["alpha", "--json", "--dataset", "chat", "--max-length", "64"] in calls(log)
 
 
 async def test_a_failing_child_shows_its_error_line(chat_project, fake):
@@ -199,3 +201,53 @@ async def test_a_project_without_data_says_how_to_import(home, fake):
         await pilot.app.push_screen(screen)
         await wait_until(pilot, lambda: "No data yet" in shown(screen, "#page-info"))
         assert screen.query_one("#records", DataTable).row_count == 0
+
+
+async def test_statistics_follow_the_selected_dataset_or_all_of_them(chat_project, fake, tmp_path):
+    command, log = fake
+    import_file("alpha", write_jsonl(tmp_path / "say.jsonl", [{"prompt": "Say 1.", "completion": "1"}]))
+    stats_calls = lambda: [c for c in calls(log) if "--show" not in c]  # noqa: E731
+    async with WorkbenchApp().run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot, chat_project, command)
+        await wait_until(pilot, lambda: "40 records" in shown(screen, "#stats-status"))
+        assert stats_calls() == [["alpha", "--json", "--dataset", "chat"]]
+        await pilot.press("right_square_bracket")
+        await wait_until(pilot, lambda: ["alpha", "--json", "--dataset", "say"] in stats_calls())
+        screen.query_one("#stats-scope", Select).value = "all"
+        await wait_until(pilot, lambda: stats_calls()[-1] == ["alpha", "--json"])
+        await pilot.press("left_square_bracket")  # the project-wide figures stay put
+        await wait_until(pilot, lambda: screen.dataset == "chat")
+        await pilot.pause(0.3)
+        assert stats_calls()[-1] == ["alpha", "--json"] and len(stats_calls()) == 3
+
+
+async def test_h_holds_out_an_eval_split_with_the_real_command(chat_project, fake):
+    async with WorkbenchApp().run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot, chat_project, fake[0])
+        await pilot.press("ctrl+p", *"Hold out")  # the palette finds it as well as the key
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, SplitModal))
+        modal = pilot.app.screen
+        size = modal.query_one("#split-size", Input)
+        size.value = "abc"
+        await pilot.press("enter")
+        assert "neither a fraction" in shown(modal, "#split-error") and pilot.app.screen is modal
+
+        size.value = "40"  # all of it: the command refuses, and says why
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "Cannot hold out 40 of 40" in shown(modal, "#split-error"))
+        assert project.load("alpha").dataset("chat").records == 40
+
+        size.value = "25%"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: pilot.app.screen is screen)
+        result = "'chat': 30 record(s) for training; 'chat-eval': 10 record(s) held out for evaluation."
+        await wait_until(pilot, lambda: result in shown(screen, "#split-result"))
+        table = screen.query_one("#records", DataTable)
+        await wait_until(pilot, lambda: table.row_count == 30 and "chat-eval" in [d.name for d in screen.datasets])
+        assert screen.dataset == "chat"
+        assert [d.split for d in project.load("alpha").datasets] == ["train", "eval"]
+        await pilot.press("right_square_bracket")  # an eval split is not split again
+        await wait_until(pilot, lambda: screen.dataset == "chat-eval")
+        assert screen.check_action("split", ()) is False

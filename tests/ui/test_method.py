@@ -9,12 +9,14 @@ import types
 
 import pytest
 from textual.screen import Screen
-from textual.widgets import Input, Select, Static, Switch
+from textual.widgets import Checkbox, Input, Select, Static, Switch
 
 from screens.app import WorkbenchApp
 from screens.method import MethodScreen
+from tests.conftest import write_jsonl
 from workbench import locations, project
 from workbench.data.importer import import_file
+from workbench.files import read_toml
 from workbench.jobs import store
 from workbench.methods.params import describe
 from workbench.methods.sft_params import SFTParams
@@ -69,7 +71,8 @@ async def test_one_widget_per_parameter_with_its_help(alpha):
             help_text = text(widget.parent.query_one(".help", Static))
             assert help_text.startswith(info.help), info.name
         assert screen.query_one("#param-mode", Select).value == "lora"
-        assert "Trains on: chat (40 chat)" in text(screen.query_one("#data-info", Static))
+        assert text(screen.query_one("#only-dataset", Static)) == "chat (40 chat)"  # one dataset: just its name
+        assert not screen.query("#mix")
 
 
 async def test_bad_value_is_refused_inline_and_nothing_starts(alpha):
@@ -163,3 +166,53 @@ async def test_the_form_starts_from_the_project_s_own_values(alpha):
         assert screen.query_one("#param-epochs", Input).value == "3.0"
         assert "Set by the project: gradient_checkpointing, learning_rate, mode." in text(
             screen.query_one("#data-info", Static))
+
+
+async def set_weight(pilot, index: int, value: str) -> None:
+    box = pilot.app.screen.query_one(f"#weight-{index}", Input)
+    box.focus()
+    box.value = ""
+    await pilot.press(*value)
+    await pilot.pause()
+
+
+@pytest.mark.e2e
+async def test_two_datasets_weighted_3_to_1_are_recorded_in_the_job(tiny_project, tmp_path, monitor_screen):
+    say = [{"prompt": f"Say {i}.", "completion": f"{i}"} for i in range(10)]
+    import_file(tiny_project, write_jsonl(tmp_path / "say.jsonl", say))
+    run_id = None
+    try:
+        app = MethodApp(tiny_project)
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            assert [str(c.label) for c in screen.query(Checkbox)] == ["chat (40 chat)", "say (10 prompt_completion)"]
+            assert not screen.query_one("#weight-0").display  # proportional by default: no weights asked
+            screen.query_one("#mix", Select).value = "weights"
+            await pilot.pause()
+            assert screen.query_one("#weight-0").display
+            await type_into(pilot, "max_steps", "3")
+            await type_into(pilot, "eval_steps", "0")
+
+            await set_weight(pilot, 0, "-2")
+            error = screen.query_one("#weight-error-0", Static)
+            assert error.display and "above 0, not '-2'" in text(error)
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            assert "Fix the training data before starting: chat:" in text(screen.query_one("#launch-error", Static))
+            assert isinstance(app.screen, MethodScreen) and not list(locations.runs_dir(tiny_project).iterdir())
+
+            await set_weight(pilot, 0, "3")
+            assert not error.display
+            await set_weight(pilot, 1, "1")
+            await pilot.press("ctrl+s")
+            await wait_until(pilot, lambda: isinstance(app.screen, monitor_screen), 30)
+            run_id = app.screen.run_id
+        job = read_toml(locations.run_dir(tiny_project, run_id) / "job.toml")
+        assert [(s["dataset"], s["weight"]) for s in job["train"]] == [("chat", 3.0), ("say", 1.0)]
+    finally:
+        if run_id:
+            try:
+                store.stop(tiny_project, run_id)
+            except store.RunError:
+                pass
+            store.wait(tiny_project, run_id, timeout=120)

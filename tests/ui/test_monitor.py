@@ -145,6 +145,33 @@ async def test_an_error_is_shown_prominently(home):
         assert message in log_text(screen)
 
 
+async def test_preflight_warnings_stand_out_and_the_latest_stays_in_the_figures(home):
+    run_dir = fake_run(alive=True)
+    t0 = time.time() - 30
+    first = "12 of 40 records are longer than max_length (128 tokens) and will be cut."
+    latest = "The longest batch (8 x 128 tokens) may not fit in memory: roughly 3.1 GiB needed."
+    events = training_events(0, t0)
+    events[2:2] = [ev.Status(message=f"Warning: {first}", time=t0 + 1.2),
+                   ev.Status(message=f"Warning: {latest}", time=t0 + 1.4),
+                   ev.Status(message="checking memory on the longest batch (1024 tokens)", time=t0 + 1.6)]
+    write_events(run_dir, events + training_events(3, t0, first_step=1)[3:])
+    app = MonitorApp("demo", "run-1")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.history.step == 3 and screen.info is not None, what="step 3")
+        styles = {}
+        for line in screen.query_one("#log").lines:
+            for segment in line:
+                styles.setdefault(segment.text.strip(), str(segment.style))
+        warned = [text for text, style in styles.items() if text.startswith("Warning:")]
+        assert warned and all("yellow" in styles[text] for text in warned)
+        probe = next(text for text in styles if text.startswith("checking memory"))
+        assert "yellow" not in styles[probe] and "red" not in styles[probe]  # an ordinary status line
+        assert "checking memory on the longest batch (1024 tokens)" in log_text(screen)
+        stats = " ".join(text_of(screen.query_one("#stats")).split())
+        assert f"⚠ {latest}" in stats and first not in stats
+
+
 async def test_resumed_run_keeps_the_latest_value_per_step_and_clears_the_old_error(home):
     run_dir = fake_run()
     t0 = time.time() - 200

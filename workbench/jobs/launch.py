@@ -45,6 +45,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     `mix` weighs the training datasets ({name: weight}, whose names also choose them, or
     "proportional"); without it each weighs its size, so the sets are simply concatenated."""
     project = projects.load(project_name)
+    named = bool(datasets)  # datasets named one by one: no eval sets unless named too
     if isinstance(mix, dict):
         if datasets and set(datasets) != set(mix):
             raise LaunchError("--dataset and --mix name different datasets; --mix alone is enough.")
@@ -55,7 +56,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
         [d for d in project.datasets if d.split == "train"]
     if not train_sets:
         raise LaunchError(f"Project '{project_name}' has no training data yet: import a dataset first.")
-    eval_sets = [] if datasets else [d for d in project.datasets if d.split == "eval"]
+    eval_sets = [] if named else [d for d in project.datasets if d.split == "eval"]
     for entry in train_sets + eval_sets:
         if entry.kind not in method.data_kinds and entry.kind != "mixed":
             raise LaunchError(f"Dataset '{entry.name}' holds {entry.kind} records; {method.title} needs "
