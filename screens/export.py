@@ -22,10 +22,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Static
 
+from screens.export_gguf import FileLines, QuantPicker, file_line
 from workbench.export import default_out
 
 FORMATS = {"lora": "LoRA adapter (small; loads on top of the base model)",
-           "merged": "Merged model (standalone folder with full weights)"}
+           "merged": "Merged model (standalone folder with full weights)",
+           "gguf": "GGUF for llama.cpp / Ollama (merged, F16 plus each quant type; verified)",
+           "gguf-lora": "GGUF LoRA adapter (for --lora on a GGUF of the base model)"}
 
 
 def folder_size(path: Path) -> int:
@@ -88,12 +91,15 @@ class ExportScreen(Screen):
             with RadioSet(id="format"):
                 for fmt, text in FORMATS.items():
                     yield RadioButton(text, id=fmt, value=fmt == self.fmt)
+            yield Label("Quant types", classes="field gguf-only")
+            yield QuantPicker(id="quant-picker", classes="gguf-only")
             yield Label("Output folder (must be new or empty)", classes="field")
             yield Input(str(default_out(self.project, self.run_id, self.fmt)), id="out")
             with Horizontal(id="actions"):
                 yield Button("Export", id="start", variant="primary")
                 yield Label("the export loads the model in a separate process", id="hint")
             yield Static(id="result")
+            yield FileLines(id="files")
         yield RichLog(id="progress", wrap=True, min_width=20, max_lines=1000)
         yield Footer()
 
@@ -101,6 +107,11 @@ class ExportScreen(Screen):
         self.title = f"Export {self.run_id}"
         self.sub_title = f"project {self.project}"
         self.query_one("#progress", RichLog).border_title = "progress"
+        self._show_quants()
+
+    def _show_quants(self) -> None:
+        for widget in self.query(".gguf-only"):
+            widget.display = self.fmt == "gguf"
 
     @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
@@ -109,6 +120,7 @@ class ExportScreen(Screen):
         self.fmt = event.pressed.id or "lora"
         if out.value == old_default:  # follow the format unless the person typed a folder
             out.value = str(default_out(self.project, self.run_id, self.fmt))
+        self._show_quants()
 
     @on(Button.Pressed, "#start")
     @on(Input.Submitted, "#out")
@@ -125,10 +137,15 @@ class ExportScreen(Screen):
         if not out:
             self.notify("Choose an output folder.", severity="warning")
             return
+        quants = self.query_one(QuantPicker).selected
+        if self.fmt == "gguf" and not quants:
+            self.notify("Choose at least one quant type.", severity="warning")
+            return
         self._set_running(True)
+        self.query_one(FileLines).clear()
         self.query_one("#result", Static).update(Text("exporting…", style="italic"))
         self.query_one("#progress", RichLog).write(Text(f"Exporting {self.fmt} to {out}", style="bold"))
-        self.run_export(self.fmt, str(Path(out).expanduser()))
+        self.run_export(self.fmt, str(Path(out).expanduser()), quants)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -139,9 +156,11 @@ class ExportScreen(Screen):
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def run_export(self, fmt: str, out: str) -> None:
+    def run_export(self, fmt: str, out: str, quants: list[str]) -> None:
         cmd = [sys.executable, "-m", "workbench.cli", "export", self.project, self.run_id,
                "--format", fmt, "--out", out]
+        if fmt == "gguf":
+            cmd += ["--quant", ",".join(quants)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
         last = ""
         with tempfile.TemporaryFile() as err:
@@ -163,6 +182,9 @@ class ExportScreen(Screen):
 
     def on_export_screen_progress(self, message: Progress) -> None:
         self.query_one("#progress", RichLog).write(message.line)
+        text = file_line(message.line)
+        if text is not None:
+            self.query_one(FileLines).add(text)
 
     def on_export_screen_done(self, message: Done) -> None:
         self.result = message.path

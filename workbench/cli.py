@@ -9,7 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from workbench import cli_data, locations
+from workbench import cli_data, cli_export, locations
 from workbench import project as projects
 from workbench.data.kinds import KINDS
 
@@ -98,14 +98,6 @@ def cmd_resume(args) -> None:
         print(f"{info.state}: step {info.step}, last loss {_fmt(info.last_loss)}")
 
 
-def cmd_export(args) -> None:
-    from workbench.export import export
-
-    out = export(args.name, args.run, args.format, Path(args.out) if args.out else None,
-                 status=lambda message: print(message, flush=True))
-    print(out)
-
-
 def cmd_methods(args) -> None:
     from workbench import methods
     from workbench.methods.params import describe
@@ -182,12 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--wait", action="store_true")
         p.set_defaults(func=func)
 
-    p = sub.add_parser("export", help="export a run as a LoRA adapter or a merged model")
-    p.add_argument("name")
-    p.add_argument("run")
-    p.add_argument("--format", choices=("lora", "merged"), required=True)
-    p.add_argument("--out", help="output folder (default: the run's exports/<format>)")
-    p.set_defaults(func=cmd_export)
+    cli_export.add_parsers(sub)
 
     p = sub.add_parser("eval", help="score the base model, or a run, on the project's eval split")
     p.add_argument("name")

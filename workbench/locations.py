@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -57,3 +58,16 @@ def run_dir(name: str, run_id: str) -> Path:
 
 def exports_dir(name: str, run_id: str) -> Path:
     return run_dir(name, run_id) / "exports"
+
+
+def llama_tools_dir(version: str) -> Path:
+    """llama.cpp's converters (and their gguf-py) of one version: `$WORKBENCH_LLAMA_TOOLS`, else in the venv."""
+    env = os.environ.get("WORKBENCH_LLAMA_TOOLS")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path(sys.prefix) / "share" / "workbench" / f"llama.cpp-{version}"
+
+
+def base_exports_dir(name: str) -> Path:
+    """Exports of a project's base model (a run's exports live in the run)."""
+    return project_dir(name) / "exports"
