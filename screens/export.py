@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Static
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Static
 
 from screens.export_gguf import FileLines, QuantPicker, file_line
 from workbench.export import default_out
@@ -93,6 +93,8 @@ class ExportScreen(Screen):
                     yield RadioButton(text, id=fmt, value=fmt == self.fmt)
             yield Label("Quant types", classes="field gguf-only")
             yield QuantPicker(id="quant-picker", classes="gguf-only")
+            yield Checkbox("Chats must end on their own (turn off for a model not trained to chat)",
+                           value=True, id="chat-check", classes="gguf-any")
             yield Label("Output folder (must be new or empty)", classes="field")
             yield Input(str(default_out(self.project, self.run_id, self.fmt)), id="out")
             with Horizontal(id="actions"):
@@ -112,6 +114,8 @@ class ExportScreen(Screen):
     def _show_quants(self) -> None:
         for widget in self.query(".gguf-only"):
             widget.display = self.fmt == "gguf"
+        for widget in self.query(".gguf-any"):
+            widget.display = self.fmt.startswith("gguf")
 
     @on(RadioSet.Changed, "#format")
     def _format_changed(self, event: RadioSet.Changed) -> None:
@@ -145,7 +149,8 @@ class ExportScreen(Screen):
         self.query_one(FileLines).clear()
         self.query_one("#result", Static).update(Text("exporting…", style="italic"))
         self.query_one("#progress", RichLog).write(Text(f"Exporting {self.fmt} to {out}", style="bold"))
-        self.run_export(self.fmt, str(Path(out).expanduser()), quants)
+        self.run_export(self.fmt, str(Path(out).expanduser()), quants,
+                        self.query_one("#chat-check", Checkbox).value)
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -156,11 +161,13 @@ class ExportScreen(Screen):
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def run_export(self, fmt: str, out: str, quants: list[str]) -> None:
+    def run_export(self, fmt: str, out: str, quants: list[str], chat_check: bool = True) -> None:
         cmd = [sys.executable, "-m", "workbench.cli", "export", self.project, self.run_id,
                "--format", fmt, "--out", out]
         if fmt == "gguf":
             cmd += ["--quant", ",".join(quants)]
+        if fmt.startswith("gguf") and not chat_check:
+            cmd.append("--no-chat-check")
         env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
         last = ""
         with tempfile.TemporaryFile() as err:

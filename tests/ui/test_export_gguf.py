@@ -26,3 +26,20 @@ async def test_quant_types_show_for_gguf_and_are_passed_on(home):
         assert picker.selected == ["Q4_K_M", "Q8_0"]
         await pilot.click("#gguf-lora")
         assert not picker.display
+
+
+async def test_the_chat_check_shows_for_both_gguf_formats_and_can_be_turned_off(home, monkeypatch):
+    app = ExportApp("demo", "run-1")
+    calls = []
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        monkeypatch.setattr(screen, "run_export", lambda *args: calls.append(args))
+        check = screen.query_one("#chat-check", Checkbox)
+        assert not check.display
+        await pilot.click("#gguf-lora")
+        assert check.display and check.value
+        check.value = False
+        await pilot.pause()
+        screen.action_start()
+        await pilot.pause()
+    assert calls and calls[0][0] == "gguf-lora" and calls[0][-1] is False
