@@ -18,7 +18,10 @@ test-quick: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/startup.py
 
-env: $(STAMP)
+# Runs the installer again even when the environment looks up to date (after installing cmake, say).
+env:
+	VENV=$(VENV) sh scripts/install.sh
+	touch $(STAMP)
 
 $(STAMP): pyproject.toml scripts/install.sh
 	VENV=$(VENV) sh scripts/install.sh

@@ -71,3 +71,8 @@ def llama_tools_dir(version: str) -> Path:
 def base_exports_dir(name: str) -> Path:
     """Exports of a project's base model (a run's exports live in the run)."""
     return project_dir(name) / "exports"
+
+
+def rankings_file(name: str) -> Path:
+    """The append-only log of a project's rankings (one JSON object per committed ranking)."""
+    return project_dir(name) / "rankings" / "rankings.jsonl"

@@ -152,15 +152,15 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class EventTail:
-    """Reads the events appended since the last call; keeps a partial last line for later."""
+class JsonlTail:
+    """Reads the JSON objects appended to a file since the last call; keeps a partial last line for later."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.offset = 0
         self._partial = b""
 
-    def read_new(self) -> list[Event]:
+    def read_dicts(self) -> list[dict[str, Any]]:
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
@@ -171,10 +171,17 @@ class EventTail:
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # b"" when the chunk ended on a newline
-        return [e for e in (_parse(line) for line in lines) if e is not None]
+        return [d for d in (_parse(line) for line in lines) if d is not None]
 
 
-def _parse(line: bytes) -> Event | None:
+class EventTail(JsonlTail):
+    """Reads the events appended since the last call."""
+
+    def read_new(self) -> list[Event]:
+        return [e for e in (from_dict(d) for d in self.read_dicts()) if e is not None]
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
     line = line.strip()
     if not line:
         return None
@@ -182,7 +189,7 @@ def _parse(line: bytes) -> Event | None:
         data = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         return None
-    return from_dict(data) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
 
 
 def read_all(path: Path) -> list[Event]:

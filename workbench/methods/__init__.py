@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from workbench.methods.pair_params import DPOParams, RewardParams
 from workbench.methods.sft_params import SFTParams
 
 
@@ -35,6 +36,22 @@ METHODS: dict[str, Method] = {
         data_kinds=("chat", "prompt_completion", "text"),
         params=SFTParams,
         runner="workbench.methods.sft:run",
+    ),
+    "reward": Method(
+        name="reward",
+        title="Reward model",
+        summary="Learn a score that ranks chosen answers above rejected ones (preference or ranked data).",
+        data_kinds=("preference", "ranked"),
+        params=RewardParams,
+        runner="workbench.methods.reward:run",
+    ),
+    "dpo": Method(
+        name="dpo",
+        title="Direct preference optimisation",
+        summary="Prefer the chosen answers over the rejected ones, staying close to the base (preference or ranked data).",
+        data_kinds=("preference", "ranked"),
+        params=DPOParams,
+        runner="workbench.methods.dpo:run",
     ),
 }
 

@@ -74,17 +74,24 @@ def sft_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_f
     if not any(groups):
         raise DataError("The training datasets hold no records.")
     conversational = is_conversational([r for g in groups for r in g] + eval_records)
-    total = sum(len(g) for g in groups)
-    if not eval_records and eval_fraction > 0 and total >= 10:
-        rng = random.Random(seed)
-        order = list(range(total))
-        rng.shuffle(order)
-        held = set(order[:max(1, int(round(total * eval_fraction)))])
-        tagged = [(i, r) for i, r in enumerate(r for g in groups for r in g)]
-        eval_records = [r for i, r in tagged if i in held]
-        starts = [sum(len(g) for g in groups[:k]) for k in range(len(groups))]
-        groups = [[r for i, r in tagged[start:start + len(g)] if i not in held] for start, g in zip(starts, groups)]
+    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
     train_records = mix(groups, [s.weight for s in train], seed)
     train_ds = Dataset.from_list(sft_rows(train_records, conversational))
     eval_ds = Dataset.from_list(sft_rows(eval_records, conversational)) if eval_records else None
     return train_ds, eval_ds
+
+
+def hold_out(groups: list[list[dict]], eval_records: list[dict], eval_fraction: float, seed: int):
+    """(groups, eval records): without eval records, a seeded `eval_fraction` of the records (at least
+    one, from 10 records up) is taken out of the groups to be the eval set."""
+    total = sum(len(g) for g in groups)
+    if eval_records or eval_fraction <= 0 or total < 10:
+        return groups, eval_records
+    rng = random.Random(seed)
+    order = list(range(total))
+    rng.shuffle(order)
+    held = set(order[:max(1, int(round(total * eval_fraction)))])
+    tagged = [(i, r) for i, r in enumerate(r for g in groups for r in g)]
+    starts = [sum(len(g) for g in groups[:k]) for k in range(len(groups))]
+    return ([[r for i, r in tagged[start:start + len(g)] if i not in held] for start, g in zip(starts, groups)],
+            [r for i, r in tagged if i in held])

@@ -15,16 +15,7 @@ from workbench.methods import params as params_mod
 from workbench.methods.data_prep import sft_datasets
 from workbench.methods.sft_preflight import check_rows, check_tokenized
 from workbench.methods.sft_params import SFTParams
-
-
-def lora_config(p: SFTParams):
-    from peft import LoraConfig
-
-    targets = p.target_modules.strip()
-    return LoraConfig(
-        r=p.lora_r, lora_alpha=p.lora_alpha, lora_dropout=p.lora_dropout, task_type="CAUSAL_LM",
-        target_modules=targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()],
-    )
+from workbench.methods.train_args import finish, lora_config, trainer_args
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -59,36 +50,10 @@ def run(spec: JobSpec, job: JobContext):
     job.check_stop()
 
     # 5. Trainer.
-    on_cpu = runtime.device == "cpu"
     config = SFTConfig(
-        output_dir=str(job.checkpoints_dir),
-        learning_rate=p.learning_rate,
-        num_train_epochs=p.epochs,
-        max_steps=p.max_steps if p.max_steps > 0 else -1,
-        per_device_train_batch_size=p.batch_size,
-        per_device_eval_batch_size=p.batch_size,
-        gradient_accumulation_steps=p.grad_accum,
-        max_length=p.max_length,
-        warmup_steps=p.warmup if p.warmup < 1 else int(p.warmup),
-        lr_scheduler_type=p.scheduler,
-        weight_decay=p.weight_decay,
-        logging_steps=p.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps",
-        save_steps=p.save_steps,
-        eval_strategy="steps" if eval_ds is not None and p.eval_steps > 0 else "no",
-        eval_steps=p.eval_steps or None,
-        gradient_checkpointing=p.gradient_checkpointing,
-        use_cpu=on_cpu,
-        bf16=runtime.precision == "bf16",
-        fp16=runtime.precision == "fp16",
-        seed=runtime.seed,
+        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
         completion_only_loss=True,
         include_num_input_tokens_seen="non_padding",
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataset_num_proc=None,
     )
     trainer = SFTTrainer(
         model=model,
@@ -106,17 +71,6 @@ def run(spec: JobSpec, job: JobContext):
         memory_probe.probe(trainer, p.batch_size, job)
     job.check_stop()
 
-    # 7. Train (from the last checkpoint when resuming).
-    job.status("Training")
-    trainer.train(resume_from_checkpoint=job.resume_checkpoint)
-    if job.stop_requested:
-        return None
-
-    # 8. Final eval and save: the adapter alone for LoRA, the whole model otherwise.
-    if eval_ds is not None and job.last_eval_step != job.last_step:
-        trainer.evaluate()
-    out = job.run_dir / ("adapter" if p.mode == "lora" else "model")
-    job.status(f"Saving {out.name}")
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    return out
+    # 7. Train (from the last checkpoint when resuming), then a final eval and save:
+    #    the adapter alone for LoRA, the whole model otherwise.
+    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)

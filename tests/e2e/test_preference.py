@@ -1,0 +1,78 @@
+"""Reward model and DPO runs end to end on preference pairs, and DPO on committed rankings."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.e2e.conftest import cli, events, of_type, write_jsonl
+from workbench import locations
+from workbench import project as projects
+from workbench import ranking
+from workbench.data.importer import import_file
+from workbench.jobs import events as ev
+
+pytestmark = pytest.mark.e2e
+
+PAIRS = [{"prompt": f"What is {i} plus one?", "chosen": f"{i} plus one is {i + 1}.", "rejected": "I do not know."}
+         for i in range(30)]
+SHORT = ["--wait", "--set", "max_steps=4", "--set", "batch_size=4", "--set", "eval_steps=0",
+         "--set", "max_length=64", "--set", "save_steps=100"]
+
+
+@pytest.fixture
+def pair_project(home, tiny_model, tmp_path) -> str:
+    projects.create("pairs", base_model=str(tiny_model))
+    import_file("pairs", write_jsonl(tmp_path / "prefs.jsonl", PAIRS))
+    return "pairs"
+
+
+def train(project: str, method: str) -> tuple[str, list[ev.Event]]:
+    result = cli("train", project, "--method", method, *SHORT)
+    assert result.returncode == 0, result.stderr
+    run_id = result.stdout.splitlines()[0].strip()
+    got = events(project, run_id)
+    assert of_type(got, ev.Finished)[-1].reason == "completed"
+    assert (locations.run_dir(project, run_id) / "adapter" / "adapter_config.json").exists()
+    return run_id, got
+
+
+def test_reward_model_reports_pair_accuracy_on_held_out_pairs(pair_project):
+    run_id, got = train(pair_project, "reward")
+    begin = of_type(got, ev.TrainBegin)[0]
+    assert (begin.train_records, begin.eval_records) == (27, 3)
+    assert [log.step for log in of_type(got, ev.Log)] == [1, 2, 3, 4]
+    final = of_type(got, ev.Eval)[-1]
+    assert final.step == 4 and math.isfinite(final.loss)
+    assert 0.0 <= final.metrics["accuracy"] <= 1.0
+    adapter = locations.run_dir(pair_project, run_id) / "adapter"
+    assert "score" in (adapter / "adapter_config.json").read_text()  # the head is saved with the adapter
+
+
+def test_dpo_streams_reward_margins(pair_project):
+    _, got = train(pair_project, "dpo")
+    logs = of_type(got, ev.Log)
+    assert [log.step for log in logs] == [1, 2, 3, 4]
+    assert all(math.isfinite(log.loss) and "rewards/margins" in log.metrics for log in logs)
+    assert "rewards/accuracies" in logs[-1].metrics
+    assert "rewards/margins" in of_type(got, ev.Eval)[-1].metrics
+
+
+def test_dpo_trains_on_committed_rankings(home, tiny_model):
+    projects.create("ranked", base_model=str(tiny_model))
+    for i in range(6):
+        candidates = [{"text": f"{i} and one make {i + 1}.", "source": "base"},
+                      {"text": "Perhaps.", "source": "run-a"},
+                      {"text": f"It is {i + 2}.", "source": "run-b"},
+                      {"text": "No idea.", "source": "run-a"}]
+        ranking.commit("ranked", ranking.make_record(f"What is {i} plus one?", candidates, [0, 2], tied=[1, 3]))
+    ranking.commit("ranked", ranking.make_record("Skipped.", candidates, [], skipped=True))
+    assert ranking.rankings_as_dataset("ranked") == 6 * 5
+    entry = projects.load("ranked").dataset("rankings")
+    assert (entry.kind, entry.split, entry.records) == ("preference", "train", 30)
+
+    _, got = train("ranked", "dpo")
+    begin = of_type(got, ev.TrainBegin)[0]
+    assert (begin.train_records, begin.eval_records) == (27, 3)  # the skipped ranking gave no pair
+    assert all("rewards/margins" in log.metrics for log in of_type(got, ev.Log))

@@ -1,0 +1,74 @@
+"""The reward and DPO methods: their registry entries, their pairs, and the reward loss."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+
+import pytest
+
+from workbench import methods
+from workbench.jobs.errors import DataError
+from workbench.methods.pair_data import pair_rows, record_pairs
+from workbench.methods.pair_params import DPO_LOSS_TYPES
+from workbench.methods.params import describe
+
+
+@pytest.mark.parametrize("name", ["reward", "dpo"])
+def test_every_parameter_has_help_and_the_data_is_pairs(name):
+    method = methods.get(name)
+    assert method.data_kinds == ("preference", "ranked")
+    for info in describe(method.params):
+        assert info.help
+        if info.kind in (int, float):
+            assert info.min is not None
+    assert callable(method.load_runner())
+
+
+def test_dpo_loss_types_are_those_trl_implements():
+    import inspect
+
+    from trl import DPOConfig, DPOTrainer
+
+    help_text = next(f for f in dataclasses.fields(DPOConfig) if f.name == "loss_type").metadata["help"]
+    offered = {part.split("'")[1] for part in help_text.split("`")[1::2] if part.startswith("'")}
+    assert set(DPO_LOSS_TYPES) == offered
+    source = inspect.getsource(DPOTrainer)
+    assert all(f'loss_type == "{t}"' in source for t in DPO_LOSS_TYPES)
+
+
+def test_ranked_records_become_pairs_and_identical_pairs_are_refused():
+    ranked = {"prompt": "Q", "completions": ["a", "b", "c"], "ranking": [1, 0, 2], "ties": [[0, 2]]}
+    assert record_pairs(ranked) == [{"prompt": "Q", "chosen": "b", "rejected": "a"},
+                                    {"prompt": "Q", "chosen": "b", "rejected": "c"}]
+    with pytest.raises(DataError, match="same chosen and rejected"):
+        record_pairs({"prompt": "Q", "chosen": "x", "rejected": "x"})
+    rows = pair_rows([{"prompt": "Q", "chosen": "x", "rejected": "y"}], conversational=True)
+    assert rows[0]["prompt"] == [{"role": "user", "content": "Q"}]
+    assert rows[0]["rejected"] == [{"role": "assistant", "content": "y"}]
+
+
+def test_reward_trainer_loss_is_the_pairwise_log_sigmoid():
+    import torch
+    from trl import RewardConfig, RewardTrainer
+
+    chosen, rejected = torch.tensor([2.0, -0.5, 0.3]), torch.tensor([1.0, 0.5, 0.3])
+
+    class Fixed(torch.nn.Module):
+        """Returns the fixed rewards: chosen first, then rejected, as the collator stacks them."""
+
+        def forward(self, **_):
+            return type("Out", (), {"logits": torch.cat([chosen, rejected]).unsqueeze(-1)})()
+
+    trainer = RewardTrainer.__new__(RewardTrainer)
+    trainer.model = torch.nn.Linear(1, 1).eval()
+    trainer.args = RewardConfig(output_dir="unused", use_cpu=True, bf16=False, report_to="none")
+    trainer._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}
+    trainer._total_train_tokens = 0
+    trainer.accelerator = type("Acc", (), {"gather": staticmethod(lambda t: t),
+                                           "gather_for_metrics": staticmethod(lambda t: t)})()
+    loss = trainer.compute_loss(Fixed(), {"input_ids": None, "attention_mask": None})
+    expected = sum(-math.log(1 / (1 + math.exp(-(c - r)))) for c, r in zip(chosen.tolist(), rejected.tolist())) / 3
+    assert math.isclose(loss.item(), expected, rel_tol=1e-6)
+    assert trainer._metrics["eval"]["accuracy"] == [pytest.approx(1 / 3)]

@@ -1,0 +1,68 @@
+"""Direct preference optimisation, full or LoRA, with TRL's DPOTrainer.
+
+The model learns to raise the likelihood of chosen answers over rejected ones relative to a
+frozen reference: the base model. With LoRA the reference is the base with the adapter
+switched off (no second copy in memory); with full training TRL keeps a frozen copy.
+Logged per step: loss, rewards/margins, rewards/accuracies (forwarded as metrics).
+
+The recipe: params -> tokenizer -> pairs -> model -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+from workbench import models
+from workbench.jobs.context import JobContext
+from workbench.jobs.spec import JobSpec
+from workbench.methods import params as params_mod
+from workbench.methods.pair_data import pair_datasets
+from workbench.methods.pair_params import DPOParams
+from workbench.methods.train_args import finish, lora_config, trainer_args
+
+
+def run(spec: JobSpec, job: JobContext):
+    from trl import DPOConfig, DPOTrainer
+
+    # 1. Parameters, checked against their bounds.
+    p: DPOParams = params_mod.build(DPOParams, spec.params)
+    runtime = spec.runtime
+
+    # 2. Tokenizer.
+    job.status("Preparing the base model")
+    folder = models.resolve(spec.base_model, status=job.status)
+    spec.model_path = str(folder)
+    job.check_stop()
+    tokenizer = models.load_tokenizer(folder)
+
+    # 3. Pairs: ranked records give every pair their order implies; eval prompts are held out.
+    job.status("Preparing the data")
+    train_ds, eval_ds = pair_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
+    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
+    job.check_stop()
+
+    # 4. Model (the reference is made by the trainer: ref_model=None).
+    job.status(f"Loading {models.describe(spec.base_model)}")
+    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(runtime.precision, "float32")
+    model = models.load_causal_lm(folder, dtype=dtype, device=runtime.device)
+    job.check_stop()
+
+    # 5. Trainer.
+    config = DPOConfig(
+        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
+        beta=p.beta,
+        loss_type=[p.loss_type],
+        label_smoothing=p.label_smoothing,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=None,
+        args=config,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=lora_config(p) if p.mode == "lora" else None,
+        callbacks=job.trainer_callbacks(),
+    )
+    job.check_stop()
+
+    # 6. Train, final eval and save: the adapter alone for LoRA, the whole model otherwise.
+    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)

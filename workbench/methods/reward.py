@@ -1,0 +1,73 @@
+"""A reward model, full or LoRA, with TRL's RewardTrainer.
+
+The base model gets a one-output score head (AutoModelForSequenceClassification, num_labels=1)
+and learns r(prompt, answer) with the pairwise loss -log sigmoid(r_chosen - r_rejected).
+The eval reports `accuracy`: the share of held-out pairs whose chosen answer scores higher.
+
+The recipe: params -> tokenizer -> pairs -> model -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+from workbench import models
+from workbench.jobs.context import JobContext
+from workbench.jobs.spec import JobSpec
+from workbench.methods import params as params_mod
+from workbench.methods.pair_data import pair_datasets
+from workbench.methods.pair_params import RewardParams
+from workbench.methods.train_args import finish, lora_config, trainer_args
+
+
+def load_reward_model(folder, dtype: str, device: str, pad_token_id: int):
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=getattr(torch, dtype))
+    model.config.pad_token_id = pad_token_id  # the score is read at the last token that is not padding
+    return model.to(device)
+
+
+def run(spec: JobSpec, job: JobContext):
+    from trl import RewardConfig, RewardTrainer
+
+    # 1. Parameters, checked against their bounds.
+    p: RewardParams = params_mod.build(RewardParams, spec.params)
+    runtime = spec.runtime
+
+    # 2. Tokenizer.
+    job.status("Preparing the base model")
+    folder = models.resolve(spec.base_model, status=job.status)
+    spec.model_path = str(folder)
+    job.check_stop()
+    tokenizer = models.load_tokenizer(folder)
+
+    # 3. Pairs: ranked records give every pair their order implies; eval prompts are held out.
+    job.status("Preparing the data")
+    train_ds, eval_ds = pair_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
+    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
+    job.check_stop()
+
+    # 4. Model: the base with a fresh one-output score head.
+    job.status(f"Loading {models.describe(spec.base_model)}")
+    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(runtime.precision, "float32")
+    model = load_reward_model(folder, dtype, runtime.device, tokenizer.pad_token_id)
+    job.check_stop()
+
+    # 5. Trainer. With LoRA the score head is trained whole and saved with the adapter.
+    config = RewardConfig(
+        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
+        center_rewards_coefficient=p.center_rewards or None,
+    )
+    trainer = RewardTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=lora_config(p, "SEQ_CLS", ["score"]) if p.mode == "lora" else None,
+        callbacks=job.trainer_callbacks(),
+    )
+    job.check_stop()
+
+    # 6. Train, final eval (pair accuracy) and save: the adapter and score head for LoRA, else the model.
+    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)

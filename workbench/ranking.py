@@ -1,0 +1,168 @@
+"""Rankings made by a person or a judge, kept append-only, and the preference pairs they imply.
+
+One JSON object a line in `projects/<p>/rankings/rankings.jsonl`:
+{"id", "time", "prompt", "candidates": [{"text", "source"}], "ranking": [indices, best first],
+ "tied": [indices tied at the end], "skipped": bool, "by": "person" | "judge:<model>"}
+Each commit is flushed and fsynced before `commit` returns, so a crash loses at most the
+ranking being made; the reader skips a half-written last line. Light: no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from workbench import locations
+from workbench import project as projects
+from workbench.files import write_atomic
+from workbench.jobs.events import JsonlTail
+
+DATASET = "rankings"
+
+
+class RankingError(ValueError):
+    pass
+
+
+def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int], tied: list[int] = (),
+                skipped: bool = False, by: str = "person") -> dict[str, Any]:
+    """A checked ranking record: each candidate index at most once across `ranking` and `tied`."""
+    n = len(candidates)
+    if n < 2:
+        raise RankingError("a ranking needs at least 2 candidates")
+    used = list(ranking) + list(tied)
+    if len(set(used)) != len(used) or not all(isinstance(i, int) and 0 <= i < n for i in used):
+        raise RankingError(f"ranking and tied should name candidate indices 0..{n - 1}, each at most once")
+    if by != "person" and not by.startswith("judge:"):
+        raise RankingError("'by' is 'person' or 'judge:<model>'")
+    return {"id": uuid.uuid4().hex[:12], "time": time.time(), "prompt": prompt,
+            "candidates": [{"text": c["text"], "source": c.get("source", "")} for c in candidates],
+            "ranking": list(ranking), "tied": list(tied), "skipped": bool(skipped), "by": by}
+
+
+def commit(project: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Append one ranking; it is on disk when this returns."""
+    path = locations.rankings_file(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        if f.tell() > 0 and not _ends_with_newline(path):
+            f.write(b"\n")  # a crash left half a line: keep it apart from this record
+        f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return record
+
+
+def _ends_with_newline(path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def read(project: str) -> list[dict[str, Any]]:
+    """Every committed ranking, oldest first; a half-written last line is left out."""
+    return JsonlTail(locations.rankings_file(project)).read_dicts()
+
+
+def ordered_pairs(groups: list[list[int]]) -> list[tuple[int, int]]:
+    """(better, worse) pairs of groups listed best first: each member beats every member of later groups."""
+    pairs = []
+    for k, group in enumerate(groups):
+        below = [j for later in groups[k + 1:] for j in later]
+        pairs.extend((i, j) for i in group for j in below)
+    return pairs
+
+
+def to_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
+    """Every (better, worse) pair a ranking record implies; ties give none among themselves."""
+    if record.get("skipped"):
+        return []
+    tied = list(record.get("tied") or [])
+    return ordered_pairs([[i] for i in record.get("ranking", [])] + ([tied] if tied else []))
+
+
+def ranked_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
+    """The pairs of a canonical `ranked` dataset record (`ranking` best first, `ties` groups)."""
+    group_of = {i: k for k, group in enumerate(record.get("ties") or []) for i in group}
+    groups: list[list[int]] = []
+    last = None
+    for i in record["ranking"]:
+        key = group_of.get(i)
+        if key is not None and key == last:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        last = key
+    return ordered_pairs(groups)
+
+
+def preference_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Preference records (prompt, chosen, rejected) from ranking records; identical texts give none."""
+    out = []
+    for record in records:
+        texts = [c["text"] for c in record.get("candidates", [])]
+        for better, worse in to_pairs(record):
+            if texts[better] != texts[worse]:
+                out.append({"prompt": record["prompt"], "chosen": texts[better], "rejected": texts[worse]})
+    return out
+
+
+def rankings_as_dataset(project: str) -> int:
+    """Write (or refresh) the preference dataset `rankings` from the committed rankings; returns its pairs."""
+    rows = preference_records(read(project))
+    if not rows:
+        raise RankingError("No committed ranking gives a preference pair yet.")
+    proj = projects.load(project)
+    entry = projects.DatasetEntry(name=DATASET, kind="preference", records=len(rows),
+                                  source=str(locations.rankings_file(project)), imported=projects.now_iso())
+    write_atomic(proj.path / entry.file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    proj.datasets = [d for d in proj.datasets if d.name != DATASET] + [entry]
+    proj.save()
+    return len(rows)
+
+
+@dataclass
+class WinRate:
+    """Blind A/B results of `model` against `other`; a tie counts half a win."""
+
+    model: str
+    other: str
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.losses + self.ties
+
+    @property
+    def rate(self) -> float:
+        return (self.wins + self.ties / 2) / self.games if self.games else 0.0
+
+
+def ab_win_rates(records: list[dict[str, Any]]) -> dict[tuple[str, str], WinRate]:
+    """Win rates per model pair from A/B records (two candidates; the winner ranked first, or both tied).
+
+    Keyed by the two sources in sorted order; skipped records count for nothing."""
+    out: dict[tuple[str, str], WinRate] = {}
+    for record in records:
+        candidates = record.get("candidates", [])
+        if record.get("skipped") or len(candidates) != 2:
+            continue
+        sources = [c.get("source", "") for c in candidates]
+        key = tuple(sorted(sources))
+        if key[0] == key[1]:
+            continue
+        score = out.setdefault(key, WinRate(*key))
+        ranking = record.get("ranking") or []
+        if not ranking:
+            score.ties += 1
+        elif sources[ranking[0]] == score.model:
+            score.wins += 1
+        else:
+            score.losses += 1
+    return out
