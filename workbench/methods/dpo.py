@@ -16,7 +16,7 @@ from workbench.jobs.spec import JobSpec
 from workbench.methods import params as params_mod
 from workbench.methods.pair_data import pair_datasets
 from workbench.methods.pair_params import DPOParams
-from workbench.methods.train_args import finish, lora_config, trainer_args
+from workbench.methods.train_args import dtype_name, finish, lora_config, prepare_base, trainer_args
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -27,11 +27,7 @@ def run(spec: JobSpec, job: JobContext):
     runtime = spec.runtime
 
     # 2. Tokenizer.
-    job.status("Preparing the base model")
-    folder = models.resolve(spec.base_model, status=job.status)
-    spec.model_path = str(folder)
-    job.check_stop()
-    tokenizer = models.load_tokenizer(folder)
+    folder, tokenizer = prepare_base(spec, job)
 
     # 3. Pairs: ranked records give every pair their order implies; eval prompts are held out.
     job.status("Preparing the data")
@@ -41,7 +37,7 @@ def run(spec: JobSpec, job: JobContext):
 
     # 4. Model (the reference is made by the trainer: ref_model=None).
     job.status(f"Loading {models.describe(spec.base_model)}")
-    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(runtime.precision, "float32")
+    dtype = dtype_name(runtime)
     model = models.load_causal_lm(folder, dtype=dtype, device=runtime.device)
     job.check_stop()
 

@@ -15,7 +15,7 @@ from workbench.jobs.spec import JobSpec
 from workbench.methods import params as params_mod
 from workbench.methods.pair_data import pair_datasets
 from workbench.methods.pair_params import RewardParams
-from workbench.methods.train_args import finish, lora_config, trainer_args
+from workbench.methods.train_args import dtype_name, finish, lora_config, prepare_base, trainer_args
 
 
 def load_reward_model(folder, dtype: str, device: str, pad_token_id: int):
@@ -35,11 +35,7 @@ def run(spec: JobSpec, job: JobContext):
     runtime = spec.runtime
 
     # 2. Tokenizer.
-    job.status("Preparing the base model")
-    folder = models.resolve(spec.base_model, status=job.status)
-    spec.model_path = str(folder)
-    job.check_stop()
-    tokenizer = models.load_tokenizer(folder)
+    folder, tokenizer = prepare_base(spec, job)
 
     # 3. Pairs: ranked records give every pair their order implies; eval prompts are held out.
     job.status("Preparing the data")
@@ -49,7 +45,7 @@ def run(spec: JobSpec, job: JobContext):
 
     # 4. Model: the base with a fresh one-output score head.
     job.status(f"Loading {models.describe(spec.base_model)}")
-    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(runtime.precision, "float32")
+    dtype = dtype_name(runtime)
     model = load_reward_model(folder, dtype, runtime.device, tokenizer.pad_token_id)
     job.check_stop()
 

@@ -15,7 +15,7 @@ from workbench.methods import params as params_mod
 from workbench.methods.data_prep import sft_datasets
 from workbench.methods.sft_preflight import check_rows, check_tokenized
 from workbench.methods.sft_params import SFTParams
-from workbench.methods.train_args import finish, lora_config, trainer_args
+from workbench.methods.train_args import dtype_name, finish, lora_config, prepare_base, trainer_args
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -26,11 +26,7 @@ def run(spec: JobSpec, job: JobContext):
     runtime = spec.runtime
 
     # 2. Tokenizer (the embedded default is converted once, with progress events).
-    job.status("Preparing the base model")
-    folder = models.resolve(spec.base_model, status=job.status)
-    spec.model_path = str(folder)
-    job.check_stop()
-    tokenizer = models.load_tokenizer(folder)
+    folder, tokenizer = prepare_base(spec, job)
 
     # 3. Data: chat records learn their last answer; an eval split is held out when none is given.
     #    Tokenised once, by TRL's own preparation; the trainer then only truncates it.
@@ -45,7 +41,7 @@ def run(spec: JobSpec, job: JobContext):
 
     # 4. Model.
     job.status(f"Loading {models.describe(spec.base_model)}")
-    dtype = {"bf16": "bfloat16", "fp16": "float16"}.get(runtime.precision, "float32")
+    dtype = dtype_name(runtime)
     model = models.load_causal_lm(folder, dtype=dtype, device=runtime.device)
     job.check_stop()
 

@@ -4,35 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.methods import common_params as common
 from workbench.methods.params import param
 
 
 @dataclass
 class SFTParams:
-    mode: str = param("lora", "lora trains small adapter matrices; full updates every weight (more memory).",
-                      choices=("lora", "full"), group="method")
+    mode: str = common.mode()
     learning_rate: float = param(2e-4, "Step size of the optimiser (LoRA ~1e-4..5e-4, full ~1e-5..5e-5).",
                                  min=1e-8, max=1.0)
     epochs: float = param(3.0, "Passes over the training data (ignored when max_steps > 0).", min=0.01, max=1000)
-    max_steps: int = param(0, "Stop after this many optimiser steps; 0 lets epochs decide.", min=0)
+    max_steps: int = common.max_steps()
     batch_size: int = param(4, "Records per device per step.", min=1, max=4096)
-    grad_accum: int = param(1, "Steps whose gradients add up before one update (effective batch = batch x this).",
-                            min=1, max=1024)
+    grad_accum: int = common.grad_accum()
     max_length: int = param(512, "Tokens kept per record; longer records are truncated.", min=16, max=131072)
     warmup: float = param(0.03, "Warm-up: a ratio of total steps if below 1, else a number of steps.", min=0)
-    scheduler: str = param("cosine", "How the learning rate decays after warm-up.",
-                           choices=("cosine", "linear", "constant", "constant_with_warmup"))
-    weight_decay: float = param(0.0, "L2 penalty on weights (AdamW decoupled).", min=0, max=1)
-    lora_r: int = param(16, "LoRA rank: size of the adapter matrices.", min=1, max=1024, group="lora")
-    lora_alpha: int = param(32, "LoRA scaling numerator (scale = alpha / r).", min=1, max=4096, group="lora")
-    lora_dropout: float = param(0.05, "Dropout on the LoRA input.", min=0, max=0.9, group="lora")
-    target_modules: str = param("all-linear", "Layers that get adapters: all-linear, or names like q_proj,v_proj.",
-                                group="lora")
+    scheduler: str = common.scheduler()
+    weight_decay: float = common.weight_decay()
+    lora_r: int = common.lora_r()
+    lora_alpha: int = common.lora_alpha()
+    lora_dropout: float = common.lora_dropout()
+    target_modules: str = common.target_modules()
     eval_fraction: float = param(0.1, "Share of the data held out for eval loss when the project has no eval set.",
                                  min=0, max=0.5, group="schedule")
-    eval_steps: int = param(20, "Evaluate every this many steps; 0 only at the end.", min=0, group="schedule")
-    save_steps: int = param(50, "Save a checkpoint every this many steps (and always when stopped).", min=1,
-                            group="schedule")
-    logging_steps: int = param(1, "Report loss every this many steps.", min=1, group="schedule")
-    gradient_checkpointing: bool = param(False, "Recompute activations in backward to save memory (slower).",
-                                         group="schedule")
+    eval_steps: int = common.eval_steps()
+    save_steps: int = common.save_steps()
+    logging_steps: int = common.logging_steps()
+    gradient_checkpointing: bool = common.gradient_checkpointing()

@@ -7,8 +7,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from workbench import models
 from workbench.jobs.context import JobContext
-from workbench.jobs.spec import Runtime
+from workbench.jobs.spec import JobSpec, Runtime
+
+DTYPES = {"bf16": "bfloat16", "fp16": "float16"}
+
+
+def dtype_name(runtime: Runtime) -> str:
+    """The torch dtype of the weights for the resolved precision (fp32 otherwise)."""
+    return DTYPES.get(runtime.precision, "float32")
+
+
+def prepare_base(spec: JobSpec, job: JobContext):
+    """(model folder, tokenizer): the base resolved (the embedded default converted once, with
+    progress events) and recorded in the spec."""
+    job.status("Preparing the base model")
+    folder = models.resolve(spec.base_model, status=job.status)
+    spec.model_path = str(folder)
+    job.check_stop()
+    return folder, models.load_tokenizer(folder)
 
 
 def trainer_args(p: Any, job: JobContext, runtime: Runtime, has_eval: bool) -> dict[str, Any]:
