@@ -51,13 +51,6 @@ def cached_folder(gguf: Path) -> Path:
     return locations.models_cache() / f"{gguf.stem}-{key}"
 
 
-def is_prepared(base: str) -> bool:
-    if base != "default" and not base.endswith(".gguf"):
-        return True
-    gguf = default_gguf() if base == "default" else Path(base)
-    return (cached_folder(gguf) / "config.json").exists()
-
-
 def resolve(base: str, status: StatusFn | None = None) -> Path:
     """The HF folder for `base`, dequantizing a GGUF into the cache on first use."""
     status = status or (lambda message, progress=None: None)

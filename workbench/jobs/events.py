@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar
 
 
 @dataclass
@@ -194,7 +194,3 @@ def _parse(line: bytes) -> dict[str, Any] | None:
 
 def read_all(path: Path) -> list[Event]:
     return EventTail(path).read_new()
-
-
-def iter_type(events: list[Event], cls: type[Event]) -> Iterator[Event]:
-    return (e for e in events if isinstance(e, cls))
