@@ -6,12 +6,17 @@ Every subcommand exits 0 on success and non-zero with a one-line error otherwise
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
 from workbench import cli_data, cli_export, locations
 from workbench import project as projects
 from workbench.data.kinds import KINDS
+
+
+# Modules that add their own subcommands with `add_parsers(sub)`; each is light (no torch at import).
+EXTRA_COMMANDS: list[str] = []
 
 
 class CommandError(Exception):
@@ -52,7 +57,7 @@ def cmd_train(args) -> None:
 
     values = parse_assignments(args.set or [])
     mix = parse_mix(args.mix) if args.mix else None
-    spec = launch.make_spec(args.name, args.method, values, datasets=args.dataset, mix=mix)
+    spec = launch.make_spec(args.name, args.method, values, datasets=args.dataset, mix=mix, base=args.base)
     launch.start(spec, wait_for_start=True)
     print(spec.id, flush=True)
     if args.wait:
@@ -157,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", action="append", help="train on this dataset only (repeatable)")
     p.add_argument("--mix", metavar="A=W,B=W|proportional",
                    help="train on several datasets, each sampled by its weight (default: proportional to size)")
+    p.add_argument("--base", metavar="MODEL",
+                   help="start from: base (default), run:<id>, run:<id>/checkpoint-N, or a model/adapter path")
     p.add_argument("--wait", action="store_true", help="wait for the run to end")
     p.set_defaults(func=cmd_train)
 
@@ -175,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
 
     cli_export.add_parsers(sub)
+    for module in EXTRA_COMMANDS:
+        importlib.import_module(module).add_parsers(sub)
 
     p = sub.add_parser("eval", help="score the base model, or a run, on the project's eval split")
     p.add_argument("name")

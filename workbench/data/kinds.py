@@ -8,6 +8,9 @@ Canonical forms stored in a project (methods read these and nothing else):
   plus "ties": [[i, j], ...] when some completions scored the same
 - unpaired_label: {"prompt": str|[messages], "completion": str|[messages], "label": bool}
 - text: {"text": str}
+- prompt: {"prompt": str|[messages], ...}: a prompt alone, for methods that generate their own answers
+  (GRPO, PPO, sampling); its other fields (answer, tests, ...) are kept for rewards and filters
+- labelled: {"text": str, "label": str|int}: a text and its class, for a classification head
 
 ShareGPT ("conversations" with from/value) and Alpaca (instruction, input, output) become chat.
 """
@@ -16,16 +19,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from workbench.data.checks import ROLES, RecordProblem, chat_messages, message_list, text
+from workbench.data.checks import ROLES, RecordProblem, chat_messages, message_list, text, text_or_messages
 from workbench.data.feedback import preference, ranked, unpaired_label
 
 __all__ = ["KINDS", "ROLES", "RecordProblem", "detect", "normalise"]
 
-KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "text")
+KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "text", "prompt", "labelled")
 EXPECTED = ("expected one of: messages (chat), conversations (ShareGPT), instruction + output (Alpaca), "
             "prompt + completion, prompt + chosen + rejected (preference), "
             "prompt + completions + ranking or scores, prompt + responses (ranked), "
-            "prompt + completion + label (unpaired label), text")
+            "prompt + completion + label (unpaired label), text, text + label (labelled), "
+            "prompt alone with any other fields (prompt)")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "model": "assistant", "bot": "assistant", "system": "system"}
 
@@ -40,10 +44,14 @@ def detect(record: dict[str, Any]) -> str:
         return "ranked"
     if {"prompt", "completion", "label"} <= keys:
         return "unpaired_label"
-    if {"prompt", "completion"} <= keys:
-        return "prompt_completion"
+    if {"prompt", "completion"} <= keys or ("prompt" in keys and "completion" in record):
+        return "prompt_completion"  # an empty completion is reported by the normaliser
     if "text" in keys and len(keys) == 1:
         return "text"
+    if keys == {"text", "label"}:
+        return "labelled"
+    if "prompt" in keys and not set(record) & {"completion", "chosen", "rejected", "completions", "responses"}:
+        return "prompt"
     found = ", ".join(sorted(keys)) or "no fields"
     raise RecordProblem(f"unknown record shape (fields: {found}); {EXPECTED}")
 
@@ -61,6 +69,10 @@ def normalise(record: dict[str, Any], kind: str) -> dict[str, Any]:
         return unpaired_label(record)
     if kind == "text":
         return {"text": text(record, "text")}
+    if kind == "prompt":
+        return {**{k: v for k, v in record.items() if v is not None}, "prompt": text_or_messages(record, "prompt")}
+    if kind == "labelled":
+        return {"text": text(record, "text"), "label": _label(record)}
     raise RecordProblem(f"unsupported kind '{kind}' (known kinds: {', '.join(KINDS)})")
 
 
@@ -111,3 +123,12 @@ def _prompt_completion(record: dict[str, Any]) -> dict[str, Any]:
             raise RecordProblem("the completion should end with an assistant message")
         return {"prompt": prompt, "completion": completion}
     return {"prompt": text(record, "prompt"), "completion": text(record, "completion")}
+
+
+def _label(record: dict[str, Any]) -> str | int:
+    label = record.get("label")
+    if isinstance(label, bool) or not isinstance(label, (str, int)):
+        raise RecordProblem(f"field 'label' should be a class name or number, found {type(label).__name__}")
+    if isinstance(label, str) and not label.strip():
+        raise RecordProblem("field 'label' is empty")
+    return label

@@ -27,8 +27,12 @@ def _cell(value: str) -> Any:
     return value
 
 
+# An empty cell in one of these columns is a missing answer, not a prompt-only record.
+ANSWER_COLUMNS = {"completion", "chosen", "rejected", "completions", "responses"}
+
+
 def _present(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if v is not None}
+    return {k: v for k, v in record.items() if v is not None or k in ANSWER_COLUMNS}
 
 
 class Delimited(Source):

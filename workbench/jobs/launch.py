@@ -39,11 +39,12 @@ def new_run_id(project_name: str, method: str) -> str:
 
 def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None = None,
               datasets: list[str] | None = None, runtime: Runtime | None = None,
-              mix: dict[str, float] | str | None = None) -> JobSpec:
+              mix: dict[str, float] | str | None = None, base: str | None = None) -> JobSpec:
     """Check everything that can be checked without loading a model, and build the spec.
 
     `mix` weighs the training datasets ({name: weight}, whose names also choose them, or
-    "proportional"); without it each weighs its size, so the sets are simply concatenated."""
+    "proportional"); without it each weighs its size, so the sets are simply concatenated.
+    `base` names the starting model (see model_refs): `run:<id>` chains this run on another's result."""
     project = projects.load(project_name)
     named = bool(datasets)  # datasets named one by one: no eval sets unless named too
     if isinstance(mix, dict):
@@ -67,12 +68,18 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     def source(entry, weight=1.0):
         return DataSource(dataset=entry.name, file=str(project.path / entry.file), kind=entry.kind, weight=weight)
 
+    from workbench.model_refs import RefError, resolve_ref
+
+    try:
+        base_model = resolve_ref(project_name, base) if base else project.base_model
+    except RefError as exc:
+        raise LaunchError(str(exc)) from None
     runtime = runtime or Runtime()
     if runtime.threads == 0:
         runtime.threads = default_threads()
     return JobSpec(
         id=new_run_id(project_name, method_name), project=project_name, method=method_name,
-        base_model=project.base_model, params=vars(chosen),
+        base_model=base_model, base_ref=base or "base", params=vars(chosen),
         train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
     )
 

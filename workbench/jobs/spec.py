@@ -40,12 +40,13 @@ class JobSpec:
     eval: list[DataSource] = field(default_factory=list)
     runtime: Runtime = field(default_factory=Runtime)
     model_path: str = ""  # the resolved HF folder, filled in by the worker
+    base_ref: str = "base"  # how the person named the starting model (base, run:<id>, a path)
     created: str = field(default_factory=now_iso)
     notes: list[str] = field(default_factory=list)  # why the resolved values are what they are
 
     def save(self, run_dir: Path) -> None:
         data = asdict(self)
-        job = {k: data.pop(k) for k in ("id", "project", "method", "base_model", "model_path", "created")}
+        job = {k: data.pop(k) for k in ("id", "project", "method", "base_model", "base_ref", "model_path", "created")}
         write_toml(Path(run_dir) / SPEC_FILE, {"job": job, **data})
 
     @classmethod

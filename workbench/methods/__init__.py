@@ -22,6 +22,7 @@ class Method:
     data_kinds: tuple[str, ...]
     params: type
     runner: str  # "module:function", imported by the worker only
+    kind: str = "train"  # "train": teaches a model; "generate": writes data (samples, rankings, datasets)
 
     def load_runner(self) -> Callable[..., Any]:
         module, _, func = self.runner.partition(":")
@@ -54,6 +55,10 @@ METHODS: dict[str, Method] = {
         runner="workbench.methods.dpo:run",
     ),
 }
+
+
+def of_kind(kind: str) -> list[Method]:
+    return [m for m in METHODS.values() if m.kind == kind]
 
 
 class UnknownMethod(ValueError):

@@ -1,0 +1,85 @@
+"""Which model a job starts from, named the way a person names it.
+
+A reference is `base` (the project's base model), `run:<id>` (what a run produced: its
+adapter or its full model), `run:<id>/checkpoint-N` (one of its checkpoints), or a path
+(a model folder, an adapter folder or a .gguf file). `resolve_ref` turns it into the
+string a job spec holds as its base model; `models.resolve` then loads any of them
+(an adapter is merged into its own base once). Light: no torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench import locations
+from workbench import project as projects
+from workbench.files import read_toml
+
+
+class RefError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    ref: str  # what a spec, a CLI flag or a form field holds
+    label: str  # what a person reads
+
+
+def run_output(project_name: str, run_id: str) -> Path:
+    """The adapter or model folder a completed run wrote."""
+    run_dir = locations.run_dir(project_name, run_id)
+    if not run_dir.exists():
+        raise RefError(f"Project '{project_name}' has no run '{run_id}'.")
+    result = run_dir / "result.toml"
+    if result.exists():
+        output = read_toml(result).get("result", {}).get("output", "")
+        if output and Path(output).exists():
+            return Path(output)
+    for name in ("adapter", "model"):
+        if (run_dir / name).exists():
+            return run_dir / name
+    raise RefError(f"Run '{run_id}' has produced no model yet (it has not completed); "
+                   f"name one of its checkpoints instead: run:{run_id}/checkpoint-N.")
+
+
+def resolve_ref(project_name: str, ref: str) -> str:
+    """The base-model string for a job spec: `default`, or an absolute path."""
+    ref = (ref or "base").strip()
+    if ref == "base":
+        return projects.load(project_name).base_model
+    if ref.startswith("run:"):
+        run_id, _, checkpoint = ref[4:].partition("/")
+        if not checkpoint:
+            return str(run_output(project_name, run_id))
+        folder = locations.run_dir(project_name, run_id) / "checkpoints" / checkpoint
+        if not (folder / "trainer_state.json").exists():
+            raise RefError(f"Run '{run_id}' has no complete checkpoint '{checkpoint}'.")
+        return str(folder)
+    if ref == "default":
+        return ref
+    path = Path(ref).expanduser()
+    if not path.exists():
+        raise RefError(f"Model '{ref}' does not exist: give base, run:<id>, run:<id>/checkpoint-N or a path.")
+    return str(path.resolve())
+
+
+def choices(project_name: str, methods: tuple[str, ...] = ("sft", "dpo", "grpo", "ppo", "distill")) -> list[ModelChoice]:
+    """The models of a project a person can pick: the base, then each run's output and checkpoints."""
+    from workbench.jobs import store
+
+    out = [ModelChoice("base", "base model")]
+    for info in store.list_runs(project_name):
+        if methods and info.method not in methods:
+            continue
+        if info.state == "completed":
+            try:
+                out.append(ModelChoice(f"run:{info.id}", f"{info.id} ({info.method}, final)"))
+            except RefError:
+                pass
+        folder = info.path / "checkpoints"
+        steps = sorted((int(p.name.split("-")[-1]) for p in folder.glob("checkpoint-*")
+                        if (p / "trainer_state.json").exists()), reverse=True)
+        out.extend(ModelChoice(f"run:{info.id}/checkpoint-{s}", f"{info.id} checkpoint {s}") for s in steps)
+    return out
