@@ -80,6 +80,15 @@ def resolve(base: str, status: StatusFn | None = None) -> Path:
     return path
 
 
+def _merged_home(adapter: Path) -> Path:
+    """A run's adapters merge into the run's own `merged/` folder (removed with the run); others into the cache."""
+    if adapter.parent.name == "checkpoints":
+        return adapter.parent.parent / "merged"
+    if adapter.parent.parent.name == "runs":
+        return adapter.parent / "merged"
+    return locations.models_cache() / "merged"
+
+
 def _from_adapter(adapter: Path, status: StatusFn) -> Path:
     """The adapter folded into its base, saved once in the cache (keyed by the adapter's files)."""
     import json
@@ -93,7 +102,7 @@ def _from_adapter(adapter: Path, status: StatusFn) -> Path:
         raise ModelError(f"'{adapter}' has an adapter_config.json but no adapter weights.")
     stat = weights[0].stat()
     key = hashlib.sha1(f"{adapter.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:10]
-    target = locations.models_cache() / f"merged-{describe(str(adapter)).replace('/', '-')}-{key}"
+    target = _merged_home(adapter) / f"{adapter.name}-{key}"
     if (target / "config.json").exists():
         return target
     base = resolve(config["base_model_name_or_path"], status)
@@ -101,7 +110,7 @@ def _from_adapter(adapter: Path, status: StatusFn) -> Path:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    status(f"Merging {describe(str(adapter))} into its base (once; cached in {target.parent})", 0.0)
+    status(f"Merging {describe(str(adapter))} into its base (once; kept in {target.parent})", 0.0)
     model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
     model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     tokenizer_dir = adapter if (adapter / "tokenizer_config.json").exists() else base
