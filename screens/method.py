@@ -1,6 +1,14 @@
-"""Pick a method and set its parameters in a form generated from the params dataclass."""
+"""Pick a method and set its parameters in a form generated from the params dataclass.
+
+Methods are listed by kind (training first, then those that generate data). A preset fills
+the form; the panel under the method says what each training mode would train and need in
+memory for the values in the form (worked out by a child process).
+"""
 
 from __future__ import annotations
+
+import importlib
+import importlib.util
 
 from rich.markup import escape
 from textual import work
@@ -10,16 +18,23 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static, Switch
 from textual.widgets.option_list import Option
 
 from screens.messages import RunStarted, forward_failure
 from screens.widgets.data_mix import DataMix
+from screens.widgets.mode_estimate import ModeEstimate
 from workbench import methods
 from workbench import project as projects
 from workbench.methods.params import ParamError, ParamInfo, coerce, describe
+from workbench.methods.presets import presets_for
 
-GROUP_TITLES = {"method": "Mode", "training": "Training", "lora": "LoRA adapter", "schedule": "Evaluation and saving"}
+GROUP_TITLES = {"method": "Mode", "training": "Training", "lora": "LoRA adapter", "qlora": "QLoRA (4-bit base)",
+                "schedule": "Evaluation and saving"}
+KIND_TITLES = {"train": "Train a model", "generate": "Generate data"}
+ESTIMATE_FIELDS = {"mode", "lora_r", "target_modules", "use_dora", "batch_size", "max_length",
+                   "gradient_checkpointing", "double_quant"}  # the fields the estimate depends on
+DRY_RUN_SCREEN = "screens.reward_dry_run"
 
 
 class ParamValidator(Validator):
@@ -52,6 +67,39 @@ def raw_value(widget: Widget) -> str:
     if isinstance(widget, Switch):
         return "true" if widget.value else "false"
     return str(widget.value)
+
+
+def method_options() -> list[Option]:
+    """The methods under a heading per kind: training first, then the generating ones, then any other."""
+    kinds = sorted({m.kind for m in methods.METHODS.values()},
+                   key=lambda k: (list(KIND_TITLES).index(k) if k in KIND_TITLES else len(KIND_TITLES), k))
+    options = []
+    for kind in kinds:
+        options.append(Option(f"[b]{KIND_TITLES.get(kind, kind.title())}[/b]", id=f"kind:{kind}", disabled=True))
+        options += [Option(f"  {escape(m.title)} ({m.name})", id=m.name) for m in methods.of_kind(kind)]
+    return options
+
+
+def preset_row(method_name: str) -> Widget:
+    """A Select of the method's presets (choosing one fills the form), or a note that it has none."""
+    names = list(presets_for(method_name))
+    if not names:
+        return Horizontal(Label("preset", classes="name"), Static("none for this method", classes="help"),
+                          classes="field", id="preset-row")
+    return Horizontal(
+        Label("preset", classes="name"),
+        Select([(n, n) for n in names], prompt="choose…", id="preset", compact=True),
+        Static("fills the fields it sets; the others keep their values", classes="help", markup=False),
+        classes="field", id="preset-row")
+
+
+def set_widget(widget: Widget, value) -> None:
+    if isinstance(widget, Switch):
+        widget.value = bool(value)
+    elif isinstance(widget, Select):
+        widget.value = value
+    else:
+        widget.value = str(value)
 
 
 def form_widgets(params_cls: type, prefill: dict) -> list[Widget]:
@@ -99,16 +147,18 @@ class MethodScreen(Screen):
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield Static("Method", classes="section")
-                yield OptionList(*(Option(f"{m.title} ({m.name})", id=m.name) for m in methods.METHODS.values()),
-                                 id="methods")
+                yield OptionList(*method_options(), id="methods")
                 yield Static(id="method-info")
                 yield Static(id="data-info", markup=False)
+                yield ModeEstimate(id="estimate")
                 yield Static("[b]tab[/b] next field  ·  [b]ctrl+s[/b] start the run  ·  [b]escape[/b] back",
                              classes="keys")
             with Vertical(id="right"):
                 if self.train_sets():
                     yield DataMix(self.train_sets(), id="data-mix")
-                yield VerticalScroll(*form_widgets(self.method.params, self.prefill()), id="form")
+                yield VerticalScroll(preset_row(self.method.name), *form_widgets(self.method.params, self.prefill()),
+                                     id="form")
+                yield Button("Dry run rewards", id="dry-run", compact=True)
         yield Static(id="launch-error", markup=False)
         yield Footer()
 
@@ -123,6 +173,21 @@ class MethodScreen(Screen):
         self.query_one("#method-info", Static).update(
             f"{escape(m.summary)}\n\nNeeds data of kind: [b]{' or '.join(m.data_kinds)}[/b]")
         self.query_one("#data-info", Static).update(self.data_text())
+        self.query_one("#dry-run", Button).display = self.has_rewards()
+        estimate = self.query_one("#estimate", ModeEstimate)
+        estimate.display = m.kind == "train" and self.project_info is not None
+        self.refresh_estimate()
+
+    def has_rewards(self) -> bool:
+        """Methods that score answers with reward functions (GRPO, RLOO) can try them on samples first."""
+        return any(info.name == "rewards" for info in describe(self.method.params))
+
+    def refresh_estimate(self) -> None:
+        estimate = self.query_one("#estimate", ModeEstimate)
+        if not estimate.display:
+            return
+        values, bad = self.form_values()
+        estimate.request(self.project, self.method.name, None if bad else values)
 
     def prefill(self) -> dict:
         """The values this project sets for the method (the demo tunes its own)."""
@@ -149,12 +214,12 @@ class MethodScreen(Screen):
         return "\n".join(lines)
 
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id == self.method.name:
+        if event.option.id == self.method.name or str(event.option.id).startswith("kind:"):
             return
         self.method = methods.get(event.option.id)
         form = self.query_one("#form", VerticalScroll)
         await form.remove_children()
-        await form.mount_all(form_widgets(self.method.params, self.prefill()))
+        await form.mount_all([preset_row(self.method.name), *form_widgets(self.method.params, self.prefill())])
         self.show_method_info()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -162,26 +227,75 @@ class MethodScreen(Screen):
             name = event.input.id.removeprefix("param-")
             failures = event.validation_result.failure_descriptions
             self.show_error(name, failures[0] if failures else "")
+            self.field_changed(name)
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == "preset":
+            if event.value is not Select.BLANK:
+                self.apply_preset(str(event.value))
+        elif event.select.id and event.select.id.startswith("param-"):
+            self.field_changed(event.select.id.removeprefix("param-"))
+
+    def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id and event.switch.id.startswith("param-"):
+            self.field_changed(event.switch.id.removeprefix("param-"))
+
+    def field_changed(self, name: str) -> None:
+        if name in ESTIMATE_FIELDS:
+            self.refresh_estimate()
+
+    def apply_preset(self, name: str) -> None:
+        """Fill the fields the preset sets; the estimate follows from their change events."""
+        for field, value in presets_for(self.method.name).get(name, {}).items():
+            set_widget(self.query_one(f"#param-{field}"), value)
+        self.notify(f"Preset '{name}' filled the form.", timeout=3)
 
     def show_error(self, name: str, text: str) -> None:
         error = self.query_one(f"#error-{name}", Static)
         error.update(text)
         error.display = bool(text)
 
-    def read_values(self) -> tuple[dict[str, str], list[str]]:
-        """The form as strings for the engine, and the names of the fields it rejects."""
-        values, bad = {}, []
+    def form_values(self) -> tuple[dict[str, str], dict[str, str]]:
+        """The form as strings for the engine, and {field: problem} for the fields it rejects."""
+        values, bad = {}, {}
         for info in describe(self.method.params):
             raw = raw_value(self.query_one(f"#param-{info.name}"))
             try:
                 coerce(info, raw)
             except ParamError as exc:
-                self.show_error(info.name, str(exc))
-                bad.append(info.name)
+                bad[info.name] = str(exc)
                 continue
-            self.show_error(info.name, "")
             values[info.name] = raw
         return values, bad
+
+    def read_values(self) -> tuple[dict[str, str], list[str]]:
+        """The form's values, each rejected field's problem shown under it."""
+        values, bad = self.form_values()
+        for info in describe(self.method.params):
+            self.show_error(info.name, bad.get(info.name, ""))
+        return values, list(bad)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "dry-run":
+            self.open_dry_run()
+
+    def open_dry_run(self) -> None:
+        """Try the reward functions on a few samples before a run (the screen for it is optional)."""
+        launch_error = self.query_one("#launch-error", Static)
+        values, bad = self.read_values()
+        if bad:
+            launch_error.update(f"Fix {len(bad)} field(s) before the dry run: {', '.join(bad)}.")
+            return
+        mix, problem = self.query_one(DataMix).read() if self.query(DataMix) else (None, "")
+        if problem:
+            launch_error.update(f"Fix the training data before the dry run: {problem}")
+            return
+        if importlib.util.find_spec(DRY_RUN_SCREEN) is None:
+            launch_error.update("The reward dry run is not part of this installation.")
+            return
+        datasets = list(mix) if isinstance(mix, dict) else [d.name for d in self.train_sets()]
+        screen_cls = importlib.import_module(DRY_RUN_SCREEN).RewardDryRun
+        self.app.push_screen(screen_cls(self.project, self.method.name, values, datasets))
 
     def action_start(self) -> None:
         if self.starting:

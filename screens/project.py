@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import ExportRun, OpenData, OpenRun, forward_failure
-from workbench import models
+from workbench import models, pipelines
 from workbench import project as projects
 from workbench.jobs import store
 
@@ -29,6 +29,28 @@ def fmt_steps(run: store.RunInfo) -> str:
     return f"{run.step}/{run.total_steps}" if run.total_steps else str(run.step)
 
 
+def row_key(item: store.RunInfo | pipelines.PlanInfo) -> str:
+    return f"plan:{item.id}" if isinstance(item, pipelines.PlanInfo) else item.id
+
+
+def run_cells(run: store.RunInfo, depth: int) -> dict:
+    return {"id": ("  └ " if depth else "") + run.id, "method": run.method,
+            "state": Text(run.state, style=STATE_STYLES.get(run.state, "")),
+            "step": fmt_steps(run), "loss": fmt_loss(run.last_loss), "eval": fmt_loss(run.last_eval_loss)}
+
+
+def plan_cells(plan: pipelines.PlanInfo) -> dict:
+    """A pipeline: its current stage's figures; a sweep: its best final eval loss."""
+    runs = [s.run for s in plan.stages if s.run is not None]
+    current = plan.current.run if plan.current else None
+    evals = [r.last_eval_loss for r in runs if r.last_eval_loss is not None]
+    return {"id": Text(f"▾ {plan.plan.name}", style="bold"), "method": plan.plan.kind,
+            "state": Text(plan.state, style=STATE_STYLES.get(plan.state, "")), "step": plan.progress(),
+            "loss": fmt_loss(current.last_loss if current else None),
+            "eval": fmt_loss(min(evals) if plan.plan.kind == "sweep" and evals else
+                             current.last_eval_loss if current else None)}
+
+
 class ProjectScreen(Screen):
     """Datasets on top, runs below; the keys act on the highlighted run."""
 
@@ -39,6 +61,7 @@ class ProjectScreen(Screen):
         Binding("i", "import_data", "Import data", id="project.import"),
         Binding("d", "data", "Data", id="project.data"),
         Binding("t", "train", "Train", id="project.train"),
+        Binding("k", "rank", "Rank outputs", id="project.rank"),
         Binding("m,enter", "monitor", "Monitor", key_display="m/⏎", id="project.monitor"),
         Binding("s", "stop", "Stop run", id="project.stop"),
         Binding("r", "resume", "Resume run", id="project.resume"),
@@ -48,7 +71,7 @@ class ProjectScreen(Screen):
     def __init__(self, project: str) -> None:
         super().__init__()
         self.project = project
-        self.runs: list[store.RunInfo] = []
+        self.runs: list[store.RunInfo | pipelines.PlanInfo] = []  # one per row of the runs table
         self.info: projects.Project | None = None
 
     def compose(self) -> ComposeResult:
@@ -86,11 +109,12 @@ class ProjectScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, name="Reading the project")
     def load(self) -> None:
         info = projects.load(self.project)
-        runs = list(reversed(store.list_runs(self.project)))
+        runs = store.list_runs(self.project)
+        rows = pipelines.group_runs(runs, pipelines.list_plan_runs(self.project, {r.id: r for r in runs}))
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.show, info, runs)
+            self.app.call_from_thread(self.show, info, rows)
 
-    def show(self, info: projects.Project, runs: list[store.RunInfo]) -> None:
+    def show(self, info: projects.Project, runs: list[tuple[int, store.RunInfo | pipelines.PlanInfo]]) -> None:
         if not self.is_attached:
             return
         first = self.info is None
@@ -112,38 +136,49 @@ class ProjectScreen(Screen):
         table.display = bool(info.datasets)
         self.query_one("#no-datasets").display = not info.datasets
 
-    def show_runs(self, runs: list[store.RunInfo]) -> None:
+    def show_runs(self, rows: list[tuple[int, store.RunInfo | pipelines.PlanInfo]]) -> None:
+        """Newest first; a pipeline or a sweep is one row, its runs indented under it."""
         table = self.query_one("#runs", DataTable)
-        current = self.selected_run()
-        same = [r.id for r in runs] == [r.id for r in self.runs]
-        self.runs = runs
+        current = self.selected_row()
+        keys = [row_key(item) for _, item in rows]
+        same = keys == [row_key(item) for item in self.runs]
+        self.runs = [item for _, item in rows]
         if not same:
             table.clear()
-        for run in runs:
-            cells = {"id": run.id, "method": run.method,
-                     "state": Text(run.state, style=STATE_STYLES.get(run.state, "")),
-                     "step": fmt_steps(run), "loss": fmt_loss(run.last_loss), "eval": fmt_loss(run.last_eval_loss)}
+        for (depth, item), key in zip(rows, keys):
+            cells = plan_cells(item) if isinstance(item, pipelines.PlanInfo) else run_cells(item, depth)
             if same:
-                for key, value in cells.items():
-                    table.update_cell(run.id, key, value, update_width=True)
+                for column, value in cells.items():
+                    table.update_cell(key, column, value, update_width=True)
             else:
-                table.add_row(*cells.values(), key=run.id)
-        if not same and current and any(r.id == current.id for r in runs):
-            table.move_cursor(row=table.get_row_index(current.id))
-        table.display = bool(runs)
-        self.query_one("#no-runs").display = not runs
+                table.add_row(*cells.values(), key=key)
+        if not same and current is not None and row_key(current) in keys:
+            table.move_cursor(row=keys.index(row_key(current)))
+        table.display = bool(rows)
+        self.query_one("#no-runs").display = not rows
         self.show_run_details()
 
-    def selected_run(self) -> store.RunInfo | None:
+    def selected_row(self) -> store.RunInfo | pipelines.PlanInfo | None:
         table = self.query_one("#runs", DataTable)
         if not self.runs or table.row_count == 0:
             return None
         index = table.cursor_row
         return self.runs[index] if 0 <= index < len(self.runs) else None
 
+    def selected_run(self) -> store.RunInfo | None:
+        row = self.selected_row()
+        return row if isinstance(row, store.RunInfo) else None
+
+    def selected_plan(self) -> pipelines.PlanInfo | None:
+        row = self.selected_row()
+        return row if isinstance(row, pipelines.PlanInfo) else None
+
     def show_run_details(self) -> None:
         run = self.selected_run()
         text = ""
+        if plan := self.selected_plan():
+            said = f" — {plan.message}" if plan.message else ""
+            text = f"{plan.plan.kind} {plan.plan.name} ({plan.id}): {plan.state}{said}  (enter opens it)"
         if run:
             said = run.message if run.message.startswith(run.state) else f"{run.state} — {run.message}"
             text = f"{run.id}: {said if run.message else run.state}"
@@ -185,8 +220,19 @@ class ProjectScreen(Screen):
 
         self.app.push_screen(MethodScreen(self.project))
 
+    def action_rank(self) -> None:
+        from screens.rank_setup import RankSetupScreen
+
+        self.app.push_screen(RankSetupScreen(self.project))
+
     def action_monitor(self) -> None:
-        if run := self.require_run():
+        if plan := self.selected_plan():
+            from screens.pipeline import PipelineScreen
+            from screens.sweep import SweepScreen
+
+            screen = SweepScreen if plan.plan.kind == "sweep" else PipelineScreen
+            self.app.push_screen(screen(self.project, plan.id))
+        elif run := self.require_run():
             self.post_message(OpenRun(self.project, run.id))
 
     def action_export(self) -> None:
@@ -194,12 +240,32 @@ class ProjectScreen(Screen):
             self.post_message(ExportRun(self.project, run.id))
 
     def action_stop(self) -> None:
-        if run := self.require_run():
+        if plan := self.selected_plan():
+            self.act_on_plan("stop", plan.id)
+        elif run := self.require_run():
             self.stop_run(run.id)
 
     def action_resume(self) -> None:
-        if run := self.require_run():
+        if plan := self.selected_plan():
+            self.act_on_plan("resume", plan.id)
+        elif run := self.require_run():
             self.resume_run(run.id)
+
+    @work(thread=True, exit_on_error=False, name="Stopping or resuming")
+    def act_on_plan(self, verb: str, plan_id: str) -> None:
+        from workbench.jobs import pipeline_runner
+
+        try:
+            if verb == "stop":
+                pipeline_runner.stop(self.project, plan_id)
+            else:
+                pipeline_runner.resume(self.project, plan_id, wait_for_start=False)
+        except (pipelines.PipelineError, RuntimeError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            return
+        said = "its running stages save a checkpoint" if verb == "stop" else "from its first stage not completed"
+        self.app.call_from_thread(self.notify, f"{verb.capitalize()} {plan_id}: {said}.")
+        self.app.call_from_thread(self.load)
 
     @work(thread=True, exit_on_error=False, name="Stopping the run")
     def stop_run(self, run_id: str) -> None:

@@ -16,7 +16,8 @@ from workbench.data.kinds import KINDS
 
 
 # Modules that add their own subcommands with `add_parsers(sub)`; each is light (no torch at import).
-EXTRA_COMMANDS: list[str] = []
+EXTRA_COMMANDS: list[str] = ["workbench.cli_pipeline", "workbench.cli_method", "workbench.cli_rank", "workbench.cli_rewards",
+                              "workbench.cli_teacher"]
 
 
 class CommandError(Exception):

@@ -2,7 +2,9 @@
 
 One JSON object a line in `projects/<p>/rankings/rankings.jsonl`:
 {"id", "time", "prompt", "candidates": [{"text", "source"}], "ranking": [indices, best first],
- "tied": [indices tied at the end], "skipped": bool, "by": "person" | "judge:<model>"}
+ "tied": [indices tied at the end], "skipped": bool, "by": "person" | "judge:<model>",
+ "session": the sampling run the candidates came from ("" if none), "index": the prompt's position
+ in that session, "round": which of its groups was ranked}
 Each commit is flushed and fsynced before `commit` returns, so a crash loses at most the
 ranking being made; the reader skips a half-written last line. Light: no torch.
 """
@@ -29,8 +31,11 @@ class RankingError(ValueError):
 
 
 def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int], tied: list[int] = (),
-                skipped: bool = False, by: str = "person") -> dict[str, Any]:
-    """A checked ranking record: each candidate index at most once across `ranking` and `tied`."""
+                skipped: bool = False, by: str = "person", session: str = "", index: int | None = None,
+                round: int | None = None) -> dict[str, Any]:
+    """A checked ranking record: each candidate index at most once across `ranking` and `tied`.
+
+    `session`, `index` and `round` say which group of a sampling session was ranked."""
     n = len(candidates)
     if n < 2:
         raise RankingError("a ranking needs at least 2 candidates")
@@ -39,9 +44,13 @@ def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int
         raise RankingError(f"ranking and tied should name candidate indices 0..{n - 1}, each at most once")
     if by != "person" and not by.startswith("judge:"):
         raise RankingError("'by' is 'person' or 'judge:<model>'")
+    for name, value in (("index", index), ("round", round)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise RankingError(f"'{name}' should be a prompt position (0, 1, ...), not {value!r}")
     return {"id": uuid.uuid4().hex[:12], "time": time.time(), "prompt": prompt,
             "candidates": [{"text": c["text"], "source": c.get("source", "")} for c in candidates],
-            "ranking": list(ranking), "tied": list(tied), "skipped": bool(skipped), "by": by}
+            "ranking": list(ranking), "tied": list(tied), "skipped": bool(skipped), "by": by,
+            "session": session, "index": index, "round": round}
 
 
 def commit(project: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +75,12 @@ def _ends_with_newline(path) -> bool:
 def read(project: str) -> list[dict[str, Any]]:
     """Every committed ranking, oldest first; a half-written last line is left out."""
     return JsonlTail(locations.rankings_file(project)).read_dicts()
+
+
+def done_indices(project: str, session: str, by: str | None = None) -> set[int]:
+    """The prompt indices of a session ranked or skipped so far (by anyone, or only by `by`)."""
+    return {r["index"] for r in read(project)
+            if r.get("session") == session and isinstance(r.get("index"), int) and (by is None or r.get("by") == by)}
 
 
 def ordered_pairs(groups: list[list[int]]) -> list[tuple[int, int]]:
@@ -100,29 +115,61 @@ def ranked_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
     return ordered_pairs(groups)
 
 
-def preference_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Preference records (prompt, chosen, rejected) from ranking records; identical texts give none."""
-    out = []
-    for record in records:
-        texts = [c["text"] for c in record.get("candidates", [])]
-        for better, worse in to_pairs(record):
-            if texts[better] != texts[worse]:
-                out.append({"prompt": record["prompt"], "chosen": texts[better], "rejected": texts[worse]})
+def agreement(record: dict[str, Any], scores: list[float]) -> float | None:
+    """The share of the pairs a ranking implies that `scores` order the same way (strictly); None
+    when the ranking implies no pair (skipped, or everything tied)."""
+    pairs = to_pairs(record)
+    if not pairs:
+        return None
+    return sum(scores[better] > scores[worse] for better, worse in pairs) / len(pairs)
+
+
+def as_messages(prompt: Any) -> list[dict[str, str]]:
+    """A text prompt as the single user turn it was sampled as; a conversation as it is."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def ranked_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The canonical `ranked` record of one ranking, or None when it gives no pair.
+
+    Only the candidates the person placed are kept (ranked ones in order, then the tied rest
+    as one tie group); empty answers are left out. The prompt is stored as messages because
+    the candidates were sampled as replies in the chat template, and reward and DPO runs
+    should see them the same way. `by` and the session coordinates ride along as extra fields,
+    which the record kinds ignore when a run reads the dataset."""
+    if record.get("skipped") or not to_pairs(record):
+        return None
+    texts = [c.get("text", "") for c in record.get("candidates", [])]
+    ranked = [i for i in record.get("ranking", []) if texts[i].strip()]
+    tied = [i for i in record.get("tied") or [] if texts[i].strip()]
+    order = ranked + tied
+    if len(order) < 2 or (not ranked and tied):
+        return None
+    out: dict[str, Any] = {"prompt": as_messages(record["prompt"]), "completions": [texts[i] for i in order],
+                           "ranking": list(range(len(order)))}
+    if len(tied) >= 2:
+        out["ties"] = [list(range(len(ranked), len(order)))]
+    if len(set(out["completions"])) < 2:
+        return None  # the same answer every time: no pair to learn from
+    out.update(by=record.get("by", "person"), session=record.get("session", ""), index=record.get("index"))
     return out
 
 
 def rankings_as_dataset(project: str) -> int:
-    """Write (or refresh) the preference dataset `rankings` from the committed rankings; returns its pairs."""
-    rows = preference_records(read(project))
-    if not rows:
+    """Write (or refresh) the `ranked` dataset `rankings` from the committed rankings; returns its pairs.
+
+    One record per ranking, so that a held-out eval split keeps all the pairs of a prompt together."""
+    rows = [r for r in (ranked_record(record) for record in read(project)) if r is not None]
+    pairs = sum(len([1 for a, b in ranked_pairs(r) if r["completions"][a] != r["completions"][b]]) for r in rows)
+    if not pairs:
         raise RankingError("No committed ranking gives a preference pair yet.")
     proj = projects.load(project)
-    entry = projects.DatasetEntry(name=DATASET, kind="preference", records=len(rows),
+    entry = projects.DatasetEntry(name=DATASET, kind="ranked", records=len(rows),
                                   source=str(locations.rankings_file(project)), imported=projects.now_iso())
     write_atomic(proj.path / entry.file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     proj.datasets = [d for d in proj.datasets if d.name != DATASET] + [entry]
     proj.save()
-    return len(rows)
+    return pairs
 
 
 @dataclass

@@ -70,9 +70,9 @@ def test_dpo_trains_on_committed_rankings(home, tiny_model):
     ranking.commit("ranked", ranking.make_record("Skipped.", candidates, [], skipped=True))
     assert ranking.rankings_as_dataset("ranked") == 6 * 5
     entry = projects.load("ranked").dataset("rankings")
-    assert (entry.kind, entry.split, entry.records) == ("preference", "train", 30)
+    assert (entry.kind, entry.split, entry.records) == ("ranked", "train", 6)  # one record per ranking
 
     _, got = train("ranked", "dpo")
     begin = of_type(got, ev.TrainBegin)[0]
-    assert (begin.train_records, begin.eval_records) == (27, 3)  # the skipped ranking gave no pair
+    assert (begin.train_records, begin.eval_records) == (30, 0)  # the skipped ranking gave no pair
     assert all("rewards/margins" in log.metrics for log in of_type(got, ev.Log))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.machinery
 import importlib.util
 import sys
 import time
@@ -18,7 +20,7 @@ from workbench import locations, project
 from workbench.data.importer import import_file
 from workbench.files import read_toml
 from workbench.jobs import store
-from workbench.methods.params import describe
+from workbench.methods.params import describe, param
 from workbench.methods.sft_params import SFTParams
 
 SIZE = (120, 36)
@@ -216,3 +218,189 @@ async def test_two_datasets_weighted_3_to_1_are_recorded_in_the_job(tiny_project
             except store.RunError:
                 pass
             store.wait(tiny_project, run_id, timeout=120)
+
+
+FAKE_ESTIMATE = """
+import json, sys
+args = sys.argv[1:]
+with open(sys.argv[0] + ".calls", "a") as log:
+    log.write(" ".join(args) + "\\n")
+values = dict(a.split("=", 1) for a in args[args.index("--set") + 1::2]) if "--set" in args else {}
+if values.get("batch_size") == "13":
+    sys.exit("workbench: error: thirteen is unlucky")
+batch = int(values.get("batch_size", 1))
+modes = [{"mode": m, "trainable": t, "total": 2_000_000, "memory": batch * 3 * 1024 ** 3}
+         for m, t in (("full", 2_000_000), ("lora", 16_384), ("last_layer", 1_500))]
+print(json.dumps({"model": "fake-model", "device": "cpu", "precision": "fp32", "batch_size": batch,
+                  "max_length": int(values.get("max_length", 0)), "chosen": values.get("mode"),
+                  "free_bytes": 8 * 1024 ** 3, "where": "available RAM", "modes": modes}))
+"""
+
+
+@pytest.fixture
+def fake_estimate(tmp_path, monkeypatch):
+    """The estimate panel runs a stand-in command that logs each call; returns the log's path."""
+    from screens.widgets.mode_estimate import ModeEstimate
+
+    script = tmp_path / "estimate.py"
+    script.write_text(FAKE_ESTIMATE)
+    monkeypatch.setattr(ModeEstimate, "COMMAND", (sys.executable, str(script)))
+    monkeypatch.setattr(ModeEstimate, "DELAY", 0.3)
+    return tmp_path / "estimate.py.calls"
+
+
+def calls(log) -> list[str]:
+    return log.read_text().splitlines() if log.exists() else []
+
+
+async def test_a_preset_fills_the_fields_it_sets(alpha, fake_estimate):
+    async with MethodApp(alpha).run_test(size=SIZE) as pilot:
+        screen = pilot.app.screen
+        before = screen.query_one("#param-learning_rate", Input).value
+        screen.query_one("#preset", Select).value = "quick test"
+        await pilot.pause()
+        assert screen.query_one("#param-max_steps", Input).value == "20"
+        assert screen.query_one("#param-batch_size", Input).value == "2"
+        assert screen.query_one("#param-lora_r", Input).value == "8"
+        assert screen.query_one("#param-mode", Select).value == "lora"
+        assert screen.query_one("#param-learning_rate", Input).value == before  # sft's quick test keeps 2e-4
+        screen.query_one("#preset", Select).value = "low memory"
+        await pilot.pause()
+        assert screen.query_one("#param-gradient_checkpointing", Switch).value is True
+        assert screen.query_one("#param-grad_accum", Input).value == "16"
+        assert screen.query_one("#param-max_steps", Input).value == "20"  # not set by this preset: kept
+
+        screen.query_one("#methods").highlighted = screen.query_one("#methods").get_option_index("classifier")
+        await pilot.pause()
+        screen.query_one("#preset", Select).value = "quick test"
+        await pilot.pause()
+        assert screen.query_one("#param-mode", Select).value == "last_layer"
+        assert screen.query_one("#param-learning_rate", Input).value == "0.001"
+
+
+async def test_the_estimate_panel_follows_the_form(alpha, fake_estimate):
+    from screens.widgets.mode_estimate import ModeEstimate
+
+    async with MethodApp(alpha).run_test(size=SIZE) as pilot:
+        screen = pilot.app.screen
+        panel = screen.query_one("#estimate", ModeEstimate)
+        await wait_until(pilot, lambda: panel.report is not None, 30)
+        shown = text(panel)
+        assert "fake-model on cpu fp32, batch 4 x 512" in shown
+        assert "▶ lora" in shown and "16.4K" in shown and "12.00 GiB" in shown and "8.0 GiB available RAM" in shown
+        assert "· full" in shown and "2M" in shown and "· last_layer" in shown and "1.5K" in shown
+        first = len(calls(fake_estimate))
+        assert first == 1 and "--method sft --json" in calls(fake_estimate)[0]
+
+        for typed in ("1", "16"):  # quick changes: one child once they stop
+            screen.query_one("#param-batch_size", Input).value = typed
+        screen.query_one("#param-mode", Select).value = "full"
+        await wait_until(pilot, lambda: panel.report and panel.report["batch_size"] == 16 and
+                         panel.answered == panel.asked, 30)
+        assert len(calls(fake_estimate)) == first + 1
+        assert "batch_size=16" in calls(fake_estimate)[-1] and "mode=full" in calls(fake_estimate)[-1]
+        assert "▶ full" in text(panel) and "48.00 GiB" in text(panel)
+
+        await type_into(pilot, "epochs", "5")  # not a field the estimate depends on
+        await pilot.pause(0.6)
+        assert len(calls(fake_estimate)) == first + 1
+
+        await type_into(pilot, "batch_size", "0")
+        assert "Fix the marked fields" in text(panel)
+        await type_into(pilot, "batch_size", "13")
+        await wait_until(pilot, lambda: "No estimate" in text(panel), 30)
+        assert "No estimate: thirteen is unlucky" in text(panel)
+
+
+async def test_the_estimate_panel_shows_a_real_child_s_numbers(tiny_project):
+    """`workbench estimate --json` on the tiny model, in a child process, as the app runs it."""
+    from screens.widgets.mode_estimate import ModeEstimate
+
+    async with MethodApp(tiny_project).run_test(size=SIZE) as pilot:
+        panel = pilot.app.screen.query_one("#estimate", ModeEstimate)
+        await wait_until(pilot, lambda: panel.report is not None, 120)
+        report = panel.report
+        assert [m["mode"] for m in report["modes"]] == ["full", "lora", "qlora", "last_layer"]
+        full = report["modes"][0]
+        assert full["trainable"] == full["total"] == 1_591_456  # the tiny model's parameters, tied head once
+        assert "tiny-llama-v1 on cpu fp32" in text(panel) and "▶ lora" in text(panel) and "1.59M" in text(panel)
+
+
+FAKE_METHOD_HELP = ("Which reward functions score each sampled answer, separated by commas; each name is a "
+                    "built-in reward or a function in the project's rewards file, and its weight follows a colon.")
+
+
+@dataclasses.dataclass
+class FakeRewardParams:
+    rewards: str = param("json_valid:1.0", FAKE_METHOD_HELP, group="rewards")
+    strict: bool = param(False, "Refuse answers that are not valid JSON.", group="rewards")
+    sampler: str = param("greedy", "How answers are sampled.", choices=("greedy", "top_p"), group="rewards")
+    samples: int = param(4, "Answers per prompt.", min=1, max=64, group="rewards")
+
+
+@pytest.fixture
+def fake_methods(monkeypatch):
+    """A generating method and a reward method with every kind of field, as other modules may add."""
+    from workbench.methods import METHODS, Method
+
+    monkeypatch.setitem(METHODS, "zz-rewarded", Method(
+        name="zz-rewarded", title="Rewarded sampling", summary="Samples scored by rewards.",
+        data_kinds=("chat",), params=FakeRewardParams, runner="nowhere:run", kind="train"))
+    monkeypatch.setitem(METHODS, "aa-sample", Method(
+        name="aa-sample", title="Sample answers", summary="Writes samples.", data_kinds=("chat",),
+        params=FakeRewardParams, runner="nowhere:run", kind="generate"))
+
+
+async def test_methods_are_listed_by_kind_training_first(alpha, fake_methods, fake_estimate):
+    from textual.widgets import OptionList
+
+    async with MethodApp(alpha).run_test(size=SIZE) as pilot:
+        options = pilot.app.screen.query_one("#methods", OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        assert ids[0] == "kind:train" and options.get_option_at_index(0).disabled
+        generate = ids.index("kind:generate")
+        train_ids = [m.name for m in methods_of("train")]
+        assert ids[1:generate] == train_ids and "zz-rewarded" in train_ids
+        assert ids[generate + 1:] == [m.name for m in methods_of("generate")] and "aa-sample" in ids[generate + 1:]
+
+
+def methods_of(kind: str):
+    from workbench.methods import of_kind
+
+    return of_kind(kind)
+
+
+async def test_any_method_s_params_make_a_form_and_rewards_offer_a_dry_run(alpha, fake_methods, fake_estimate,
+                                                                           monkeypatch):
+    opened = []
+    module = types.ModuleType("screens.reward_dry_run")
+    module.__spec__ = importlib.machinery.ModuleSpec("screens.reward_dry_run", None)
+
+    class RewardDryRun(Screen):
+        def __init__(self, project, method, values, datasets) -> None:
+            super().__init__()
+            opened.append((project, method, values, datasets))
+
+    module.RewardDryRun = RewardDryRun
+    monkeypatch.setitem(sys.modules, "screens.reward_dry_run", module)
+
+    async with MethodApp(alpha).run_test(size=SIZE) as pilot:
+        screen = pilot.app.screen
+        assert not screen.query_one("#dry-run").display  # sft has no rewards
+        options = screen.query_one("#methods")
+        options.highlighted = options.get_option_index("zz-rewarded")
+        await pilot.pause()
+        assert isinstance(screen.query_one("#param-rewards"), Input)
+        assert isinstance(screen.query_one("#param-strict"), Switch)
+        assert isinstance(screen.query_one("#param-sampler"), Select)
+        help_text = text(screen.query_one("#param-rewards").parent.query_one(".help", Static))
+        assert help_text == FAKE_METHOD_HELP  # long help is wrapped, not cut
+        assert screen.query_one("#param-rewards").parent.region.height > 1
+        assert screen.query_one("#dry-run").display
+        await type_into(pilot, "rewards", "json_valid:2")
+        screen.query_one("#dry-run").press()
+        await pilot.pause()
+        assert isinstance(pilot.app.screen, RewardDryRun)
+        project_name, method, values, datasets = opened[0]
+        assert (project_name, method, datasets) == (alpha, "zz-rewarded", ["chat"])
+        assert values == {"rewards": "json_valid:2", "strict": "false", "sampler": "greedy", "samples": "4"}

@@ -16,7 +16,24 @@ def test_every_parameter_has_help_and_a_typed_default():
         assert info.help, info.name
         assert isinstance(info.default, info.kind)
     assert INFO["learning_rate"].kind is float and INFO["max_steps"].kind is int
-    assert INFO["gradient_checkpointing"].kind is bool and INFO["mode"].choices == ("lora", "full")
+    assert INFO["gradient_checkpointing"].kind is bool
+    assert INFO["mode"].choices == ("lora", "qlora", "full", "last_layer")
+    assert (INFO["use_dora"].default, INFO["use_rslora"].default) == (False, False)
+    assert (INFO["quant_type"].default, INFO["quant_type"].choices) == ("nf4", ("nf4", "fp4"))
+    assert INFO["double_quant"].default is True
+    assert (INFO["compute_dtype"].default, INFO["compute_dtype"].choices) == \
+        ("bfloat16", ("bfloat16", "float16", "float32"))
+
+
+def test_every_training_method_offers_the_modes_and_adapter_options():
+    from workbench.methods.pair_params import DPOParams, RewardParams
+
+    for params in (SFTParams, RewardParams, DPOParams):
+        info = {i.name: i for i in describe(params)}
+        assert info["mode"].choices == ("lora", "qlora", "full", "last_layer"), params.__name__
+        assert {"use_dora", "use_rslora", "quant_type", "double_quant", "compute_dtype"} <= set(info)
+    classifier = {i.name: i for i in describe(get_method("classifier").params)}
+    assert (classifier["mode"].default, classifier["mode"].choices) == ("last_layer", ("last_layer", "lora", "full"))
 
 
 @pytest.mark.parametrize("name, raw, value", [
@@ -29,6 +46,9 @@ def test_every_parameter_has_help_and_a_typed_default():
     ("gradient_checkpointing", "OFF", False),
     ("gradient_checkpointing", True, True),
     ("mode", "full", "full"),
+    ("mode", "last_layer", "last_layer"),
+    ("use_dora", "on", True),
+    ("quant_type", "fp4", "fp4"),
 ])
 def test_coerce_turns_text_into_the_field_type(name, raw, value):
     got = coerce(INFO[name], raw)
@@ -43,7 +63,9 @@ def test_coerce_turns_text_into_the_field_type(name, raw, value):
     ("max_steps", "-1", "below the minimum 0"),
     ("batch_size", "0", "below the minimum 1"),
     ("lora_dropout", "0.95", "above the maximum 0.9"),
-    ("mode", "qlora", "'qlora' is not one of lora, full"),
+    ("mode", "adapter", "'adapter' is not one of lora, qlora, full, last_layer"),
+    ("quant_type", "int4", "'int4' is not one of nf4, fp4"),
+    ("compute_dtype", "fp8", "'fp8' is not one of bfloat16, float16, float32"),
     ("max_steps", 2.5, "expected a int"),
 ])
 def test_bad_values_name_the_field_and_the_problem(name, raw, message):

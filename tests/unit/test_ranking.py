@@ -73,17 +73,91 @@ def test_ab_win_rates_per_model_pair():
     assert (rates[("m1", "m3")].wins, rates[("m1", "m3")].losses) == (0, 1)
 
 
-def test_rankings_become_a_preference_dataset(home):
+def test_rankings_become_a_ranked_dataset_one_record_per_prompt(home):
     projects.create("p")
     ranking.commit("p", record([1, 3, 0, 2]))
     ranking.commit("p", record([0], tied=[1, 2, 3]))
     ranking.commit("p", record([0, 1], skipped=True))
+    ranking.commit("p", record([], tied=[0, 1, 2, 3]))  # all tied: no pair
     assert ranking.rankings_as_dataset("p") == 6 + 3
     ranking.commit("p", record([2, 3]))  # the rest left unranked: one pair
+    ranking.commit("p", record([2]))  # a single candidate placed: nothing
     assert ranking.rankings_as_dataset("p") == 6 + 3 + 1  # refreshed, not appended twice
     project = projects.load("p")
     entry = project.dataset("rankings")
-    assert (entry.kind, entry.split, entry.records) == ("preference", "train", 10)
-    rows = [json.loads(line) for line in project.dataset_path("rankings").read_text().splitlines()]
-    assert rows[0] == {"prompt": "Q?", "chosen": "b", "rejected": "d"}
+    assert (entry.kind, entry.split, entry.records) == ("ranked", "train", 3)
     assert [d.name for d in project.datasets].count("rankings") == 1
+    rows = [json.loads(line) for line in project.dataset_path("rankings").read_text().splitlines()]
+    user = [{"role": "user", "content": "Q?"}]
+    assert {k: rows[0][k] for k in ("prompt", "completions", "ranking")} == \
+        {"prompt": user, "completions": ["b", "d", "a", "c"], "ranking": [0, 1, 2, 3]}
+    assert "ties" not in rows[0] and rows[0]["by"] == "person"
+    assert (rows[1]["completions"], rows[1]["ranking"], rows[1]["ties"]) == (list("abcd"), [0, 1, 2, 3], [[1, 2, 3]])
+    assert (rows[2]["completions"], rows[2]["ranking"]) == (["c", "d"], [0, 1])
+
+
+def test_the_ranked_dataset_reads_back_as_the_pairs_of_the_rankings(home):
+    from workbench.data import kinds
+    from workbench.methods.pair_data import record_pairs
+
+    projects.create("p")
+    candidates = [{"text": t, "source": "m"} for t in ("good", "", "fine", "bad")]
+    ranking.commit("p", ranking.make_record("Q?", candidates, [0, 1], tied=[2, 3], by="judge:tiny",
+                                            session="s1", index=4, round=1))
+    assert ranking.rankings_as_dataset("p") == 2  # the empty answer is left out: good > fine, good > bad
+    line = json.loads(projects.load("p").dataset_path("rankings").read_text())
+    assert (line["by"], line["session"], line["index"]) == ("judge:tiny", "s1", 4)
+    stored = kinds.normalise(line, kinds.detect(line))
+    pairs = {(p["chosen"][0]["content"] if isinstance(p["chosen"], list) else p["chosen"], p["rejected"])
+             for p in record_pairs(stored)}
+    assert pairs == {("good", "fine"), ("good", "bad")}
+
+
+def test_a_held_out_split_keeps_the_pairs_of_a_prompt_together(home):
+    from workbench.jobs.spec import DataSource
+    from workbench.methods.pair_data import pair_datasets
+
+    projects.create("p")
+    for i in range(20):
+        cands = [{"text": f"answer {i}.{k}", "source": "m"} for k in range(4)]
+        ranking.commit("p", ranking.make_record(f"Q{i}?", cands, [0, 1, 2, 3]))
+    ranking.rankings_as_dataset("p")
+    project = projects.load("p")
+    source = DataSource("rankings", str(project.dataset_path("rankings")), "ranked")
+    train, held = pair_datasets([source], [], 0.1, seed=3)
+    assert (len(train), len(held)) == (18 * 6, 2 * 6)
+    prompts = lambda ds: {row["prompt"][0]["content"] for row in ds}  # noqa: E731
+    assert not prompts(train) & prompts(held)
+
+
+def test_done_indices_name_the_ranked_and_skipped_prompts_of_a_session(home):
+    projects.create("p")
+    ranking.commit("p", ranking.make_record("Q?", CANDIDATES, [0, 1], session="s1", index=0, round=0))
+    ranking.commit("p", ranking.make_record("Q?", CANDIDATES, [], skipped=True, session="s1", index=3, round=2))
+    ranking.commit("p", ranking.make_record("Q?", CANDIDATES, [1], by="judge:m", session="s1", index=5))
+    ranking.commit("p", ranking.make_record("Q?", CANDIDATES, [1, 0], session="s2", index=1))
+    ranking.commit("p", record([0, 1]))  # not from a session
+    assert ranking.done_indices("p", "s1") == {0, 3, 5}
+    assert ranking.done_indices("p", "s1", by="person") == {0, 3}
+    assert ranking.done_indices("p", "s2") == {1}
+    assert ranking.done_indices("p", "none") == set()
+
+
+def test_a_record_says_where_its_candidates_came_from():
+    made = ranking.make_record("Q?", CANDIDATES, [0], session="s1", index=2, round=1)
+    assert (made["session"], made["index"], made["round"]) == ("s1", 2, 1)
+    plain = record([0])
+    assert (plain["session"], plain["index"], plain["round"]) == ("", None, None)
+    with pytest.raises(ranking.RankingError, match="'index'"):
+        ranking.make_record("Q?", CANDIDATES, [0], index=-1)
+
+
+def test_agreement_is_the_share_of_implied_pairs_the_scores_order_the_same_way():
+    # ranking 1 > 3 > 0 > 2: pairs (1,3) (1,0) (1,2) (3,0) (3,2) (0,2)
+    scores = [0.5, 2.0, 0.1, 0.4]  # agrees on (1,3) (1,0) (1,2) (0,2) and (3,2); not on (3,0)
+    assert ranking.agreement(record([1, 3, 0, 2]), scores) == pytest.approx(5 / 6)
+    assert ranking.agreement(record([1, 3, 0, 2]), [4, 3, 2, 1]) == pytest.approx(3 / 6)  # (1,3) (1,2) (0,2)
+    # ranking 2 then the tied rest: pairs (2,0) (2,1) (2,3); an equal score is not agreement
+    assert ranking.agreement(record([2], tied=[0, 1, 3]), [1.0, 3.0, 1.0, 0.0]) == pytest.approx(1 / 3)
+    assert ranking.agreement(record([0, 1], skipped=True), [1, 0, 0, 0]) is None
+    assert ranking.agreement(record([], tied=[0, 1, 2, 3]), [1, 2, 3, 4]) is None

@@ -41,10 +41,16 @@ def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=
         raise ExportError(f"{out} exists and is not empty; choose another output folder (--out).")
     if fmt == "lora":
         if not is_adapter:
-            raise ExportError(f"Run {run_id} trained all weights (mode=full): export it as 'merged'.")
+            mode = spec.params.get("mode", "full")
+            raise ExportError(f"Run {run_id} has no adapter (mode={mode} trains the model's own weights): "
+                              "export it as 'merged'.")
         from workbench.export.adapter import export_adapter
 
         return export_adapter(folder, spec, out, status)
+    from workbench.export.reward import export_reward_merged, is_reward
+
+    if is_reward(spec):
+        return export_reward_merged(folder, is_adapter, spec, out, status)
     from workbench.export.merged import export_merged
 
     return export_merged(folder, is_adapter, spec, out, status)

@@ -8,6 +8,7 @@ from pathlib import Path
 from workbench import locations, models
 from workbench import project as projects
 from workbench.export import ExportError, default_out, gguf, trained_weights
+from workbench.export.reward import refuse_gguf
 from workbench.jobs.spec import JobSpec
 
 GGUF_FORMATS = ("gguf", "gguf-lora")
@@ -39,6 +40,7 @@ def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outty
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(GGUF_FORMATS)}.")
     folder, is_adapter = trained_weights(project, run_id)
     spec = JobSpec.load(locations.run_dir(project, run_id))
+    refuse_gguf(spec, run_id)
     base = models.resolve(spec.model_path or spec.base_model)
     out = Path(out) if out else default_out(project, run_id, fmt)
     if fmt == "gguf-lora" and not is_adapter:

@@ -19,6 +19,7 @@ from workbench.jobs.context import latest_checkpoint
 from workbench.jobs.spec import SPEC_FILE, JobSpec
 
 HEARTBEAT_STALE_SECONDS = 20.0
+PIPELINE_FILE = "pipeline.toml"  # in a run started by a pipeline or a sweep: which one, which stage
 
 
 class RunError(RuntimeError):
@@ -166,6 +167,16 @@ def list_runs(project_name: str) -> list[RunInfo]:
         return []
     runs = [get(project_name, d.name) for d in sorted(folder.iterdir()) if (d / SPEC_FILE).exists()]
     return sorted(runs, key=lambda r: r.id)
+
+
+def pipeline_of(run_dir: Path) -> dict:
+    """{plan, kind, name, stage (1-based), stages} for a run a pipeline or a sweep started; {} otherwise."""
+    from workbench.files import read_toml
+
+    try:
+        return read_toml(Path(run_dir) / PIPELINE_FILE).get("pipeline", {})
+    except (OSError, ValueError):
+        return {}
 
 
 def stop(project_name: str, run_id: str) -> RunInfo:

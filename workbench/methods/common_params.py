@@ -11,9 +11,18 @@ from workbench.methods.params import param
 SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup")
 
 
-def mode():
-    return param("lora", "lora trains small adapter matrices; full updates every weight (more memory).",
-                 choices=("lora", "full"), group="method")
+MODES = ("lora", "qlora", "full", "last_layer")
+MODE_HELP = {
+    "lora": "lora trains small adapter matrices",
+    "qlora": "qlora trains them on a 4-bit base (CUDA and bitsandbytes only; least memory)",
+    "full": "full updates every weight (most memory)",
+    "last_layer": "last_layer trains the output head alone on a frozen base",
+}
+
+
+def mode(default: str = "lora", choices: tuple[str, ...] = MODES):
+    """The training mode; a method that supports fewer modes passes its own `choices`."""
+    return param(default, "; ".join(MODE_HELP[c] for c in choices) + ".", choices=choices, group="method")
 
 
 def max_steps():
@@ -47,6 +56,31 @@ def lora_dropout():
 
 def target_modules():
     return param("all-linear", "Layers that get adapters: all-linear, or names like q_proj,v_proj.", group="lora")
+
+
+def use_dora():
+    return param(False, "DoRA: split each adapted weight into magnitude and direction (often better at low "
+                 "rank, a little slower).", group="lora")
+
+
+def use_rslora():
+    return param(False, "Rank-stabilised LoRA: scale by alpha / sqrt(r) instead of alpha / r, so a high rank "
+                 "still learns.", group="lora")
+
+
+def quant_type():
+    return param("nf4", "QLoRA: 4-bit number format of the frozen base (nf4 suits normally distributed weights).",
+                 choices=("nf4", "fp4"), group="qlora")
+
+
+def double_quant():
+    return param(True, "QLoRA: quantise the quantisation constants too (saves ~0.4 bit per weight).",
+                 group="qlora")
+
+
+def compute_dtype():
+    return param("bfloat16", "QLoRA: the dtype the 4-bit weights are unpacked to for each matmul.",
+                 choices=("bfloat16", "float16", "float32"), group="qlora")
 
 
 def eval_steps():

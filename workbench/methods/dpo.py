@@ -1,4 +1,4 @@
-"""Direct preference optimisation, full or LoRA, with TRL's DPOTrainer.
+"""Direct preference optimisation with TRL's DPOTrainer (mode: LoRA, QLoRA, full or the output head).
 
 The model learns to raise the likelihood of chosen answers over rejected ones relative to a
 frozen reference: the base model. With LoRA the reference is the base with the adapter
@@ -16,7 +16,7 @@ from workbench.jobs.spec import JobSpec
 from workbench.methods import params as params_mod
 from workbench.methods.pair_data import pair_datasets
 from workbench.methods.pair_params import DPOParams
-from workbench.methods.train_args import dtype_name, finish, lora_config, prepare_base, trainer_args
+from workbench.methods.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -25,6 +25,7 @@ def run(spec: JobSpec, job: JobContext):
     # 1. Parameters, checked against their bounds.
     p: DPOParams = params_mod.build(DPOParams, spec.params)
     runtime = spec.runtime
+    check_mode(p, runtime)
 
     # 2. Tokenizer.
     folder, tokenizer = prepare_base(spec, job)
@@ -37,8 +38,7 @@ def run(spec: JobSpec, job: JobContext):
 
     # 4. Model (the reference is made by the trainer: ref_model=None).
     job.status(f"Loading {models.describe(spec.base_model)}")
-    dtype = dtype_name(runtime)
-    model = models.load_causal_lm(folder, dtype=dtype, device=runtime.device)
+    model = load_model(p, folder, runtime)
     job.check_stop()
 
     # 5. Trainer.
@@ -55,7 +55,7 @@ def run(spec: JobSpec, job: JobContext):
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=lora_config(p) if p.mode == "lora" else None,
+        peft_config=peft_config(p),
         callbacks=job.trainer_callbacks(),
     )
     job.check_stop()

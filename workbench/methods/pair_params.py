@@ -30,6 +30,11 @@ class PairParams:
     lora_alpha: int = common.lora_alpha()
     lora_dropout: float = common.lora_dropout()
     target_modules: str = common.target_modules()
+    use_dora: bool = common.use_dora()
+    use_rslora: bool = common.use_rslora()
+    quant_type: str = common.quant_type()
+    double_quant: bool = common.double_quant()
+    compute_dtype: str = common.compute_dtype()
     eval_fraction: float = param(0.1, "Share of the prompts held out for eval when the project has no eval set.",
                                  min=0, max=0.5, group="schedule")
     eval_steps: int = common.eval_steps()

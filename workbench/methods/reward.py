@@ -1,4 +1,4 @@
-"""A reward model, full or LoRA, with TRL's RewardTrainer.
+"""A reward model with TRL's RewardTrainer (mode: LoRA, QLoRA, full, or the score head alone).
 
 The base model gets a one-output score head (AutoModelForSequenceClassification, num_labels=1)
 and learns r(prompt, answer) with the pairwise loss -log sigmoid(r_chosen - r_rejected).
@@ -15,16 +15,7 @@ from workbench.jobs.spec import JobSpec
 from workbench.methods import params as params_mod
 from workbench.methods.pair_data import pair_datasets
 from workbench.methods.pair_params import RewardParams
-from workbench.methods.train_args import dtype_name, finish, lora_config, prepare_base, trainer_args
-
-
-def load_reward_model(folder, dtype: str, device: str, pad_token_id: int):
-    import torch
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=getattr(torch, dtype))
-    model.config.pad_token_id = pad_token_id  # the score is read at the last token that is not padding
-    return model.to(device)
+from workbench.methods.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -33,6 +24,7 @@ def run(spec: JobSpec, job: JobContext):
     # 1. Parameters, checked against their bounds.
     p: RewardParams = params_mod.build(RewardParams, spec.params)
     runtime = spec.runtime
+    check_mode(p, runtime)
 
     # 2. Tokenizer.
     folder, tokenizer = prepare_base(spec, job)
@@ -43,13 +35,12 @@ def run(spec: JobSpec, job: JobContext):
     job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
     job.check_stop()
 
-    # 4. Model: the base with a fresh one-output score head.
+    # 4. Model: the base with a fresh one-output score head, read at the last token that is not padding.
     job.status(f"Loading {models.describe(spec.base_model)}")
-    dtype = dtype_name(runtime)
-    model = load_reward_model(folder, dtype, runtime.device, tokenizer.pad_token_id)
+    model = load_model(p, folder, runtime, task="seq_cls", num_labels=1, pad_token_id=tokenizer.pad_token_id)
     job.check_stop()
 
-    # 5. Trainer. With LoRA the score head is trained whole and saved with the adapter.
+    # 5. Trainer. With (Q)LoRA the score head is trained whole and saved with the adapter.
     config = RewardConfig(
         **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
         center_rewards_coefficient=p.center_rewards or None,
@@ -60,7 +51,7 @@ def run(spec: JobSpec, job: JobContext):
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=lora_config(p, "SEQ_CLS", ["score"]) if p.mode == "lora" else None,
+        peft_config=peft_config(p, "SEQ_CLS", ["score"]),
         callbacks=job.trainer_callbacks(),
     )
     job.check_stop()

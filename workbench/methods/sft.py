@@ -1,4 +1,5 @@
-"""Supervised fine-tuning, full or LoRA, with TRL's SFTTrainer.
+"""Supervised fine-tuning with TRL's SFTTrainer: LoRA (DoRA, rsLoRA), QLoRA, full, or the
+output head alone (`mode`).
 
 The recipe: params -> tokenizer -> data and preflight -> model -> trainer -> memory probe
 -> train -> save.
@@ -15,15 +16,16 @@ from workbench.methods import params as params_mod
 from workbench.methods.data_prep import sft_datasets
 from workbench.methods.sft_preflight import check_rows, check_tokenized
 from workbench.methods.sft_params import SFTParams
-from workbench.methods.train_args import dtype_name, finish, lora_config, prepare_base, trainer_args
+from workbench.methods.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
 
 
 def run(spec: JobSpec, job: JobContext):
     from trl import SFTConfig, SFTTrainer
 
-    # 1. Parameters, checked against their bounds.
+    # 1. Parameters, checked against their bounds and against this machine (qlora needs CUDA).
     p: SFTParams = params_mod.build(SFTParams, spec.params)
     runtime = spec.runtime
+    check_mode(p, runtime)
 
     # 2. Tokenizer (the embedded default is converted once, with progress events).
     folder, tokenizer = prepare_base(spec, job)
@@ -39,10 +41,9 @@ def run(spec: JobSpec, job: JobContext):
     check_tokenized(spec, job, p, folder, tokenizer, train_ds)
     job.check_stop()
 
-    # 4. Model.
+    # 4. Model, loaded for its mode (4-bit for qlora; all but the output head frozen for last_layer).
     job.status(f"Loading {models.describe(spec.base_model)}")
-    dtype = dtype_name(runtime)
-    model = models.load_causal_lm(folder, dtype=dtype, device=runtime.device)
+    model = load_model(p, folder, runtime)
     job.check_stop()
 
     # 5. Trainer.
@@ -57,7 +58,7 @@ def run(spec: JobSpec, job: JobContext):
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        peft_config=lora_config(p) if p.mode == "lora" else None,
+        peft_config=peft_config(p),
         callbacks=job.trainer_callbacks(),
     )
     job.check_stop()
@@ -68,5 +69,5 @@ def run(spec: JobSpec, job: JobContext):
     job.check_stop()
 
     # 7. Train (from the last checkpoint when resuming), then a final eval and save:
-    #    the adapter alone for LoRA, the whole model otherwise.
+    #    the adapter alone for LoRA and QLoRA, the whole model otherwise.
     return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)

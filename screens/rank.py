@@ -1,0 +1,549 @@
+"""Rank sampled answers with the keyboard: numbers put cards in order, enter commits.
+
+The sampler is a worker process that appends groups of candidates to its run folder;
+a thread here tails that file and the run's state, so the screen never waits on it.
+Each decision is committed with `ranking.commit` (appended and fsynced) from a thread
+before the next prompt is shown: closing or killing the app loses at most the ranking
+being made, and reopening the session goes on at the first prompt not yet decided.
+A reward model, when the project has a completed one, scores each group in its own
+child process; its scores show on the cards and its agreement with the person below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, VerticalScroll
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
+
+from screens.messages import forward_failure
+from screens.rank_feed import SamplerState, SessionFeed, read_state, session_records
+from screens.rank_state import Ranking, Tally
+from screens.widgets.candidate_card import CandidateCard
+from workbench import candidates, locations, ranking
+
+POLL_SECONDS = 0.1  # candidates file: a new group shows within this
+STATE_SECONDS = 1.0  # the sampler's run state (reads its events)
+SCORE_TIMEOUT = 120.0
+MAX_CARDS = 8
+
+
+def prompt_text(prompt: Any) -> Text:
+    """A prompt as a person reads it: the text, or each message under its role."""
+    if isinstance(prompt, str):
+        return Text(prompt)
+    text = Text()
+    for message in prompt or []:
+        if text:
+            text.append("\n")
+        text.append(f"{message.get('role', '?')}: ", style="bold")
+        content = message.get("content", "")
+        text.append(content if isinstance(content, str) else str(content))
+    return text
+
+
+def ab_line(rate: ranking.WinRate) -> str:
+    """A blind A/B result, the leading model first; ties count half."""
+    if rate.rate < 0.5:
+        rate = ranking.WinRate(rate.other, rate.model, rate.losses, rate.wins, rate.ties)
+    return (f"blind A/B: {rate.model} wins {rate.rate:.0%} against {rate.other} over {rate.games} "
+            f"({rate.wins} won, {rate.losses} lost, {rate.ties} tied)")
+
+
+def grid_columns(n: int) -> int:
+    """Columns for `n` cards: side by side up to 3, then two rows."""
+    return n if n <= 3 else (n + 1) // 2
+
+
+class RankScreen(Screen):
+    """One prompt at a time; the cards of its candidates; the person's order of them."""
+
+    CSS_PATH = "styles/rank.tcss"
+    AUTO_FOCUS = ""  # number keys act on the screen; tab moves into a card to scroll it
+    BINDINGS = [
+        Binding("1", "pick(1)", "Pick", key_display="1-8", id="rank.pick"),
+        *(Binding(str(n), f"pick({n})", f"Pick card {n}", show=False, id=f"rank.pick{n}")
+          for n in range(2, MAX_CARDS + 1)),
+        Binding("backspace", "undo", "Undo", key_display="⌫", id="rank.undo"),
+        Binding("t", "tie", "Tie rest", id="rank.tie"),
+        Binding("enter", "commit", "Commit", key_display="⏎", id="rank.commit"),
+        Binding("s", "skip", "Skip", id="rank.skip"),
+        Binding("r", "resample", "Resample", id="rank.resample"),
+        Binding("j", "judge", "Judge", id="rank.judge"),
+        Binding("d", "dataset", "Make dataset", id="rank.dataset"),
+        Binding("escape", "back", "Back", key_display="esc", id="rank.back"),
+    ]
+
+    class GroupsRead(Message):
+        """New groups, or new rounds of known ones, in the order the sampler wrote them."""
+
+        def __init__(self, groups: list[dict]) -> None:
+            super().__init__()
+            self.groups = groups
+
+    class StateRead(Message):
+        def __init__(self, state: SamplerState) -> None:
+            super().__init__()
+            self.state = state
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, RankScreen.StateRead)
+
+    class HistoryRead(Message):
+        """This session's committed rankings, read once when the screen opens."""
+
+        def __init__(self, records: list[dict]) -> None:
+            super().__init__()
+            self.records = records
+
+    class Scored(Message):
+        def __init__(self, index: int, round_: int, scores: list[float]) -> None:
+            super().__init__()
+            self.index, self.round, self.scores = index, round_, scores
+
+    class ScorerNote(Message):
+        """The reward model's child: which run, and whether it is ready or failed."""
+
+        def __init__(self, run_id: str, ready: bool, error: str = "") -> None:
+            super().__init__()
+            self.run_id, self.ready, self.error = run_id, ready, error
+
+    def __init__(self, project: str, run_id: str) -> None:
+        super().__init__()
+        self.project, self.run_id = project, run_id
+        self.run_dir = locations.run_dir(project, run_id)
+        self.groups: dict[int, dict] = {}
+        self.order: list[int] = []
+        self.done: set[int] = set()
+        self.records: list[dict] = []
+        self.history_read = False
+        self.group: dict | None = None
+        self.ranking: Ranking | None = None
+        self.committing = False
+        self.resampling = False
+        self.sampler: SamplerState | None = None
+        self.tally = Tally()
+        self.scores: dict[tuple[int, int], list[float]] = {}
+        self.unscored: dict[tuple[int, int], dict] = {}  # committed before their scores came
+        self.reward_run = ""
+        self.scorer_status = ""
+        self.scorer_ready = False
+        self.shown_at = 0.0  # monotonic time the current cards were painted (read by bench/rank_latency.py)
+        self._poll_now = threading.Event()
+        self._to_score: queue.Queue = queue.Queue()
+        self._leaving = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(id="progress")
+        with VerticalScroll(id="prompt-box"):
+            yield Static(id="prompt", markup=False)
+        yield Container(id="cards")
+        yield Static(id="waiting", markup=False)
+        yield Static(id="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "Rank outputs"
+        self.sub_title = f"{self.project} · session {self.run_id}"
+        self.query_one("#prompt-box").border_title = "prompt"
+        self.query_one("#prompt-box").display = False
+        self.show_waiting()
+        self.read_history()
+        self.watch_session()
+        self.start_scorer()
+
+    def on_unmount(self) -> None:
+        self._leaving.set()
+        self._poll_now.set()
+        self._to_score.put(None)
+
+    # reading (threads) -----------------------------------------------------------
+
+    @work(thread=True, exit_on_error=False, name="Reading the rankings")
+    def read_history(self) -> None:
+        self.post_message(self.HistoryRead(session_records(self.project, self.run_id)))
+
+    @work(thread=True, exclusive=True, group="rank.watch", exit_on_error=False, name="Reading the session")
+    def watch_session(self) -> None:
+        worker = get_current_worker()
+        feed = SessionFeed(self.run_dir)
+        next_state = 0.0
+        while not worker.is_cancelled and not self._leaving.is_set():
+            fresh = feed.read_new()
+            if fresh:
+                self.post_message(self.GroupsRead(fresh))
+            if time.monotonic() >= next_state or fresh:
+                self.post_message(self.StateRead(read_state(self.project, self.run_id, feed)))
+                next_state = time.monotonic() + STATE_SECONDS
+            self._poll_now.wait(POLL_SECONDS)
+            self._poll_now.clear()
+
+    @work(thread=True, exit_on_error=False, name="Scoring with the reward model")
+    def start_scorer(self) -> None:
+        """One child holds the reward model; groups are scored in the order they arrive."""
+        from workbench import scoring
+
+        run_id = scoring.latest_reward_run(self.project)
+        if not run_id:
+            return
+        self.post_message(self.ScorerNote(run_id, False))
+        scorer = scoring.Scorer(self.project, run_id)
+        try:
+            scorer.start()
+            while not scorer.ready and not scorer.error and not self._leaving.is_set():
+                time.sleep(0.1)
+            self.post_message(self.ScorerNote(run_id, bool(scorer.ready), scorer.error or ""))
+            while scorer.ready and not self._leaving.is_set():
+                group = self._to_score.get()
+                if group is None:
+                    break
+                try:
+                    scores = scorer.score(group["prompt"], [c["text"] for c in group["candidates"]],
+                                          timeout=SCORE_TIMEOUT)
+                except scoring.ScoringError:
+                    if scorer.error:
+                        raise
+                    continue  # this group alone could not be scored: the others still can
+                self.post_message(self.Scored(group["index"], group.get("round", 0), scores))
+        except (scoring.ScoringError, OSError) as exc:  # the child died: ranking goes on without scores
+            self.post_message(self.ScorerNote(run_id, False, str(exc) or type(exc).__name__))
+        finally:
+            scorer.close()
+
+    # what arrives ----------------------------------------------------------------
+
+    async def on_rank_screen_history_read(self, message: HistoryRead) -> None:
+        self.records = message.records
+        for record in message.records:
+            if record.get("index") is not None:
+                self.done.add(record["index"])
+            if record.get("skipped"):
+                self.tally.skipped += 1
+            else:
+                self.tally.ranked += 1
+        self.history_read = True
+        await self.show_next()
+
+    async def on_rank_screen_groups_read(self, message: GroupsRead) -> None:
+        for group in message.groups:
+            index = group["index"]
+            if index not in self.groups:
+                self.order.append(index)
+            self.groups[index] = group
+            if self.scorer_ready:
+                self._to_score.put(group)
+            current = self.group
+            if current is not None and current["index"] == index and group is not current and \
+                    (self.resampling or not (self.ranking and (self.ranking.picks or self.ranking.tied))):
+                await self.show_group(group)
+        if self.group is None:
+            await self.show_next()
+
+    def on_rank_screen_state_read(self, message: StateRead) -> None:
+        self.sampler = message.state
+        self.refresh_bindings()
+        if self.group is None:
+            self.show_waiting()
+        self.show_progress()
+
+    def on_rank_screen_scorer_note(self, message: ScorerNote) -> None:
+        self.reward_run = message.run_id
+        if message.error:
+            self.scorer_ready = False
+            self.scorer_status = f"reward model {message.run_id} unavailable"
+            self.notify(f"No reward scores: {message.error}", title="Reward model", severity="warning", timeout=10,
+                        markup=False)
+        elif message.ready:
+            self.scorer_status, self.scorer_ready = "", True
+            for index in self.order:  # groups read while it loaded; the ones still to rank first
+                if index not in self.done:
+                    self._to_score.put(self.groups[index])
+        else:
+            self.scorer_status = f"reward model {message.run_id} loading…"
+        self.show_progress()
+
+    def on_rank_screen_scored(self, message: Scored) -> None:
+        key = (message.index, message.round)
+        self.scores[key] = message.scores
+        record = self.unscored.pop(key, None)
+        if record is not None:
+            self._add_agreement(record, message.scores)
+        self.show_cards_state()
+        self.show_progress()
+
+    # showing ---------------------------------------------------------------------
+
+    async def show_next(self) -> None:
+        """The first prompt of the session not ranked or skipped yet, or the waiting line."""
+        if not self.history_read or self.committing:
+            return
+        index = next((i for i in self.order if i not in self.done), None)
+        if index is None:
+            await self.clear_group()
+            self.show_waiting()
+        else:
+            await self.show_group(self.groups[index])
+
+    async def show_group(self, group: dict) -> None:
+        self.group, self.resampling = group, False
+        self.ranking = Ranking(len(group["candidates"]))
+        blind = bool(group.get("ab"))
+        self.query_one("#prompt", Static).update(prompt_text(group["prompt"]))
+        self.query_one("#prompt-box").display = True
+        cards = self.query_one("#cards", Container)
+        shown = list(cards.query(CandidateCard))
+        n = len(group["candidates"][:MAX_CARDS])
+        sources = {c.get("source", "") for c in group["candidates"]}
+        named = not blind and len(sources) > 1
+        box = self.query_one("#prompt-box")
+        if blind:
+            box.border_subtitle = "blind A/B: which answer is better?"
+        elif len(sources) == 1 and "" not in sources:
+            box.border_subtitle = f"answers of {escape(sources.pop())}"
+        else:
+            box.border_subtitle = ""
+        texts = [(c.get("text", ""), c.get("source", "") if named else "") for c in group["candidates"][:MAX_CARDS]]
+        if len(shown) == n:  # the same layout: only the texts change
+            for card, (text, label) in zip(shown, texts):
+                card.set_candidate(text, label)
+        else:
+            await cards.remove_children()
+            cards.styles.grid_size_columns = grid_columns(n)
+            cards.styles.grid_size_rows = (n + grid_columns(n) - 1) // grid_columns(n)
+            await cards.mount_all(CandidateCard(i + 1, text, label) for i, (text, label) in enumerate(texts))
+        cards.display = True
+        self.query_one("#waiting").display = False
+        self.call_after_refresh(self._painted)
+        self.show_cards_state()
+        self.show_progress()
+        self.refresh_bindings()
+
+    def _painted(self) -> None:
+        self.shown_at = time.monotonic()
+
+    async def clear_group(self) -> None:
+        self.group, self.ranking, self.resampling = None, None, False
+        await self.query_one("#cards", Container).remove_children()
+        self.query_one("#cards").display = False
+        self.query_one("#prompt-box").display = False
+        self.refresh_bindings()
+
+    def show_waiting(self) -> None:
+        waiting = self.query_one("#waiting", Static)
+        waiting.display = True
+        if not self.history_read:
+            waiting.update("reading this session's rankings…")
+        elif self.session_complete():
+            waiting.update(self.summary())
+        elif self.sampler is None:
+            waiting.update("waiting for candidates (reading the sampler)")
+        else:
+            waiting.update(self.sampler.waiting_text())
+        self.query_one("#hint", Static).update("")
+
+    def session_complete(self) -> bool:
+        s = self.sampler
+        return bool(s and s.done and self.order and all(i in self.done for i in self.order))
+
+    def summary(self) -> Text:
+        text = Text("Session complete.\n\n", style="bold")
+        text.append(f"ranked {self.tally.ranked}, skipped {self.tally.skipped}\n")
+        if self.tally.agreement is not None:
+            text.append(f"agreement with reward model {self.reward_run}: {self.tally.agreement:.0%} "
+                        f"over {len(self.tally.agreements)} ranking(s)\n")
+        for rate in ranking.ab_win_rates(self.records).values():
+            text.append(ab_line(rate) + "\n")
+        text.append("\nPress d to turn the rankings into the preference dataset 'rankings' "
+                    "(for reward and DPO), j to let a judge model rank this session, escape to go back.")
+        return text
+
+    def show_cards_state(self) -> None:
+        if self.group is None or self.ranking is None:
+            return
+        scores = self.scores.get((self.group["index"], self.group.get("round", 0)))
+        for i, card in enumerate(self.query(CandidateCard)):
+            card.show(self.ranking.badge(i), scores[i] if scores and i < len(scores) else None)
+            card.set_class(self.resampling, "-stale")
+        self.query_one("#hint", Static).update(self.hint())
+
+    def hint(self) -> Text:
+        r = self.ranking
+        if self.resampling:
+            return Text("resampling… fresh candidates for this prompt are on their way", style="italic")
+        if self.committing:
+            return Text("saving…", style="italic")
+        if r is None:
+            return Text("")
+        blind = bool(self.group and self.group.get("ab"))
+        if r.complete:
+            return Text.from_markup("[b]enter[/b] commits this ranking · [b]backspace[/b] undoes the last pick")
+        if blind:
+            return Text.from_markup("[b]1[/b] or [b]2[/b]: the better answer · [b]t[/b] tie · [b]s[/b] skip")
+        if not r.picks:
+            return Text.from_markup(f"press the number of the best answer (1-{r.size}), then the next best… · "
+                                    "[b]t[/b] ties them all · [b]s[/b] skips")
+        left = ", ".join(str(i + 1) for i in r.remaining)
+        return Text.from_markup(f"next best of {left} · [b]t[/b] ties these · [b]backspace[/b] undoes the last pick")
+
+    def show_progress(self) -> None:
+        t, s = self.tally, self.sampler
+        parts = [f"ranked {t.ranked}", f"skipped {t.skipped}"]
+        total = s.total if s else None
+        parts.append(f"left {max(total - t.ranked - t.skipped, 0)}" if total else "left ?")
+        if s is not None and s.total and s.sampled < s.total:
+            parts.append(f"sampler {s.sampled}/{s.total}")
+        if self.scorer_status:
+            parts.append(self.scorer_status)
+        elif self.reward_run:
+            agreement = "–" if t.agreement is None else f"{t.agreement:.0%} over {len(t.agreements)}"
+            parts.append(f"reward model agrees {agreement}")
+        rates = list(ranking.ab_win_rates(self.records).values())
+        if rates:
+            games = sum(rate.games for rate in rates)
+            leader = max(max(rate.rate, 1 - rate.rate) for rate in rates)
+            parts.append(f"A/B: {games} compared, the leading model wins {leader:.0%} (named at the end)")
+        self.query_one("#progress", Static).update("  ·  ".join(parts))
+
+    # the person's keys -----------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        deciding = self.ranking is not None and not self.committing and not self.resampling
+        if action == "pick":
+            in_range = self.ranking is not None and int(parameters[0]) <= self.ranking.size
+            return True if deciding and in_range else None
+        if action in ("undo", "tie", "commit", "skip"):
+            return True if deciding else None
+        if action == "resample":
+            alive = bool(self.sampler and self.sampler.alive)
+            return True if deciding and alive else None
+        return True
+
+    def action_pick(self, number: int) -> None:
+        if self.ranking and self.ranking.pick(number - 1):
+            self.show_cards_state()
+
+    def on_candidate_card_clicked(self, message: CandidateCard.Clicked) -> None:
+        if self.check_action("pick", (message.card.number,)):
+            self.action_pick(message.card.number)
+
+    def action_undo(self) -> None:
+        if self.ranking and self.ranking.undo():
+            self.show_cards_state()
+
+    def action_tie(self) -> None:
+        if self.ranking and not self.ranking.tie_rest():
+            self.notify("Nothing left to tie: enter commits.", timeout=3)
+        self.show_cards_state()
+
+    async def action_commit(self) -> None:
+        r = self.ranking
+        if r is None or self.group is None:
+            return
+        if not r.complete:
+            left = ", ".join(str(i + 1) for i in r.remaining)
+            self.query_one("#hint", Static).update(Text(
+                f"Not yet: rank every card before enter. Cards {left} have no place yet: press their numbers "
+                "in order, or t to tie them.", style="bold yellow"))
+            return
+        order, tied = r.final()
+        await self.commit(order, tied, skipped=False)
+
+    async def action_skip(self) -> None:
+        if self.group is not None:
+            await self.commit([], [], skipped=True)
+
+    async def commit(self, order: list[int], tied: list[int], skipped: bool) -> None:
+        """Append and fsync the record off the UI thread; only then show the next prompt."""
+        g = self.group
+        try:
+            record = ranking.make_record(g["prompt"], g["candidates"], order, tied, skipped=skipped, by="person",
+                                         session=self.run_id, index=g["index"], round=g.get("round", 0))
+        except ranking.RankingError as exc:
+            self.query_one("#hint", Static).update(Text(f"This group cannot be ranked: {exc}.", style="bold red"))
+            return
+        self.committing = True
+        self.refresh_bindings()
+        self.query_one("#hint", Static).update(self.hint())
+        try:
+            await asyncio.to_thread(ranking.commit, self.project, record)
+        except OSError as exc:
+            self.committing = False
+            self.refresh_bindings()
+            self.query_one("#hint", Static).update(Text(f"The ranking was not saved: {exc}", style="bold red"))
+            return
+        self.committing = False
+        await self.committed(record)
+
+    async def committed(self, record: dict) -> None:
+        self.records.append(record)
+        self.done.add(record["index"])
+        if record["skipped"]:
+            self.tally.skipped += 1
+        else:
+            self.tally.ranked += 1
+            key = (record["index"], record.get("round", 0))
+            if key in self.scores:
+                self._add_agreement(record, self.scores[key])
+            elif self.scorer_ready:
+                self.unscored[key] = record
+        await self.show_next()
+        self.show_progress()
+
+    def _add_agreement(self, record: dict, scores: list[float]) -> None:
+        value = ranking.agreement(record, scores)
+        if value is not None:
+            self.tally.agreements.append(value)
+
+    def action_resample(self) -> None:
+        if self.group is None:
+            return
+        try:
+            candidates.request_resample(self.run_dir, self.group["index"])
+        except (OSError, candidates.SessionError) as exc:
+            self.notify(f"Could not ask for fresh candidates: {exc}", severity="error", markup=False)
+            return
+        self.resampling = True
+        if self.ranking:
+            self.ranking = Ranking(self.ranking.size)
+        self.refresh_bindings()
+        self.show_cards_state()
+        self._poll_now.set()
+
+    def action_judge(self) -> None:
+        from screens.rank_judge import JudgeScreen
+
+        self.app.push_screen(JudgeScreen(self.project, self.run_id))
+
+    def action_dataset(self) -> None:
+        self.notify("Writing the rankings dataset…", timeout=2)
+        self.write_dataset()
+
+    @work(thread=True, exclusive=True, group="rank.dataset", exit_on_error=False, name="Writing the dataset")
+    def write_dataset(self) -> None:
+        try:
+            pairs = ranking.rankings_as_dataset(self.project)
+        except ranking.RankingError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            return
+        self.app.call_from_thread(
+            self.notify, f"Dataset 'rankings' now holds {pairs} preference pair(s): reward and DPO runs "
+                         "can train on it.", timeout=8, markup=False)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def on_worker_state_changed(self, event) -> None:
+        forward_failure(self, event)

@@ -1,0 +1,78 @@
+"""Read a sampling session from its files, from a thread of the ranking screen.
+
+The sampler appends one group of candidates a line to `candidates.jsonl`; a resampled
+prompt comes back as a new line with the same index and a higher round. The feed reads
+only the bytes appended since the last call (a half-written line waits for its end) and
+keeps the latest round of each index, in the order the sampler first wrote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from workbench import candidates
+from workbench import ranking
+from workbench.jobs import store
+from workbench.jobs.events import JsonlTail
+
+class SessionFeed:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = Path(run_dir)
+        self.tail = JsonlTail(self.run_dir / candidates.CANDIDATES)
+        self.latest: dict[int, dict[str, Any]] = {}
+
+    def read_new(self) -> list[dict[str, Any]]:
+        """The groups that are new, or newer rounds of known ones, since the last call."""
+        fresh = []
+        for group in self.tail.read_dicts():
+            index, round_ = group.get("index"), group.get("round", 0)
+            if not isinstance(index, int) or not isinstance(group.get("candidates"), list):
+                continue
+            known = self.latest.get(index)
+            if known is None or round_ > known.get("round", 0):
+                self.latest[index] = group
+                fresh.append(group)
+        return fresh
+
+
+@dataclass(frozen=True)
+class SamplerState:
+    """How far the sampler has gone and whether it is still working."""
+
+    sampled: int
+    total: int | None
+    alive: bool
+    done: bool
+    state: str
+    message: str
+
+    def waiting_text(self) -> str:
+        if self.state == "failed":
+            return f"The sampler failed: {self.message}"
+        at = f"{self.sampled}/{self.total}" if self.total else str(self.sampled)
+        if not self.alive and not self.done and self.state not in ("starting",):
+            return f"The sampler is not running ({self.state}) at {at}: start a new session to sample more."
+        text = f"waiting for candidates (sampler at {at})"
+        if self.sampled == 0 and self.message:
+            text += f": {self.message}"
+        return text
+
+
+def read_state(project: str, run_id: str, feed: SessionFeed) -> SamplerState:
+    """The sampler's state from its run folder (state derived by the job store, progress by the feed)."""
+    try:
+        info = store.get(project, run_id)
+        state, alive, message = info.state, info.alive, info.message
+    except store.RunError as exc:
+        state, alive, message = "failed", False, str(exc)
+    total = candidates.total_prompts(feed.run_dir)
+    done = total is not None and set(range(total)) <= set(feed.latest)
+    return SamplerState(sampled=len(feed.latest), total=total, alive=alive, done=done, state=state,
+                        message=message)
+
+
+def session_records(project: str, run_id: str) -> list[dict[str, Any]]:
+    """The person's committed rankings of this session, oldest first."""
+    return [r for r in ranking.read(project) if r.get("session") == run_id and r.get("by", "person") == "person"]

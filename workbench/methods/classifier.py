@@ -1,0 +1,145 @@
+"""A classification head on a base model, with transformers' Trainer.
+
+The base gets a fresh head with one output per class (AutoModelForSequenceClassification);
+by default only that head trains (`mode=last_layer`), so a small labelled set is enough and the
+base's knowledge stays as it was. Data: `labelled` records ({"text", "label"}), or
+`unpaired_label` records, whose prompt + completion is classed good or bad. The class names
+are saved in the model config (id2label / label2id) and in `labels.json` beside the output.
+The eval reports `accuracy`.
+
+The recipe: params -> tokenizer -> texts and classes -> model -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+import json
+
+from workbench import models
+from workbench.data.mixing import mix
+from workbench.jobs.context import JobContext
+from workbench.jobs.errors import DataError
+from workbench.jobs.spec import DataSource, JobSpec
+from workbench.methods import memory_probe
+from workbench.methods import params as params_mod
+from workbench.methods.classifier_params import ClassifierParams
+from workbench.methods.data_prep import hold_out, read_source
+from workbench.methods.train_args import check_mode, finish, hf_trainer_args, load_model, peft_config, prepare_base
+
+
+def label_name(record: dict) -> str:
+    """The class of a record: its label as text; good or bad for unpaired_label records."""
+    if record.get("label") is None or not ("text" in record or "completion" in record):
+        raise DataError("The classifier needs labelled records (text, label) or unpaired_label records "
+                        f"(prompt, completion, label); found a record with fields {', '.join(sorted(record))}.")
+    label = record["label"]
+    if isinstance(label, bool):
+        return "good" if label else "bad"
+    return str(label)
+
+
+def class_names(records: list[dict]) -> list[str]:
+    """The distinct classes, in a stable order: numbers by value, then names alphabetically."""
+    names = {label_name(r) for r in records}
+    if len(names) < 2:
+        raise DataError(f"The classifier needs at least two classes; the data has {len(names)}: "
+                        f"{', '.join(sorted(names)) or 'none'}.")
+    return sorted(names, key=lambda n: (0, int(n), "") if n.lstrip("-").isdigit() else (1, 0, n))
+
+
+def record_text(record: dict, tokenizer) -> str:
+    """The text the head reads: the text itself, or the prompt followed by its completion."""
+    if "text" in record:
+        return record["text"]
+    prompt, completion = record["prompt"], record["completion"]
+    if isinstance(prompt, list) or isinstance(completion, list):
+        if not getattr(tokenizer, "chat_template", None):
+            raise DataError("The records are conversations, but the base model's tokenizer has no chat template "
+                            "to render them with. Use an instruction-tuned base model or plain-text records.")
+        as_messages = (lambda v, role: v if isinstance(v, list) else [{"role": role, "content": v}])
+        return tokenizer.apply_chat_template(as_messages(prompt, "user") + as_messages(completion, "assistant"),
+                                             tokenize=False)
+    return f"{prompt}\n{completion}"
+
+
+def class_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_fraction: float, seed: int,
+                   tokenizer, max_length: int):
+    """(train, eval or None, class names): tokenised texts with their class ids."""
+    from datasets import Dataset
+
+    groups = [read_source(s) for s in train]
+    eval_records = [r for s in eval_sources for r in read_source(s)]
+    if not any(groups):
+        raise DataError("The training datasets hold no records.")
+    names = class_names([r for g in groups for r in g] + eval_records)
+    ids = {name: i for i, name in enumerate(names)}
+    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
+
+    def tokenised(records: list[dict]):
+        encoded = tokenizer([record_text(r, tokenizer) for r in records], truncation=True, max_length=max_length)
+        return Dataset.from_dict({**encoded, "labels": [ids[label_name(r)] for r in records]})
+
+    train_records = mix(groups, [s.weight for s in train], seed)
+    return tokenised(train_records), (tokenised(eval_records) if eval_records else None), names
+
+
+def accuracy(prediction) -> dict[str, float]:
+    """The share of texts whose highest-scoring class is their label."""
+    import numpy as np
+
+    logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+    return {"accuracy": float((np.argmax(logits, axis=-1) == prediction.label_ids).mean())}
+
+
+def run(spec: JobSpec, job: JobContext):
+    from peft import get_peft_model
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    # 1. Parameters, checked against their bounds.
+    p: ClassifierParams = params_mod.build(ClassifierParams, spec.params)
+    runtime = spec.runtime
+    check_mode(p, runtime)
+
+    # 2. Tokenizer.
+    folder, tokenizer = prepare_base(spec, job)
+
+    # 3. Texts and classes; an eval split is held out when none is given.
+    job.status("Preparing the data")
+    train_ds, eval_ds, names = class_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed, tokenizer,
+                                              p.max_length)
+    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
+    job.status(f"{len(names)} classes: {', '.join(names)}")
+    job.check_stop()
+
+    # 4. Model: the base with a fresh head of one output per class, read at the last real token.
+    job.status(f"Loading {models.describe(spec.base_model)}")
+    model = load_model(p, folder, runtime, task="seq_cls", num_labels=len(names),
+                       id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
+                       pad_token_id=tokenizer.pad_token_id)
+    adapter = peft_config(p, "SEQ_CLS")
+    if adapter is not None:
+        model = get_peft_model(model, adapter)  # the head is trained whole and saved with the adapter
+    job.check_stop()
+
+    # 5. Trainer.
+    trainer = Trainer(
+        model=model,
+        args=TrainingArguments(**hf_trainer_args(p, job, runtime, has_eval=eval_ds is not None)),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=accuracy,
+        callbacks=job.trainer_callbacks(),
+    )
+    job.check_stop()
+
+    # 6. Memory probe on the longest batch.
+    if not p.gradient_checkpointing:
+        memory_probe.probe(trainer, p.batch_size, job)
+    job.check_stop()
+
+    # 7. Train, final eval (accuracy) and save, with the class names beside the weights.
+    out = finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)
+    if out is not None:
+        (out / "labels.json").write_text(json.dumps({"labels": names}, indent=1) + "\n", encoding="utf-8")
+    return out

@@ -1,0 +1,225 @@
+"""Offline distillation: the student learns the teacher's whole next-token distribution on a dataset's answers.
+
+loss = alpha * T^2 * D(teacher_T, student_T) + (1 - alpha) * CE(student, labels), both averaged over the
+answer tokens (the SFT mask: prompt tokens carry no loss), where X_T is softmax(logits / T) and D is the
+forward KL(teacher || student), the reverse KL(student || teacher) or the generalized Jensen-Shannon
+divergence. T^2 keeps the teacher term's gradients the size they have at T = 1 (Hinton et al., 2015).
+The trainer is TRL's SFTTrainer with its loss replaced, so checkpoints, resume, eval and the events are
+those of SFT; `kl` and `ce` are logged with the loss (and `eval_kl`, `eval_ce` at each eval).
+
+The recipe: params -> tokenizer -> teacher check -> data and preflight -> models -> trainer
+-> top-k cache -> train -> save.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from trl import SFTConfig, SFTTrainer
+
+from workbench import models
+from workbench.data import render
+from workbench.jobs.context import JobContext
+from workbench.jobs.spec import JobSpec
+from workbench.methods import params as params_mod
+from workbench.methods import teacher as teachers
+from workbench.methods.data_prep import sft_datasets
+from workbench.methods.distill_params import DistillParams
+from workbench.methods.sft_preflight import check_rows, check_tokenized
+from workbench.methods.train_args import check_mode, dtype_name, finish, load_model, peft_config, prepare_base, trainer_args
+
+
+# --- The loss ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LossParts:
+    loss: torch.Tensor  # what is optimised
+    kl: float  # mean divergence per answer token, at temperature T, before alpha and T^2
+    ce: float  # mean cross-entropy per answer token, at temperature 1
+
+
+def divergence(student_logp: torch.Tensor, teacher_logp: torch.Tensor, kind: str, beta: float = 0.5):
+    """Per-position divergence between two log-distributions over the last axis."""
+    if kind == "forward":
+        return (teacher_logp.exp() * (teacher_logp - student_logp)).sum(-1)
+    if kind == "reverse":
+        return (student_logp.exp() * (student_logp - teacher_logp)).sum(-1)
+    if kind == "jsd":
+        mixture = torch.logsumexp(torch.stack([teacher_logp + math.log(beta), student_logp + math.log(1 - beta)]), 0)
+        return (beta * (teacher_logp.exp() * (teacher_logp - mixture)).sum(-1)
+                + (1 - beta) * (student_logp.exp() * (student_logp - mixture)).sum(-1))
+    raise ValueError(f"unknown divergence '{kind}' (forward, reverse or jsd)")
+
+
+def distill_loss(student_logits: torch.Tensor, labels: torch.Tensor, *, temperature: float, alpha: float,
+                 teacher_logits: torch.Tensor | None = None, teacher_topk: tuple | None = None,
+                 kl: str = "forward", jsd_beta: float = 0.5, width: int | None = None,
+                 num_items: int | torch.Tensor | None = None) -> LossParts:
+    """The distillation loss of one batch.
+
+    `student_logits` and `teacher_logits` are [batch, length, vocab]; the logits at position i predict
+    the label at i + 1, and labels of -100 (prompt, padding) carry no loss. `teacher_topk` replaces
+    `teacher_logits` with (token ids, log-probs), each [answer tokens, k], in the order of the answer
+    positions row by row: the teacher renormalised over its k tokens (forward KL only). `width` cuts the
+    vocabulary to the tokenizer's tokens when a model pads its embedding rows. `num_items` is the
+    divisor (answer tokens of the whole accumulated batch), else the tokens of this batch.
+    """
+    where = labels[:, 1:] != -100
+    student = student_logits[:, :-1][where].float()
+    if width is not None:
+        student = student[:, :width]
+    targets = labels[:, 1:][where]
+    ce = F.cross_entropy(student, targets, reduction="none")
+    student_logp = F.log_softmax(student / temperature, dim=-1)
+    if teacher_topk is not None:
+        if kl != "forward":
+            raise ValueError("a top-k teacher defines only the forward KL")
+        ids, logp = teacher_topk
+        teacher_logp = F.log_softmax(logp.float() / temperature, dim=-1)  # renormalised over the k tokens
+        div = divergence(student_logp.gather(-1, ids.long()), teacher_logp, "forward")
+    else:
+        teacher = teacher_logits[:, :-1][where].float()
+        if width is not None:
+            teacher = teacher[:, :width]
+        div = divergence(student_logp, F.log_softmax(teacher / temperature, dim=-1), kl, jsd_beta)
+    count = int(where.sum())
+    divisor = torch.as_tensor(num_items if num_items is not None else count, device=ce.device).clamp(min=1)
+    loss = alpha * temperature ** 2 * div.sum() / divisor + (1 - alpha) * ce.sum() / divisor
+    return LossParts(loss, float(div.detach().mean()) if count else 0.0, float(ce.detach().mean()) if count else 0.0)
+
+
+# --- The trainer -------------------------------------------------------------------------------
+
+class RowCollator:
+    """SFT's collator, plus the `rows` ids of the batch (they find the teacher's cached top-k)."""
+
+    def __init__(self, collator):
+        self.collator = collator
+
+    def __call__(self, examples):
+        rows = [e.pop("row") for e in examples]
+        batch = self.collator(examples)
+        batch["rows"] = torch.tensor(rows)
+        return batch
+
+
+class DistillTrainer(SFTTrainer):
+    """SFTTrainer whose loss follows a teacher: on the fly (`teacher_model`) or from its top-k cache."""
+
+    def __init__(self, *args, teacher_model=None, settings: DistillParams, width: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.data_collator = RowCollator(self.data_collator)
+        self.teacher_model = teacher_model
+        self.teacher_topk: dict | None = None  # set once the cache is built
+        self.settings = settings
+        self.width = width
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        rows = inputs.pop("rows", None)
+        ids, mask, labels = inputs["input_ids"], inputs["attention_mask"], inputs["labels"]
+        outputs = model(input_ids=ids, attention_mask=mask, use_cache=False)
+        teacher_logits = teacher_topk = None
+        if self.teacher_topk is not None:
+            teacher_topk = self._cached(rows, outputs.logits.device)
+        else:
+            with torch.no_grad():
+                teacher_logits = self.teacher_model(input_ids=ids, attention_mask=mask, use_cache=False).logits
+        s = self.settings
+        parts = distill_loss(outputs.logits, labels, temperature=s.temperature, alpha=s.alpha,
+                             teacher_logits=teacher_logits, teacher_topk=teacher_topk, kl=s.kl,
+                             jsd_beta=s.jsd_beta, width=self.width, num_items=num_items_in_batch)
+        loss = parts.loss
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        self._metrics[mode]["kl"].append(parts.kl)
+        self._metrics[mode]["ce"].append(parts.ce)
+        if mode == "train":
+            self._total_train_tokens += int(mask.sum())
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+        return (loss, outputs) if return_outputs else loss
+
+    def _cached(self, rows, device):
+        found = [self.teacher_topk[int(r)] for r in rows]
+        return (torch.cat([f[0] for f in found]).to(device), torch.cat([f[1] for f in found]).to(device))
+
+
+# --- The recipe --------------------------------------------------------------------------------
+
+def with_rows(dataset, start: int = 0):
+    return dataset.add_column("row", list(range(start, start + len(dataset))))
+
+
+def run(spec: JobSpec, job: JobContext):
+    from datasets import concatenate_datasets
+
+    # 1. Parameters, checked against their bounds (a teacher is required).
+    p: DistillParams = params_mod.build(DistillParams, spec.params)
+    runtime = spec.runtime
+    check_mode(p, runtime)
+
+    # 2. Student tokenizer, then the teacher: resolved, and refused unless it shares the tokenizer.
+    folder, tokenizer = prepare_base(spec, job)
+    job.status(f"Preparing the teacher {p.teacher}")
+    teacher_folder = teachers.resolve(spec.project, p.teacher, job.status)
+    spec.notes.append(f"Teacher {p.teacher}: {teacher_folder}")
+    teachers.require_same_tokenizer(folder, teacher_folder)
+    job.check_stop()
+
+    # 3. Data, exactly as SFT prepares it (same tokens, same answer mask), each row numbered.
+    job.status("Preparing the data")
+    train_rows, eval_rows = sft_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
+    job.data_counts = (len(train_rows), len(eval_rows) if eval_rows is not None else 0)
+    check_rows(spec, tokenizer, train_rows)
+    train_ds = render.tokenize(train_rows, tokenizer)
+    eval_ds = render.tokenize(eval_rows, tokenizer) if eval_rows is not None else None
+    check_tokenized(spec, job, p, folder, tokenizer, train_ds)
+    train_ds = with_rows(train_ds)
+    eval_ds = with_rows(eval_ds, len(train_ds)) if eval_ds is not None else None
+    job.check_stop()
+
+    # 4. Models: the student, and the teacher frozen in eval mode on the same device.
+    job.status(f"Loading {models.describe(spec.base_model)} and the teacher")
+    dtype = dtype_name(runtime)
+    model = load_model(p, folder, runtime)
+    teacher_model = teachers.load(teacher_folder, dtype, runtime.device)
+    job.check_stop()
+
+    # 5. Trainer: SFT's, with the distillation loss.
+    config = SFTConfig(
+        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
+        completion_only_loss=True,
+        remove_unused_columns=False,  # keeps the row ids for the collator
+        include_num_input_tokens_seen="non_padding",
+    )
+    trainer = DistillTrainer(
+        model=model,
+        args=config,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(p),
+        callbacks=job.trainer_callbacks(),
+        teacher_model=teacher_model,
+        settings=p,
+        width=len(tokenizer),
+    )
+    job.check_stop()
+
+    # 6. With teacher_cache=topk: the teacher reads every record once, into the run folder, then leaves memory.
+    if p.teacher_cache == "topk":
+        rows = [trainer.train_dataset] + ([trainer.eval_dataset] if eval_ds is not None else [])
+        key = {"teacher": str(teacher_folder), "top_k": p.top_k, "max_length": p.max_length,
+               "rows": sum(len(r) for r in rows)}
+        teachers.build_cache(teacher_model, concatenate_datasets(rows), job.run_dir / teachers.CACHE_DIR,
+                             p.top_k, p.batch_size, tokenizer.pad_token_id, key, job.status, width=len(tokenizer))
+        trainer.teacher_topk = teachers.load_cache(job.run_dir / teachers.CACHE_DIR)
+        trainer.teacher_model = None
+        del teacher_model
+    job.check_stop()
+
+    # 7. Train (from the last checkpoint when resuming), final eval, save: adapter for LoRA, else the model.
+    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)

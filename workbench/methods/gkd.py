@@ -1,0 +1,102 @@
+"""On-policy distillation with TRL's GKDTrainer (generalized knowledge distillation, Agarwal et al. 2024).
+
+At each step, with probability `lmbda` the student answers the batch's prompts itself and the teacher
+scores those answers token by token; otherwise the dataset's answers are used (or, with `seq_kd`, the
+teacher's own generations). The loss is the generalized Jensen-Shannon divergence between the two
+next-token distributions over the answer tokens (`beta` 0: forward KL, 1: reverse KL), at temperature 1:
+TRL's GKD uses `temperature` for sampling only.
+
+TRL's trainer is used as it is: it tokenises chat records itself with its ChatML collator (which keeps
+the end of a record longer than max_length), so the data here are chat records, not SFT's token rows.
+
+The recipe: params -> tokenizer -> teacher check -> chat records -> models -> trainer -> train -> save.
+"""
+
+from __future__ import annotations
+
+from workbench import models
+from workbench.data import preflight
+from workbench.data.mixing import mix
+from workbench.jobs.context import JobContext
+from workbench.jobs.errors import DataError
+from workbench.jobs.spec import JobSpec
+from workbench.methods import params as params_mod
+from workbench.methods import teacher as teachers
+from workbench.methods.data_prep import hold_out, read_source
+from workbench.methods.distill_params import GKDParams
+from workbench.methods.train_args import check_mode, dtype_name, finish, load_model, peft_config, prepare_base, trainer_args
+
+
+def chat_datasets(spec: JobSpec, eval_fraction: float, seed: int):
+    """(train, eval or None) as `datasets.Dataset`s of `messages`, mixed and held out like SFT's."""
+    from datasets import Dataset
+
+    groups = [read_source(s) for s in spec.train]
+    eval_records = [r for s in spec.eval for r in read_source(s)]
+    if not any(groups):
+        raise DataError("The training datasets hold no records.")
+    for source, records in zip(spec.train + spec.eval, groups + [eval_records]):
+        if any("messages" not in r for r in records):
+            raise DataError(f"Dataset '{source.dataset}': on-policy distillation reads chat records "
+                            "(messages ending with the assistant's answer).")
+    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
+    train = mix(groups, [s.weight for s in spec.train], seed)
+    as_rows = lambda records: Dataset.from_list([{"messages": r["messages"]} for r in records])  # noqa: E731
+    return as_rows(train), (as_rows(eval_records) if eval_records else None)
+
+
+def run(spec: JobSpec, job: JobContext):
+    from trl.experimental.gkd import GKDConfig, GKDTrainer
+
+    # 1. Parameters, checked against their bounds (a teacher is required).
+    p: GKDParams = params_mod.build(GKDParams, spec.params)
+    runtime = spec.runtime
+    check_mode(p, runtime)
+
+    # 2. Student tokenizer, then the teacher: resolved, and refused unless it shares the tokenizer.
+    folder, tokenizer = prepare_base(spec, job)
+    job.status(f"Preparing the teacher {p.teacher}")
+    teacher_folder = teachers.resolve(spec.project, p.teacher, job.status)
+    spec.notes.append(f"Teacher {p.teacher}: {teacher_folder}")
+    teachers.require_same_tokenizer(folder, teacher_folder)
+    job.check_stop()
+
+    # 3. Chat records; the prompts are rendered with the tokenizer's chat template.
+    job.status("Preparing the data")
+    train_ds, eval_ds = chat_datasets(spec, p.eval_fraction, runtime.seed)
+    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
+    names = ", ".join(s.dataset for s in spec.train)
+    preflight.check_template([(names, train_ds.select(range(min(100, len(train_ds)))).to_list())],
+                             tokenizer).raise_errors()
+    job.check_stop()
+
+    # 4. Models: the student, and the teacher frozen in eval mode on the same device.
+    job.status(f"Loading {models.describe(spec.base_model)} and the teacher")
+    dtype = dtype_name(runtime)
+    model = load_model(p, folder, runtime)
+    teacher_model = teachers.load(teacher_folder, dtype, runtime.device)
+    job.check_stop()
+
+    # 5. Trainer.
+    config = GKDConfig(
+        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
+        lmbda=p.lmbda,
+        beta=p.beta,
+        temperature=p.temperature,
+        max_new_tokens=p.max_new_tokens,
+        seq_kd=p.seq_kd,
+    )
+    trainer = GKDTrainer(
+        model=model,
+        teacher_model=teacher_model,
+        args=config,
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config(p),
+        callbacks=job.trainer_callbacks(),
+    )
+    job.check_stop()
+
+    # 6. Train, final eval and save: the adapter alone for LoRA, the whole model otherwise.
+    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)
