@@ -78,7 +78,12 @@ def run_case(project: str, method: str, dataset: str, values: dict[str, str], st
     from workbench.jobs import launch, store
     from workbench.jobs.spec import Runtime
 
-    spec = launch.make_spec(project, method, {**SHORT, **values, "max_steps": str(steps)}, datasets=[dataset],
+    from workbench import methods
+    from workbench.methods.params import describe
+
+    known = {info.name for info in describe(methods.get(method).params)}
+    shared = {k: v for k, v in SHORT.items() if k in known}  # each method takes the settings it has
+    spec = launch.make_spec(project, method, {**shared, **values, "max_steps": str(steps)}, datasets=[dataset],
                             runtime=Runtime(threads=threads))
     started = time.time()
     run_dir = launch.start(spec)

@@ -133,7 +133,7 @@ def test_a_reward_model_must_be_a_reward_run(yes_no):
 
 def test_stop_saves_a_checkpoint_and_resume_continues_from_it(yes_no):
     project = yes_no["project"]
-    run_id = start_ppo(yes_no, "--set", "rewards=says_yes", "--set", "max_steps=10", "--set", "batch_size=4",
+    run_id = start_ppo(yes_no, "--set", "rewards=says_yes", "--set", "max_steps=24", "--set", "batch_size=4",
                        "--set", "mini_batch_size=2", "--set", "save_steps=1000", "--set", "learning_rate=1e-3",
                        wait=False)
     wait_for(lambda: store.get(project, run_id).step >= 2, what="PPO step 2")
@@ -141,7 +141,7 @@ def test_stop_saves_a_checkpoint_and_resume_continues_from_it(yes_no):
     info = store.get(project, run_id)
     assert info.state == "stopped" and info.resumable
     stopped_at = info.step
-    assert 2 <= stopped_at < 10
+    assert 2 <= stopped_at < 24
     checkpoint = latest_checkpoint(info.path)
     assert checkpoint.name == f"checkpoint-{stopped_at}"
     assert {"adapter_model.safetensors", "value_head.pt", "optimizer.pt", "rng_state.pth"} <= \
@@ -155,6 +155,6 @@ def test_stop_saves_a_checkpoint_and_resume_continues_from_it(yes_no):
     assert len(restarts) == 2 and got[restarts[1]].resumed_from == str(checkpoint)
     before, after = of_type(got[:restarts[1]], ev.Log), of_type(got[restarts[1]:], ev.Log)
     assert [log.step for log in before] == list(range(1, stopped_at + 1))
-    assert [log.step for log in after] == list(range(stopped_at + 1, 11))  # no iteration redone, none skipped
+    assert [log.step for log in after] == list(range(stopped_at + 1, 25))  # no iteration redone, none skipped
     assert after[0].metrics["kl_coef"] == pytest.approx(saved_coef, rel=1e-12) and saved_coef != 0.05
     assert store.get(project, run_id).state == "completed"

@@ -158,3 +158,58 @@ def test_the_fixed_controller_never_moves():
     assert ctl.value == 0.05
     with pytest.raises(ValueError, match="adaptive or fixed"):
         core.kl_controller("pid", 0.05, 6.0, 1000)
+
+
+# -- the runner's pure helpers ------------------------------------------------------------------
+
+def test_each_pass_over_the_prompts_takes_every_prompt_once_and_a_resumed_run_picks_the_same():
+    from workbench.methods.ppo import batch_indices
+
+    picked = [i for step in range(5) for i in batch_indices(step, 4, 10, seed=3)]
+    assert sorted(picked[:10]) == list(range(10)) and sorted(picked[10:20]) == list(range(10))
+    assert picked[:10] != picked[10:20]  # each pass in its own order
+    assert batch_indices(3, 4, 10, seed=3) == picked[12:16]  # the same rows after a restart
+
+
+def test_records_become_prompts_with_their_other_fields_as_columns():
+    from workbench.jobs.errors import DataError
+    from workbench.methods.ppo import as_prompt
+
+    chat = {"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}
+    assert as_prompt(chat) == {"prompt": [{"role": "user", "content": "Hi?"}], "completion": "Hello."}
+    assert as_prompt({"prompt": "2+2?", "answer": "4"}) == {"prompt": "2+2?", "answer": "4"}
+    with pytest.raises(DataError, match="PPO needs prompts"):
+        as_prompt({"text": "no prompt here"})
+
+
+def test_scores_add_the_weighted_rewards_and_chat_completions_arrive_as_messages(tmp_path):
+    from workbench.methods.ppo import score
+    from workbench.rewards import load_rewards
+
+    file = tmp_path / "rewards.py"
+    file.write_text("def says_yes(prompts, completions, **kw):\n"
+                    "    return [1.0 if c[-1]['content'] == 'yes' else 0.0 for c in completions]\n"
+                    "def answer_len(prompts, completions, answer, **kw):\n"
+                    "    return [float(len(a)) for a in answer]\n")
+    rewards = load_rewards("says_yes:2,answer_len:0.5", str(file))
+    rows = [{"prompt": [{"role": "user", "content": "?"}], "answer": "ab"},
+            {"prompt": [{"role": "user", "content": "?"}], "answer": "abcd"}]
+    scores, stats = score(rewards, rows, [0, 1], ["yes", "no"], [[1, 2], [3]])
+    close(scores, [2 * 1 + 0.5 * 2, 2 * 0 + 0.5 * 4])
+    assert stats["reward"] == pytest.approx(2.5) and stats["reward/says_yes"] == 0.5
+    assert stats["reward/answer_len"] == 3.0
+
+
+def test_the_ppo_method_reads_prompts_and_describes_every_parameter():
+    from workbench import methods
+    from workbench.methods.params import describe
+
+    method = methods.get("ppo")
+    assert method.data_kinds == ("prompt", "prompt_completion", "chat")
+    infos = {i.name: i for i in describe(method.params)}
+    for info in infos.values():
+        assert info.help, info.name
+        if info.kind in (int, float):
+            assert info.min is not None, info.name
+    assert {"answer_column", "length_max"} <= set(infos)  # the library rewards' options
+    assert callable(method.load_runner())

@@ -177,11 +177,12 @@ def encode_prompts(rows: list[dict], tokenizer, max_length: int) -> list[list[in
 def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
     """The rows of iteration `step`: passes over the prompts, each in its own seeded order, so a
     resumed run picks up exactly where it stopped."""
-    out = []
+    out, orders = [], {}
     for k in range(step * batch_size, (step + 1) * batch_size):
-        order = list(range(n))
-        random.Random(seed * 1_000_003 + k // n).shuffle(order)
-        out.append(order[k % n])
+        epoch = k // n
+        if epoch not in orders:
+            orders[epoch] = random.Random(seed * 1_000_003 + epoch).sample(range(n), n)
+        out.append(orders[epoch][k % n])
     return out
 
 
