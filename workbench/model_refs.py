@@ -1,7 +1,7 @@
 """Which model a job starts from, named the way a person names it.
 
-A reference is `base` (the project's base model), `run:<id>` (what a run produced: its
-adapter or its full model), `run:<id>/checkpoint-N` (one of its checkpoints), or a path
+A reference is `base` (the project's base model), `run:<id>` or the bare run id (what a
+run produced: its adapter or its full model), `run:<id>/checkpoint-N` (one of its checkpoints), or a path
 (a model folder, an adapter folder or a .gguf file). `resolve_ref` turns it into the
 string a job spec holds as its base model; `models.resolve` then loads any of them
 (an adapter is merged into its own base once). Light: no torch.
@@ -59,6 +59,8 @@ def resolve_ref(project_name: str, ref: str) -> str:
         return str(folder)
     if ref == "default":
         return ref
+    if "/" not in ref and (locations.run_dir(project_name, ref) / "job.toml").exists():
+        return resolve_ref(project_name, f"run:{ref}")  # a bare run id names that run
     path = Path(ref).expanduser()
     if not path.exists():
         raise RefError(f"Model '{ref}' does not exist: give base, run:<id>, run:<id>/checkpoint-N or a path.")
@@ -74,10 +76,7 @@ def choices(project_name: str, methods: tuple[str, ...] = ("sft", "dpo", "grpo",
         if methods and info.method not in methods:
             continue
         if info.state == "completed":
-            try:
-                out.append(ModelChoice(f"run:{info.id}", f"{info.id} ({info.method}, final)"))
-            except RefError:
-                pass
+            out.append(ModelChoice(f"run:{info.id}", f"{info.id} ({info.method}, final)"))
         folder = info.path / "checkpoints"
         steps = sorted((int(p.name.split("-")[-1]) for p in folder.glob("checkpoint-*")
                         if (p / "trainer_state.json").exists()), reverse=True)
