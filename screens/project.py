@@ -58,13 +58,14 @@ class ProjectScreen(Screen):
     AUTO_FOCUS = ""  # show() focuses the runs once they are read, else the datasets
     BINDINGS = [
         Binding("escape", "back", "Back", id="project.back"),
-        Binding("i", "import_data", "Import data", id="project.import"),
+        Binding("i", "import_data", "Import", tooltip="Import a data file", id="project.import"),
         Binding("d", "data", "Data", id="project.data"),
         Binding("t", "train", "Train", id="project.train"),
-        Binding("k", "rank", "Rank outputs", id="project.rank"),
+        Binding("k", "rank", "Rank", tooltip="Rank sampled outputs", id="project.rank"),
         Binding("m,enter", "monitor", "Monitor", key_display="m/⏎", id="project.monitor"),
-        Binding("s", "stop", "Stop run", id="project.stop"),
-        Binding("r", "resume", "Resume run", id="project.resume"),
+        Binding("s", "stop", "Stop", tooltip="Stop the selected run (it saves a checkpoint)", id="project.stop"),
+        Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint",
+                id="project.resume"),
         Binding("e", "export", "Export", id="project.export"),
     ]
 
@@ -82,8 +83,8 @@ class ProjectScreen(Screen):
         yield Static("No data yet: press [b]i[/b] to import a JSONL file.", id="no-datasets", classes="empty")
         yield Static("Runs", classes="section")
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Static("No runs yet: press [b]t[/b] to pick a method and start training.", id="no-runs",
-                     classes="empty")
+        yield Static("No runs yet: press [b]t[/b] to pick a method and start training, "
+                     "or [b]k[/b] to rank sampled outputs.", id="no-runs", classes="empty")
         yield Static(id="run-details", markup=False)
         yield Footer()
 
