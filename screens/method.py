@@ -145,7 +145,7 @@ class MethodScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="body"):
-            with Vertical(id="left"):
+            with VerticalScroll(id="left"):
                 yield Static("Method", classes="section")
                 yield OptionList(*method_options(), id="methods")
                 yield Static(id="method-info")
