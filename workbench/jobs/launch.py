@@ -14,6 +14,7 @@ from typing import Any
 from workbench import locations, methods
 from workbench import project as projects
 from workbench.data.mixing import proportional_weights
+from workbench.files import write_atomic
 from workbench.jobs import events as ev
 from workbench.jobs.context import latest_checkpoint
 from workbench.jobs.spec import DataSource, JobSpec, Runtime, default_threads
@@ -91,12 +92,18 @@ def _spawn(run_dir: Path, threads: int, resume: bool) -> subprocess.Popen:
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = [sys.executable, "-m", "workbench.jobs.worker", str(run_dir)] + (["--resume"] if resume else [])
-    with open(run_dir / "stderr.log", "ab") as stderr:
+    return spawn_detached(args, run_dir, env)
+
+
+def spawn_detached(args: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
+    """Start a process in its own session (it outlives the app and the SSH connection), its output in
+    `folder/stderr.log`, its pid in `folder/pid`; `reap()` collects it once it ends, so it leaves no zombie."""
+    with open(folder / "stderr.log", "ab") as stderr:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                start_new_session=True, env=env, cwd=run_dir)
+                                start_new_session=True, env=env, cwd=folder)
     with _children_lock:
         _children.append(proc)
-    (run_dir / "pid").write_text(f"{proc.pid}\n")
+    write_atomic(folder / "pid", f"{proc.pid}\n")
     return proc
 
 

@@ -39,13 +39,7 @@ ENDED = ("completed", "stopped", "failed", "lost")
 def _spawn(plan: Plan, resume: bool) -> subprocess.Popen:
     args = [sys.executable, "-m", "workbench.jobs.pipeline_runner", plan.project, plan.id] + \
         (["--resume"] if resume else [])
-    with open(plan.path / "stderr.log", "ab") as log:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, cwd=plan.path, env=dict(os.environ))
-    with launch._children_lock:  # reaped with the workers, so a finished runner leaves no zombie
-        launch._children.append(proc)
-    write_atomic(plan.path / "pid", f"{proc.pid}\n")
-    return proc
+    return launch.spawn_detached(args, plan.path, dict(os.environ))
 
 
 def _wait_started(plan: Plan, proc: subprocess.Popen, offset: int, timeout: float = 60.0) -> None:
