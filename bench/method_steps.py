@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from workbench.registry.specs import make_spec
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "projects" / "demo" / "datasets" / "citations-train.jsonl"
 
@@ -74,16 +76,15 @@ def write_data(folder: Path) -> dict[str, Path]:
 
 
 def run_case(project: str, method: str, dataset: str, values: dict[str, str], steps: int, threads: int) -> dict:
-    from workbench.jobs import events as ev
+    from workbench import registry
     from workbench.jobs import launch, store
-    from workbench.jobs.spec import Runtime
+    from workbench.params import describe
+    from workbench.run import events as ev
+    from workbench.run.spec import Runtime
 
-    from workbench import methods
-    from workbench.methods.params import describe
-
-    known = {info.name for info in describe(methods.get(method).params)}
+    known = {info.name for info in describe(registry.get(method).params)}
     shared = {k: v for k, v in SHORT.items() if k in known}  # each method takes the settings it has
-    spec = launch.make_spec(project, method, {**shared, **values, "max_steps": str(steps)}, datasets=[dataset],
+    spec = make_spec(project, method, {**shared, **values, "max_steps": str(steps)}, datasets=[dataset],
                             runtime=Runtime(threads=threads))
     started = time.time()
     run_dir = launch.start(spec)

@@ -32,9 +32,11 @@ from textual.app import App  # noqa: E402
 
 from screens.rank import RankScreen  # noqa: E402
 from screens.widgets.candidate_card import CandidateCard  # noqa: E402
-from workbench import candidates, locations  # noqa: E402
+from workbench import locations  # noqa: E402
 from workbench import project as projects  # noqa: E402
-from workbench.jobs.spec import DataSource, JobSpec  # noqa: E402
+from workbench.ranking import candidates
+from workbench.registry.specs import make_spec
+from workbench.run.spec import DataSource, JobSpec  # noqa: E402
 
 ANSWER = ("A paragraph of an answer, long enough to wrap over a few lines of its card, the way a "
           "sampled answer of a small model usually does. ") * 3
@@ -110,7 +112,7 @@ def real_session(project: str, prompts: int) -> str:
     info.base_model = str(tiny)
     info.save()
     dataset = candidates.save_typed_prompts(project, [f"Say something about the number {i}." for i in range(prompts)])
-    spec = launch.make_spec(project, "sample", {"ahead": "1", "prompts": "0", "max_new_tokens": "32"},
+    spec = make_spec(project, "sample", {"ahead": "1", "prompts": "0", "max_new_tokens": "32"},
                             datasets=[dataset])
     launch.start(spec)
     return spec.id

@@ -19,6 +19,9 @@ from pathlib import Path
 
 import psutil
 
+from workbench.registry.specs import make_spec
+from workbench.run import liveness
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -37,9 +40,9 @@ def peak_rss(pid: int, stop: threading.Event, out: list[int]) -> None:
 
 def one_run(threads: int, steps: int, model: str, batch: int, max_length: int) -> dict:
     from workbench import project
-    from workbench.jobs import events as ev
     from workbench.jobs import launch, store
-    from workbench.jobs.spec import Runtime
+    from workbench.run import events as ev
+    from workbench.run.spec import Runtime
 
     name = f"bench-t{threads}"
     home = Path(os.environ["WORKBENCH_HOME"])
@@ -50,13 +53,13 @@ def one_run(threads: int, steps: int, model: str, batch: int, max_length: int) -
         p = project.load(name)
         p.base_model = model
         p.save()
-    spec = launch.make_spec(name, "sft", {"max_steps": str(steps), "batch_size": str(batch),
+    spec = make_spec(name, "sft", {"max_steps": str(steps), "batch_size": str(batch),
                                           "max_length": str(max_length), "eval_steps": "0",
                                           "save_steps": str(steps * 10)},
                             runtime=Runtime(threads=threads))
     run_dir = launch.start(spec)
     stop, peaks = threading.Event(), []
-    watcher = threading.Thread(target=peak_rss, args=(store.read_pid(run_dir), stop, peaks))
+    watcher = threading.Thread(target=peak_rss, args=(liveness.read_pid(run_dir), stop, peaks))
     watcher.start()
     info = store.wait(name, spec.id, poll=0.5)
     stop.set()

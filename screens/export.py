@@ -1,6 +1,6 @@
 """Export a run as a LoRA adapter or a merged model, in a child process.
 
-The export loads the model, so it runs as `python -m workbench.cli export ...`: its
+The export loads the model, so it runs as `python -m workbench.cli.main export ...`: its
 stdout lines are the progress, its last stdout line the output folder, and a failure
 is one line on stderr.
 """
@@ -162,7 +162,7 @@ class ExportScreen(Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, fmt: str, out: str, quants: list[str], chat_check: bool = True) -> None:
-        cmd = [sys.executable, "-m", "workbench.cli", "export", self.project, self.run_id,
+        cmd = [sys.executable, "-m", "workbench.cli.main", "export", self.project, self.run_id,
                "--format", fmt, "--out", out]
         if fmt == "gguf":
             cmd += ["--quant", ",".join(quants)]

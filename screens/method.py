@@ -24,10 +24,11 @@ from textual.widgets.option_list import Option
 from screens.messages import RunStarted, forward_failure
 from screens.widgets.data_mix import DataMix
 from screens.widgets.mode_estimate import ModeEstimate
-from workbench import methods
 from workbench import project as projects
-from workbench.methods.params import ParamError, ParamInfo, coerce, describe
-from workbench.methods.presets import presets_for
+from workbench import registry
+from workbench.params import ParamError, ParamInfo, coerce, describe
+from workbench.registry.presets import presets_for
+from workbench.registry.specs import make_spec
 
 GROUP_TITLES = {"method": "Mode", "training": "Training", "lora": "LoRA adapter", "qlora": "QLoRA (4-bit base)",
                 "schedule": "Evaluation and saving"}
@@ -71,12 +72,12 @@ def raw_value(widget: Widget) -> str:
 
 def method_options() -> list[Option]:
     """The methods under a heading per kind: training first, then the generating ones, then any other."""
-    kinds = sorted({m.kind for m in methods.METHODS.values()},
+    kinds = sorted({m.kind for m in registry.METHODS.values()},
                    key=lambda k: (list(KIND_TITLES).index(k) if k in KIND_TITLES else len(KIND_TITLES), k))
     options = []
     for kind in kinds:
         options.append(Option(f"[b]{KIND_TITLES.get(kind, kind.title())}[/b]", id=f"kind:{kind}", disabled=True))
-        options += [Option(f"  {escape(m.title)} ({m.name})", id=m.name) for m in methods.of_kind(kind)]
+        options += [Option(f"  {escape(m.title)} ({m.name})", id=m.name) for m in registry.of_kind(kind)]
     return options
 
 
@@ -135,7 +136,7 @@ class MethodScreen(Screen):
     def __init__(self, project: str, method: str | None = None) -> None:
         super().__init__()
         self.project = project
-        self.method = methods.get(method or next(iter(methods.METHODS)))
+        self.method = registry.get(method or next(iter(registry.METHODS)))
         self.starting = False
         try:
             self.project_info: projects.Project | None = projects.load(project)
@@ -216,7 +217,7 @@ class MethodScreen(Screen):
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id == self.method.name or str(event.option.id).startswith("kind:"):
             return
-        self.method = methods.get(event.option.id)
+        self.method = registry.get(event.option.id)
         form = self.query_one("#form", VerticalScroll)
         await form.remove_children()
         await form.mount_all([preset_row(self.method.name), *form_widgets(self.method.params, self.prefill())])
@@ -319,7 +320,7 @@ class MethodScreen(Screen):
         from workbench.jobs import launch
 
         try:
-            spec = launch.make_spec(self.project, method, values, mix=mix)
+            spec = make_spec(self.project, method, values, mix=mix)
             launch.start(spec, wait_for_start=False)
         except (launch.LaunchError, ParamError, projects.ProjectError, OSError) as exc:
             self.app.call_from_thread(self.launch_failed, str(exc))

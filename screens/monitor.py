@@ -28,8 +28,8 @@ from screens.widgets.gpu_panel import GpuPanel
 from screens.widgets.loss_chart import LossChart
 from screens.widgets.run_stats import RunStats
 from workbench import locations
-from workbench.jobs import events as ev
 from workbench.jobs import launch, store
+from workbench.run import events as ev
 
 TAIL_SECONDS = 0.3
 INFO_SECONDS = 1.5

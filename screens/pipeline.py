@@ -1,6 +1,6 @@
 """A pipeline run: its stages with their states; enter opens a stage's monitor.
 
-The runner is a process of its own (`workbench.jobs.pipeline_runner`); this screen reads
+The runner is a process of its own (`workbench.plans.runner`); this screen reads
 its files every few seconds, and stop / resume act on it through the engine. The sweep
 screen is the same screen with a comparison table (screens/sweep.py).
 """
@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import OpenRun, forward_failure
-from workbench import pipelines
+from workbench.plans import pipelines
 
 REFRESH_SECONDS = 1.5
 STATE_STYLES = {"pending": "dim", "starting": "cyan", "running": "bold green", "completed": "green",
@@ -164,7 +164,7 @@ class PlanScreen(Screen):
 
     @work(thread=True, exit_on_error=False, name="Stopping or resuming")
     def act(self, verb: str) -> None:
-        from workbench.jobs import pipeline_runner
+        from workbench.plans import runner as pipeline_runner
 
         self.busy = True
         self.app.call_from_thread(self.refresh_bindings)

@@ -12,9 +12,10 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import ExportRun, OpenData, OpenRun, forward_failure
-from workbench import models, pipelines
+from workbench import models
 from workbench import project as projects
 from workbench.jobs import store
+from workbench.plans import pipelines
 
 REFRESH_SECONDS = 1.5
 STATE_STYLES = {"starting": "cyan", "running": "bold green", "completed": "green", "stopped": "yellow",
@@ -254,7 +255,7 @@ class ProjectScreen(Screen):
 
     @work(thread=True, exit_on_error=False, name="Stopping or resuming")
     def act_on_plan(self, verb: str, plan_id: str) -> None:
-        from workbench.jobs import pipeline_runner
+        from workbench.plans import runner as pipeline_runner
 
         try:
             if verb == "stop":

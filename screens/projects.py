@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 from screens.messages import OpenProject, forward_failure
 from workbench import locations, models
 from workbench import project as projects
-from workbench.jobs.spec import SPEC_FILE
+from workbench.run.spec import SPEC_FILE
 
 
 @dataclass

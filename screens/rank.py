@@ -32,7 +32,9 @@ from screens.messages import forward_failure
 from screens.rank_feed import SamplerState, SessionFeed, read_state, session_records
 from screens.rank_state import Ranking, Tally
 from screens.widgets.candidate_card import CandidateCard
-from workbench import candidates, locations, ranking
+from workbench import locations
+from workbench.ranking import candidates
+from workbench.ranking import rankings as ranking
 
 POLL_SECONDS = 0.1  # candidates file: a new group shows within this
 STATE_SECONDS = 1.0  # the sampler's run state (reads its events)
@@ -194,7 +196,7 @@ class RankScreen(Screen):
     @work(thread=True, exit_on_error=False, name="Scoring with the reward model")
     def start_scorer(self) -> None:
         """One child holds the reward model; groups are scored in the order they arrive."""
-        from workbench import scoring
+        from workbench.ranking import scoring
 
         run_id = scoring.latest_reward_run(self.project)
         if not run_id:

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import candidates
-from workbench import ranking
 from workbench.jobs import store
-from workbench.jobs.events import JsonlTail
+from workbench.ranking import candidates
+from workbench.ranking import rankings as ranking
+from workbench.run.events import JsonlTail
+
 
 class SessionFeed:
     def __init__(self, run_dir: Path) -> None:

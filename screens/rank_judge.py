@@ -16,12 +16,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Select, Static, TextArea
 
 from screens.messages import forward_failure
-from workbench import locations, model_refs
+from workbench import locations
 from workbench import project as projects
-from workbench.jobs.spec import JobSpec
-from workbench.methods.judge_params import (PLACEHOLDERS, TemplateError, judging_template, save_judge_template,
-                                             template_path)
-from workbench.methods.params import ParamError
+from workbench.jobs import store
+from workbench.params import ParamError
+from workbench.ranking.judge_params import (
+    PLACEHOLDERS,
+    TemplateError,
+    judging_template,
+    save_judge_template,
+    template_path,
+)
+from workbench.registry.specs import make_spec
+from workbench.run.spec import JobSpec
 
 METHOD = "judge"
 
@@ -39,7 +46,7 @@ class JudgeScreen(ModalScreen[str | None]):
         super().__init__()
         self.project, self.session = project, session
         self.starting = False
-        self.models = model_refs.choices(project)
+        self.models = store.model_choices(project)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -99,7 +106,7 @@ class JudgeScreen(ModalScreen[str | None]):
         try:
             save_judge_template(self.project, template)
             datasets = [source.dataset for source in JobSpec.load(locations.run_dir(self.project, self.session)).train]
-            spec = launch.make_spec(self.project, METHOD, {"judge_model": ref, "session": self.session,
+            spec = make_spec(self.project, METHOD, {"judge_model": ref, "session": self.session,
                                                            "max_groups": max_groups}, datasets=datasets)
             launch.start(spec, wait_for_start=False)
         except (TemplateError, launch.LaunchError, ParamError, projects.ProjectError, OSError, KeyError) as exc:

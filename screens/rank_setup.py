@@ -19,11 +19,13 @@ from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
 from screens.messages import forward_failure
 from screens.method import ParamValidator
-from workbench import candidates, model_refs, ranking
 from workbench import project as projects
 from workbench.jobs import store
-from workbench.methods.params import ParamError, coerce, describe
-from workbench.methods.sample_params import PROMPT_KINDS, SampleParams
+from workbench.params import ParamError, coerce, describe
+from workbench.ranking import candidates
+from workbench.ranking import rankings as ranking
+from workbench.ranking.sample_params import PROMPT_KINDS, SampleParams
+from workbench.registry.specs import make_spec
 
 TYPED = "__typed__"
 NUMBERS = (("n", "Candidates"), ("temperature", "Temperature"), ("top_p", "Top-p"),
@@ -76,7 +78,7 @@ class RankSetupScreen(ModalScreen[None]):
         self.starting = False
         info = projects.load(project)
         self.datasets = [d for d in info.datasets if d.kind in PROMPT_KINDS]
-        self.models = model_refs.choices(project)
+        self.models = store.model_choices(project)
 
     def compose(self) -> ComposeResult:
         models = [(c.label, c.ref) for c in self.models]
@@ -195,7 +197,7 @@ class RankSetupScreen(ModalScreen[None]):
 
         try:
             dataset = candidates.save_typed_prompts(self.project, typed) if typed else values.pop("dataset")
-            spec = launch.make_spec(self.project, candidates.METHOD, values, datasets=[dataset])
+            spec = make_spec(self.project, candidates.METHOD, values, datasets=[dataset])
             launch.start(spec, wait_for_start=False)
         except (launch.LaunchError, ParamError, projects.ProjectError, candidates.SessionError, OSError,
                 store.RunError) as exc:

@@ -12,7 +12,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from workbench.jobs import events as ev
+from workbench.run import events as ev
 
 NOTED = (ev.Started, ev.Status, ev.TrainBegin, ev.Checkpoint, ev.Error, ev.Finished)
 WARNING = "Warning: "  # how the worker's preflight warnings begin

@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.widgets import DataTable
 
 from screens.pipeline import PlanScreen, state_text
-from workbench import pipelines, sweeps
+from workbench.plans import pipelines, sweeps
 
 
 class SweepScreen(PlanScreen):

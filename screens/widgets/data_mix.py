@@ -1,7 +1,7 @@
 """Which training datasets a run uses, and how they are mixed: by size, or by a weight each.
 
 The screen asks `read()` when it starts a run and passes the answer to
-`workbench.jobs.launch.make_spec(..., mix=...)`: "proportional" for every dataset by
+`workbench.registry.specs.make_spec(..., mix=...)`: "proportional" for every dataset by
 size, or {name: weight} (whose names also choose the datasets). A subset mixed by
 size is sent as weights proportional to the sizes, the same as the engine computes.
 """

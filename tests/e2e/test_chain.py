@@ -6,8 +6,8 @@ import pytest
 
 from tests.e2e.conftest import cli, events, of_type
 from workbench import locations
-from workbench.jobs import events as ev
-from workbench.jobs.spec import JobSpec
+from workbench.run import events as ev
+from workbench.run.spec import JobSpec
 
 pytestmark = pytest.mark.e2e
 

@@ -9,11 +9,11 @@ import pytest
 
 from tests.e2e.conftest import cli, events, of_type, write_jsonl
 from workbench import locations
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.data.importer import import_file
 from workbench.files import read_toml
-from workbench.jobs import events as ev
 from workbench.jobs import store
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 

@@ -13,7 +13,7 @@ from tests.e2e.conftest import cli, events, of_type, write_jsonl
 from workbench import locations
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.jobs import events as ev
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 
@@ -89,9 +89,9 @@ def test_cached_top_k_lines_up_with_the_teacher_on_the_fly(tiny_model, teacher_m
 
     from workbench import models
     from workbench.data import render
-    from workbench.methods import teacher as teachers
-    from workbench.methods.data_prep import sft_rows
+    from workbench.data.prep import sft_rows
     from workbench.methods.distill import distill_loss, with_rows
+    from workbench.methods.kit import teacher as teachers
 
     tokenizer = models.load_tokenizer(tiny_model)
     rows = with_rows(render.tokenize(sft_rows(CHAT_RECORDS[:3]), tokenizer), start=5)
@@ -118,7 +118,7 @@ def test_a_teacher_with_another_tokenizer_is_refused_with_the_difference(chat_pr
 
     from transformers import AutoTokenizer
 
-    from workbench.methods.teacher import check_tokenizers
+    from workbench.methods.kit.teacher import check_tokenizers
 
     other = tmp_path / "other-tokenizer"
     shutil.copytree(tiny_model, other)

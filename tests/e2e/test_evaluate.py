@@ -9,8 +9,8 @@ import pytest
 from tests.e2e.conftest import ANSWER
 from workbench import locations
 from workbench import project as projects
-from workbench.cli import main
-from workbench.evaluate import MAX_NEW_TOKENS, evaluate
+from workbench.cli.main import main
+from workbench.evaluate.heldout import MAX_NEW_TOKENS, evaluate
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.e2e.conftest import events, of_type
 from workbench import locations
-from workbench.cli import main
-from workbench.jobs import events as ev
+from workbench.cli.main import main
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from workbench import locations
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.export import modelfile
 
 CHATML = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"

@@ -11,7 +11,7 @@ from tests.e2e.conftest import cli, events, of_type, write_jsonl
 from workbench import locations
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.jobs import events as ev
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 

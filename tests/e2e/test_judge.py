@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import cli, events, of_type, wait_for
-from workbench import candidates as cands
-from workbench import locations, ranking
-from workbench.jobs import events as ev
+from workbench import locations
 from workbench.jobs import store
-from workbench.methods import judge_params
+from workbench.ranking import candidates as cands
+from workbench.ranking import judge_params
+from workbench.ranking import rankings as ranking
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +41,7 @@ def test_a_judge_ranks_every_group_of_a_session(tiny_project, tiny_model):
     assert [log.step for log in logs] == [1, 2, 3] and all(1 <= log.metrics["mean_grade"] <= 10 for log in logs)
 
     # The committed order is the order of the judge's grades, recomputed here with the same model.
-    from workbench.methods.judge import Judge, order_by_score, render_prompt
+    from workbench.ranking.judge import Judge, order_by_score, render_prompt
 
     judge = Judge(tiny_model, "float32", "cpu")
     template = judge_params.judging_template(tiny_project)

@@ -11,11 +11,11 @@ from tests.e2e.conftest import cli, events, of_type, write_jsonl
 from workbench import locations
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.jobs import events as ev
-from workbench.jobs.spec import Runtime
 from workbench.methods.classifier_params import ClassifierParams
-from workbench.methods.params import build
 from workbench.methods.sft_params import SFTParams
+from workbench.params import build
+from workbench.run import events as ev
+from workbench.run.spec import Runtime
 
 pytestmark = pytest.mark.e2e
 
@@ -125,8 +125,8 @@ def test_estimated_counts_are_the_real_model_s_for_every_mode(tiny_project, tiny
     from peft import get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from workbench.methods.estimate import estimate
-    from workbench.methods.train_args import load_model, peft_config
+    from workbench.methods.kit.train_args import load_model, peft_config
+    from workbench.registry.estimate import estimate
 
     values = {"lora_r": "4", "use_dora": "true", "target_modules": "q_proj,v_proj,down_proj"}
     report = estimate(tiny_project, "sft", values, device="cpu")
@@ -150,8 +150,8 @@ def test_estimated_counts_are_the_real_model_s_for_every_mode(tiny_project, tiny
 def test_estimated_classifier_counts_are_the_real_model_s(home, tiny_model, tmp_path):
     from peft import get_peft_model
 
-    from workbench.methods.estimate import estimate
-    from workbench.methods.train_args import load_model, peft_config
+    from workbench.methods.kit.train_args import load_model, peft_config
+    from workbench.registry.estimate import estimate
 
     projects.create("reviews", base_model=str(tiny_model))
     import_file("reviews", write_jsonl(tmp_path / "reviews.jsonl", reviews(range(20))))

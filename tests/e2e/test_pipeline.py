@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.conftest import cli, events, of_type, wait_for, write_jsonl
-from workbench import locations, pipelines
+from workbench import locations
 from workbench.data.importer import import_file
 from workbench.files import read_toml
-from workbench.jobs import events as ev
 from workbench.jobs import store
-from workbench.jobs.context import latest_checkpoint
+from workbench.plans import pipelines
+from workbench.run import events as ev
+from workbench.run.layout import latest_checkpoint
 
 pytestmark = pytest.mark.e2e
 

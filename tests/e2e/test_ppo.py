@@ -16,9 +16,9 @@ from tests.e2e.conftest import cli, events, of_type, wait_for, write_jsonl
 from workbench import locations
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.jobs import events as ev
 from workbench.jobs import store
-from workbench.jobs.context import latest_checkpoint
+from workbench.run import events as ev
+from workbench.run.layout import latest_checkpoint
 
 pytestmark = pytest.mark.e2e
 
@@ -119,7 +119,7 @@ def test_ppo_scores_with_a_reward_model_run_and_exports_its_adapter(yes_no):
 
 
 def test_a_reward_model_must_be_a_reward_run(yes_no):
-    from workbench.methods.reward_source import RewardSourceError, resolve_source
+    from workbench.rewards.source import RewardSourceError, resolve_source
 
     with pytest.raises(RewardSourceError, match="is a sft run, not a reward model"):
         resolve_source(yes_no["project"], yes_no["sft"])

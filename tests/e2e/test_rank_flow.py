@@ -20,10 +20,13 @@ from screens.rank import RankScreen
 from screens.rank_judge import JudgeScreen
 from screens.widgets.candidate_card import CandidateCard
 from tests.e2e.conftest import REPO, cli, events, of_type
-from workbench import candidates, locations, ranking
+from workbench import locations
 from workbench import project as projects
-from workbench.jobs import events as ev
 from workbench.jobs import launch, store
+from workbench.ranking import candidates
+from workbench.ranking import rankings as ranking
+from workbench.registry.specs import make_spec
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 
@@ -216,7 +219,7 @@ async def test_rank_a_real_session_survive_a_kill_and_train_on_the_pairs(ranked_
     assert logs and all("rewards/margins" in log.metrics for log in logs)
 
     # 6. The reward model scores the cards of a new session, beside the person's ranking.
-    spec = launch.make_spec(project, "sample", {"prompts": "2", "max_new_tokens": "8"}, datasets=["chat"])
+    spec = make_spec(project, "sample", {"prompts": "2", "max_new_tokens": "8"}, datasets=["chat"])
     launch.start(spec)
     async with RankApp(project, spec.id).run_test(size=SIZE) as pilot:
         screen = await showing(pilot, 0)

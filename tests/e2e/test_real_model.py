@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import REPO, cli, events, of_type
 from workbench import locations
-from workbench.jobs import events as ev
+from workbench.run import events as ev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -9,7 +9,7 @@ from tests.e2e.conftest import cli, write_jsonl
 from workbench import locations, models
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.scoring import RewardModel, load_seq_cls
+from workbench.ranking.scoring import RewardModel, load_seq_cls
 
 pytestmark = pytest.mark.e2e
 
@@ -58,7 +58,7 @@ def test_merged_and_adapter_exports_score_like_the_run(reward_run):
     assert "score" in (adapter / "adapter_config.json").read_text()
     from peft import PeftModel
 
-    from workbench.jobs.spec import JobSpec
+    from workbench.run.spec import JobSpec
 
     spec = JobSpec.load(locations.run_dir(project, run_id))
     base = load_seq_cls(models.resolve(spec.model_path), "float32", "cpu", tokenizer.pad_token_id)

@@ -7,10 +7,11 @@ import pytest
 
 from tests.conftest import CHAT_RECORDS
 from tests.e2e.conftest import cli, events, of_type, wait_for
-from workbench import candidates as cands
-from workbench import locations, ranking
-from workbench.jobs import events as ev
+from workbench import locations
 from workbench.jobs import store
+from workbench.ranking import candidates as cands
+from workbench.ranking import rankings as ranking
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 

@@ -12,7 +12,7 @@ from tests.e2e.conftest import REPO, cli, write_jsonl
 from workbench import locations
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.scoring import Scorer, ScoringError, latest_reward_run
+from workbench.ranking.scoring import Scorer, ScoringError, latest_reward_run
 
 pytestmark = pytest.mark.e2e
 
@@ -43,9 +43,9 @@ def trainer_rewards(project: str, run_id: str, pair: dict) -> tuple[float, float
     from trl import RewardConfig, RewardTrainer
 
     from workbench import models
-    from workbench.jobs.spec import JobSpec
-    from workbench.methods.pair_data import pair_rows
-    from workbench.scoring import load_seq_cls
+    from workbench.methods.kit.pair_data import pair_rows
+    from workbench.ranking.scoring import load_seq_cls
+    from workbench.run.spec import JobSpec
 
     run_dir = locations.run_dir(project, run_id)
     spec = JobSpec.load(run_dir)
@@ -81,7 +81,7 @@ def test_the_scorer_child_scores_a_training_pair_like_the_trainer(reward_run):
 
 def test_the_child_protocol_and_its_refusal_of_a_run_that_is_no_reward_model(reward_run):
     project, run_id = reward_run
-    proc = subprocess.run([sys.executable, "-m", "workbench.scoring", project, run_id], cwd=REPO, text=True,
+    proc = subprocess.run([sys.executable, "-m", "workbench.ranking.scoring", project, run_id], cwd=REPO, text=True,
                           capture_output=True, timeout=240,
                           input=json.dumps({"id": "a", "prompt": PAIRS[0]["prompt"], "texts": ["Yes.", "No."]}) +
                           "\nnot json\n")
@@ -91,7 +91,7 @@ def test_the_child_protocol_and_its_refusal_of_a_run_that_is_no_reward_model(rew
     assert lines[1]["id"] == "a" and len(lines[1]["scores"]) == 2
     assert lines[2]["id"] is None and "error" in lines[2]
 
-    proc = subprocess.run([sys.executable, "-m", "workbench.scoring", project, "no-such-run"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "workbench.ranking.scoring", project, "no-such-run"], cwd=REPO,
                           text=True, capture_output=True, timeout=120, input="")
     assert proc.returncode == 1
     assert "no run 'no-such-run'" in json.loads(proc.stdout.splitlines()[0])["error"]

@@ -8,9 +8,9 @@ import math
 import pytest
 
 from tests.e2e.conftest import cli
-from workbench import pipelines
 from workbench.files import read_toml
 from workbench.jobs import store
+from workbench.plans import pipelines
 
 pytestmark = pytest.mark.e2e
 

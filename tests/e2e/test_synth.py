@@ -12,8 +12,8 @@ from workbench import locations
 from workbench import project as projects
 from workbench.data.importer import import_file
 from workbench.files import read_toml
-from workbench.jobs import events as ev
 from workbench.jobs import store
+from workbench.run import events as ev
 
 pytestmark = pytest.mark.e2e
 

@@ -12,12 +12,12 @@ import pytest
 from tests.e2e.conftest import events, of_type, wait_for
 from workbench import locations
 from workbench import project as projects
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.data.importer import import_file
 from workbench.files import read_toml
-from workbench.jobs import events as ev
 from workbench.jobs import store
-from workbench.jobs.context import latest_checkpoint
+from workbench.run import events as ev
+from workbench.run.layout import latest_checkpoint
 
 pytestmark = pytest.mark.e2e
 

@@ -12,6 +12,7 @@ from textual.widgets import Input, RadioButton
 
 from screens.export import ExportScreen, human_size, one_line_error
 from workbench import locations
+from workbench.registry.specs import make_spec
 
 
 class ExportApp(App):
@@ -62,7 +63,7 @@ async def test_the_default_folder_follows_the_format_until_edited(home):
 async def test_export_a_lora_adapter_then_refuse_a_non_empty_folder(tiny_project, tmp_path):
     from workbench.jobs import launch, store
 
-    spec = launch.make_spec("tiny", "sft", {"max_steps": "3"})
+    spec = make_spec("tiny", "sft", {"max_steps": "3"})
     launch.start(spec, wait_for_start=True)
     assert store.wait("tiny", spec.id, timeout=120).state == "completed"
     target = tmp_path / "my adapter"

@@ -20,8 +20,8 @@ from workbench import locations, project
 from workbench.data.importer import import_file
 from workbench.files import read_toml
 from workbench.jobs import store
-from workbench.methods.params import describe, param
 from workbench.methods.sft_params import SFTParams
+from workbench.params import describe, param
 
 SIZE = (120, 36)
 
@@ -341,7 +341,7 @@ class FakeRewardParams:
 @pytest.fixture
 def fake_methods(monkeypatch):
     """A generating method and a reward method with every kind of field, as other modules may add."""
-    from workbench.methods import METHODS, Method
+    from workbench.registry import METHODS, Method
 
     monkeypatch.setitem(METHODS, "zz-rewarded", Method(
         name="zz-rewarded", title="Rewarded sampling", summary="Samples scored by rewards.",
@@ -365,7 +365,7 @@ async def test_methods_are_listed_by_kind_training_first(alpha, fake_methods, fa
 
 
 def methods_of(kind: str):
-    from workbench.methods import of_kind
+    from workbench.registry import of_kind
 
     return of_kind(kind)
 

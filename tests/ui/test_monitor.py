@@ -18,8 +18,9 @@ from screens.messages import ExportRun
 from screens.monitor import MonitorScreen
 from screens.widgets.loss_chart import LossChart
 from workbench import locations
-from workbench.jobs import events as ev
-from workbench.jobs.spec import DataSource, JobSpec
+from workbench.registry.specs import make_spec
+from workbench.run import events as ev
+from workbench.run.spec import DataSource, JobSpec
 
 SIZE = (110, 34)
 
@@ -228,9 +229,9 @@ async def test_chart_redraws_are_throttled(home):
 @pytest.mark.e2e
 async def test_stop_and_resume_a_real_run_from_the_keyboard(tiny_project):
     from workbench.jobs import launch, store
-    from workbench.jobs.context import latest_checkpoint
+    from workbench.run.layout import latest_checkpoint
 
-    spec = launch.make_spec("tiny", "sft", {"max_steps": "200", "save_steps": "1000"})
+    spec = make_spec("tiny", "sft", {"max_steps": "200", "save_steps": "1000"})
     run_dir = launch.start(spec, wait_for_start=True)
     try:
         app = MonitorApp("tiny", spec.id)

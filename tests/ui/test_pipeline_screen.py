@@ -15,10 +15,10 @@ from screens.pipeline import PipelineScreen
 from screens.project import ProjectScreen
 from screens.sweep import SweepScreen
 from tests.unit.test_store import dead_pid, make_run
-from workbench import pipelines
 from workbench import project as projects
-from workbench.jobs import events as ev
-from workbench.pipelines import RunnerFinished, RunnerStarted, Stage, StageEnded, StageStarted, parse_stage
+from workbench.plans import pipelines
+from workbench.plans.pipelines import RunnerFinished, RunnerStarted, Stage, StageEnded, StageStarted, parse_stage
+from workbench.run import events as ev
 
 SIZE = (130, 36)
 DONE = [ev.Started(pid=1), ev.TrainBegin(total_steps=3), ev.Log(step=3, total_steps=3, loss=2.0),

@@ -14,6 +14,7 @@ from screens.projects import ProjectsScreen
 from workbench import project
 from workbench.data.importer import import_file
 from workbench.jobs import launch, store
+from workbench.registry.specs import make_spec
 
 SIZE = (120, 36)
 
@@ -146,7 +147,7 @@ async def test_open_project_shows_datasets_then_back_and_quit(home, chat_file):
 
 @pytest.mark.e2e
 async def test_runs_table_follows_a_run_through_stop_and_resume(tiny_project):
-    spec = launch.make_spec(tiny_project, "sft", {"max_steps": "100000", "logging_steps": "1", "eval_steps": "0"})
+    spec = make_spec(tiny_project, "sft", {"max_steps": "100000", "logging_steps": "1", "eval_steps": "0"})
     launch.start(spec, wait_for_start=True)
     try:
         app = WorkbenchApp()
@@ -176,7 +177,7 @@ async def test_runs_table_follows_a_run_through_stop_and_resume(tiny_project):
 def fake_run(project_name: str, run_id: str) -> None:
     """A run folder as the launcher leaves it, with no worker behind it."""
     from workbench import locations
-    from workbench.jobs.spec import DataSource, JobSpec
+    from workbench.run.spec import DataSource, JobSpec
 
     run_dir = locations.run_dir(project_name, run_id)
     (run_dir / "checkpoints").mkdir(parents=True)

@@ -16,9 +16,11 @@ from textual.widgets import Static
 
 from screens.rank import RankScreen
 from screens.widgets.candidate_card import CandidateCard
-from workbench import candidates, locations, ranking
+from workbench import locations
 from workbench import project as projects
-from workbench.jobs.spec import DataSource, JobSpec
+from workbench.ranking import candidates
+from workbench.ranking import rankings as ranking
+from workbench.run.spec import DataSource, JobSpec
 
 SIZE = (120, 36)
 SESSION = "20250101-000000-sample"
@@ -232,7 +234,7 @@ async def test_waiting_for_the_sampler_does_not_freeze_the_screen(home):
 
 async def test_a_failed_sampler_says_so_while_waiting(home):
     run_dir = make_session(alive=False)
-    from workbench.jobs import events as ev
+    from workbench.run import events as ev
 
     writer = ev.EventWriter(run_dir / "events.jsonl")
     writer.emit(ev.Started(pid=1, method="sample"))
@@ -358,8 +360,9 @@ async def test_setup_lists_sessions_with_progress_and_enter_goes_on_with_one(hom
 
 
 async def test_setup_refuses_what_cannot_start(home):
-    from screens.app import WorkbenchApp
     from textual.widgets import Input, Select, TextArea
+
+    from screens.app import WorkbenchApp
 
     projects.create("alpha")
     async with WorkbenchApp().run_test(size=SIZE) as pilot:
@@ -383,7 +386,7 @@ async def test_judge_modal_edits_the_template_and_refuses_one_without_placeholde
     from textual.widgets import TextArea
 
     from screens.rank_judge import JudgeScreen
-    from workbench.methods.judge_params import DEFAULT_TEMPLATE, template_path
+    from workbench.ranking.judge_params import DEFAULT_TEMPLATE, template_path
 
     run_dir = make_session()
     add_group(run_dir, 0)

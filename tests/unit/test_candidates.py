@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from workbench import candidates as cands
 from workbench import project as projects
-from workbench.methods import judge_params
-from workbench.methods.judge import expected_grade, order_by_score
+from workbench.ranking import candidates as cands
+from workbench.ranking import judge_params
+from workbench.ranking.judge import expected_grade, order_by_score
 
 GROUP = [{"text": "one", "source": "base"}, {"text": "two", "source": "base"}]
 

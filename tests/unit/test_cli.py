@@ -7,7 +7,7 @@ import json
 import pytest
 
 from workbench import project as projects
-from workbench.cli import build_parser, main
+from workbench.cli.main import build_parser, main
 
 SUBCOMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
 

@@ -9,8 +9,8 @@ import torch
 
 from workbench.methods.distill import distill_loss
 from workbench.methods.distill_params import DistillParams, GKDParams
-from workbench.methods.params import ParamError, build
-from workbench.methods.teacher import compare_vocabularies
+from workbench.methods.kit.teacher import compare_vocabularies
+from workbench.params import ParamError, build
 
 # One record of 4 tokens over a 3-token vocabulary; tokens 0-1 are the prompt (label -100), so the
 # logits at positions 1 and 2 predict the answer tokens 2 and 0. Position 0 and 3 carry no loss.

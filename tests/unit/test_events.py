@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from workbench.jobs import events as ev
+from workbench.run import events as ev
 
 
 def test_writer_reader_round_trip(tmp_path):

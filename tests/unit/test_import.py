@@ -7,7 +7,7 @@ import json
 import pytest
 
 from workbench import project as projects
-from workbench.cli import main as cli
+from workbench.cli.main import main as cli
 from workbench.data.importer import import_file, read_records
 
 GOOD_CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from workbench import project as projects
-from workbench.cli import main as cli
+from workbench.cli.main import main as cli
 from workbench.data.importer import import_file, read_records
 
 PC = [{"prompt": f"Cite book {i}", "completion": f"Title {i}"} for i in range(3)]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,15 @@ def loaded_after(code: str) -> set[str]:
 
 def test_engine_never_imports_textual():
     modules = loaded_after(
-        "import workbench, workbench.cli, workbench.jobs.worker, workbench.jobs.launch, workbench.jobs.store, "
+        "import workbench, workbench.cli.main, workbench.jobs.worker, workbench.jobs.launch, workbench.jobs.store, "
         "workbench.export, workbench.methods, workbench.data.importer"
     )
     assert not {m for m in modules if m == "textual" or m.startswith("textual.")}
 
 
 @pytest.mark.parametrize("module", [
-    "workbench.project", "workbench.jobs.events", "workbench.jobs.store", "workbench.jobs.launch",
-    "workbench.methods", "workbench.data.importer", "workbench.models", "workbench.cli", "workbench.evaluate",
+    "workbench.project", "workbench.run.events", "workbench.jobs.store", "workbench.jobs.launch",
+    "workbench.methods", "workbench.data.importer", "workbench.models", "workbench.cli.main", "workbench.evaluate.heldout",
 ])
 def test_light_engine_modules_skip_the_ml_stack(module):
     """The UI reads these modules, so importing one must not pull torch and friends."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import locations, model_refs
+from workbench import locations
 from workbench import project as projects
 from workbench.files import write_toml
+from workbench.run import model_refs
 
 
 def make_run(project: str, run_id: str, output: str = "adapter", checkpoints: tuple[int, ...] = ()) -> None:

@@ -8,22 +8,23 @@ from collections import defaultdict
 
 import pytest
 
-from workbench import methods
-from workbench.jobs.errors import DataError
-from workbench.methods.pair_data import pair_rows, record_pairs
+from workbench import registry
+from workbench.data.errors import DataError
+from workbench.jobs.worker import load_runner
+from workbench.methods.kit.pair_data import pair_rows, record_pairs
 from workbench.methods.pair_params import DPO_LOSS_TYPES
-from workbench.methods.params import describe
+from workbench.params import describe
 
 
 @pytest.mark.parametrize("name", ["reward", "dpo"])
 def test_every_parameter_has_help_and_the_data_is_pairs(name):
-    method = methods.get(name)
+    method = registry.get(name)
     assert method.data_kinds == ("preference", "ranked")
     for info in describe(method.params):
         assert info.help
         if info.kind in (int, float):
             assert info.min is not None
-    assert callable(method.load_runner())
+    assert callable(load_runner(method.runner))
 
 
 def test_dpo_loss_types_are_those_trl_implements():

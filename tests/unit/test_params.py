@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.methods import get as get_method
-from workbench.methods.params import ParamError, build, coerce, describe, parse_assignments
 from workbench.methods.sft_params import SFTParams
+from workbench.params import ParamError, build, coerce, describe, parse_assignments
+from workbench.registry import get as get_method
 
 INFO = {i.name: i for i in describe(SFTParams)}
 

@@ -10,14 +10,14 @@ import time
 import pytest
 
 from tests.unit.test_store import dead_pid, make_run
-from workbench import pipelines, sweeps
 from workbench import project as projects
-from workbench.cli import main
+from workbench.cli.main import main
 from workbench.data.importer import import_file
-from workbench.jobs import events as ev
 from workbench.jobs import store
-from workbench.methods.params import ParamError
-from workbench.pipelines import PipelineError, Stage, parse_stage
+from workbench.params import ParamError
+from workbench.plans import pipelines, sweeps
+from workbench.plans.pipelines import PipelineError, Stage, parse_stage
+from workbench.run import events as ev
 
 PAIRS = [{"prompt": f"What is {i}?", "chosen": f"It is {i}.", "rejected": "No."} for i in range(6)]
 
@@ -177,7 +177,7 @@ def test_a_dead_runner_without_a_final_event_is_lost(proj):
     assert (info.state, info.alive, info.resumable) == ("lost", False, True)
     assert "resume continues it" in info.message
     with pytest.raises(PipelineError, match="is not running"):
-        from workbench.jobs import pipeline_runner
+        from workbench.plans import runner as pipeline_runner
         pipeline_runner.stop(proj, plan.id)
 
 
@@ -288,7 +288,7 @@ def test_slot_descriptions():
 
 
 def test_launching_with_a_gpu_sets_cuda_visible_devices_for_the_worker_only(monkeypatch):
-    from workbench.jobs.pipeline_runner import _visible_gpu
+    from workbench.plans.runner import _visible_gpu
 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
     with _visible_gpu("1"):

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from workbench.jobs.worker import load_runner
 from workbench.methods import ppo_core as core
 
 
@@ -172,7 +173,7 @@ def test_each_pass_over_the_prompts_takes_every_prompt_once_and_a_resumed_run_pi
 
 
 def test_records_become_prompts_with_their_other_fields_as_columns():
-    from workbench.jobs.errors import DataError
+    from workbench.data.errors import DataError
     from workbench.methods.ppo import as_prompt
 
     chat = {"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}
@@ -201,10 +202,10 @@ def test_scores_add_the_weighted_rewards_and_chat_completions_arrive_as_messages
 
 
 def test_the_ppo_method_reads_prompts_and_describes_every_parameter():
-    from workbench import methods
-    from workbench.methods.params import describe
+    from workbench import registry
+    from workbench.params import describe
 
-    method = methods.get("ppo")
+    method = registry.get("ppo")
     assert method.data_kinds == ("prompt", "prompt_completion", "chat")
     infos = {i.name: i for i in describe(method.params)}
     for info in infos.values():
@@ -212,4 +213,4 @@ def test_the_ppo_method_reads_prompts_and_describes_every_parameter():
         if info.kind in (int, float):
             assert info.min is not None, info.name
     assert {"answer_column", "length_max"} <= set(infos)  # the library rewards' options
-    assert callable(method.load_runner())
+    assert callable(load_runner(method.runner))

@@ -7,8 +7,9 @@ import math
 
 import pytest
 
-from workbench import locations, ranking
+from workbench import locations
 from workbench import project as projects
+from workbench.ranking import rankings as ranking
 
 CANDIDATES = [{"text": t, "source": s} for t, s in (("a", "m1"), ("b", "m2"), ("c", "m1"), ("d", "m2"))]
 
@@ -98,7 +99,7 @@ def test_rankings_become_a_ranked_dataset_one_record_per_prompt(home):
 
 def test_the_ranked_dataset_reads_back_as_the_pairs_of_the_rankings(home):
     from workbench.data import kinds
-    from workbench.methods.pair_data import record_pairs
+    from workbench.methods.kit.pair_data import record_pairs
 
     projects.create("p")
     candidates = [{"text": t, "source": "m"} for t in ("good", "", "fine", "bad")]
@@ -114,8 +115,8 @@ def test_the_ranked_dataset_reads_back_as_the_pairs_of_the_rankings(home):
 
 
 def test_a_held_out_split_keeps_the_pairs_of_a_prompt_together(home):
-    from workbench.jobs.spec import DataSource
-    from workbench.methods.pair_data import pair_datasets
+    from workbench.methods.kit.pair_data import pair_datasets
+    from workbench.run.spec import DataSource
 
     projects.create("p")
     for i in range(20):

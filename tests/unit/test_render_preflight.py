@@ -8,10 +8,10 @@ import pytest
 
 from workbench import models
 from workbench.data import preflight
+from workbench.data.errors import DataError
 from workbench.data.memory import ModelShape
+from workbench.data.prep import sft_rows
 from workbench.data.render import render, render_rows, segments, stop_token_ids
-from workbench.jobs.errors import DataError
-from workbench.methods.data_prep import sft_rows
 
 CHAT = [{"messages": [{"role": "user", "content": f"Question {i}?"},
                       {"role": "assistant", "content": f"Answer number {i}, in full."}]} for i in range(4)]

@@ -9,8 +9,17 @@ from dataclasses import dataclass
 import pytest
 
 from workbench.rewards import RewardError, combine, load_rewards, parse_spec, reward_options
-from workbench.rewards.library import (code_reward, exact_answer, format_reward, json_reward, length_reward,
-                                       length_score, numeric_answer, regex_reward, xml_reward)
+from workbench.rewards.library import (
+    code_reward,
+    exact_answer,
+    format_reward,
+    json_reward,
+    length_reward,
+    length_score,
+    numeric_answer,
+    regex_reward,
+    xml_reward,
+)
 
 
 def chat(text: str) -> list[dict]:
@@ -285,7 +294,7 @@ def test_text_prompts_become_a_user_turn_only_with_a_chat_template():
 
 
 def test_other_record_kinds_are_refused_by_name():
-    from workbench.jobs.errors import DataError
+    from workbench.data.errors import DataError
     from workbench.methods.grpo import prompt_rows
 
     with pytest.raises(DataError, match="fields chosen, prompt, rejected"):
@@ -295,7 +304,7 @@ def test_other_record_kinds_are_refused_by_name():
 def test_a_step_must_hold_whole_groups():
     from workbench.methods.grpo import check_group
     from workbench.methods.grpo_params import GRPOParams
-    from workbench.methods.params import ParamError, build
+    from workbench.params import ParamError, build
 
     check_group(build(GRPOParams, {"batch_size": 8, "num_generations": 4}))
     check_group(build(GRPOParams, {"batch_size": 2, "grad_accum": 2, "num_generations": 4}))
@@ -304,8 +313,8 @@ def test_a_step_must_hold_whole_groups():
 
 
 def test_grpo_and_rloo_are_registered_with_reward_options_on_their_forms():
-    from workbench.methods import METHODS
-    from workbench.methods.params import describe
+    from workbench.params import describe
+    from workbench.registry import METHODS
     from workbench.rewards.library import OPTIONS
 
     for name, default in (("grpo", "format"), ("rloo", "")):

@@ -11,9 +11,10 @@ import pytest
 
 from workbench import locations
 from workbench import project as projects
-from workbench.jobs import events as ev
 from workbench.jobs import store
-from workbench.jobs.spec import DataSource, JobSpec
+from workbench.run import liveness
+from workbench.run import events as ev
+from workbench.run.spec import DataSource, JobSpec
 
 
 def make_run(project: str, run_id: str, events: list[ev.Event], pid: int | None = None,
@@ -105,7 +106,7 @@ def test_live_worker_with_fresh_heartbeat_is_running(proj, sleeper):
 
 def test_live_pid_with_stale_heartbeat_is_lost(proj, sleeper):
     """A reused pid or a hung worker: the heartbeat is what proves it is ours and alive."""
-    make_run(proj, "r1", TRAINED[:3], pid=sleeper, heartbeat_age=store.HEARTBEAT_STALE_SECONDS + 5)
+    make_run(proj, "r1", TRAINED[:3], pid=sleeper, heartbeat_age=liveness.HEARTBEAT_STALE_SECONDS + 5)
     assert store.get(proj, "r1").state == "lost"
 
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from workbench.methods.params import ParamError, build
-from workbench.methods.synth import make_item, new_record
-from workbench.methods.synth_params import SynthParams
-from workbench.synth_filters import (Deduper, Filters, Tally, answers_agree, final_answer, jaccard, normalise,
-                                     shingles, split_reasoning)
+from workbench.params import ParamError, build
+from workbench.synth.filters import (
+    Deduper,
+    Filters,
+    Tally,
+    answers_agree,
+    final_answer,
+    jaccard,
+    normalise,
+    shingles,
+    split_reasoning,
+)
+from workbench.synth.generate import make_item, new_record
+from workbench.synth.params import SynthParams
 
 
 def test_normalise_ignores_case_punctuation_and_spacing():

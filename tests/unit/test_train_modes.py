@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from workbench import methods
-from workbench.jobs.spec import Runtime
+from workbench import registry
+from workbench.methods.kit.train_args import check_mode, load_model, lora_config, peft_config
 from workbench.methods.pair_params import DPOParams, RewardParams
-from workbench.methods.params import ParamError, build, coerce, describe
-from workbench.methods.presets import OWN, presets_for
 from workbench.methods.sft_params import SFTParams
-from workbench.methods.train_args import check_mode, load_model, lora_config, peft_config
+from workbench.params import ParamError, build, coerce, describe
+from workbench.registry.presets import OWN, presets_for
+from workbench.run.spec import Runtime
 
 CPU = Runtime(device="cpu", precision="fp32")
 
@@ -64,7 +64,7 @@ def test_qlora_without_bitsandbytes_names_the_package(monkeypatch):
 
 
 def test_every_preset_value_is_a_valid_value_of_its_method():
-    for name, method in methods.METHODS.items():
+    for name, method in registry.METHODS.items():
         infos = {i.name: i for i in describe(method.params)}
         for preset, values in presets_for(name).items():
             assert values and set(values) <= set(infos), (name, preset)
@@ -84,13 +84,13 @@ def test_presets_differ_where_they_should():
 
 
 def test_the_classifier_is_registered_for_labelled_data():
-    method = methods.get("classifier")
+    method = registry.get("classifier")
     assert (method.kind, method.data_kinds) == ("train", ("labelled", "unpaired_label"))
     assert method.runner == "workbench.methods.classifier:run"
 
 
 def test_class_names_are_stable_and_need_two_classes():
-    from workbench.jobs.errors import DataError
+    from workbench.data.errors import DataError
     from workbench.methods.classifier import class_names, label_name, record_text
 
     assert class_names([{"text": "a", "label": 10}, {"text": "b", "label": 2}, {"text": "c", "label": "x"}]) == \

@@ -136,3 +136,27 @@ def _label(value: Any) -> bool:
     if value is None:
         raise RecordProblem("missing field 'label'")
     raise RecordProblem(f"'label' should be true/false, 1/0 or good/bad; found {value!r}")
+
+
+def ordered_pairs(groups: list[list[int]]) -> list[tuple[int, int]]:
+    """(better, worse) pairs of groups listed best first: each member beats every member of later groups."""
+    pairs = []
+    for k, group in enumerate(groups):
+        below = [j for later in groups[k + 1:] for j in later]
+        pairs.extend((i, j) for i in group for j in below)
+    return pairs
+
+
+def ranked_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
+    """The pairs of a canonical `ranked` dataset record (`ranking` best first, `ties` groups)."""
+    group_of = {i: k for k, group in enumerate(record.get("ties") or []) for i in group}
+    groups: list[list[int]] = []
+    last = None
+    for i in record["ranking"]:
+        key = group_of.get(i)
+        if key is not None and key == last:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        last = key
+    return ordered_pairs(groups)

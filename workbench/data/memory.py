@@ -1,7 +1,7 @@
 """A rough estimate of the memory one training step needs, and what the machine has free.
 
 Rough on purpose: it only has to say "this will likely not fit" before a run starts.
-The worker's memory probe (`workbench.methods.memory_probe`) gives the real answer.
+The worker's memory probe (`workbench.methods.kit.memory_probe`) gives the real answer.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workbench.data.errors import DataError
 from workbench.data.memory import GIB, ModelShape, estimate_bytes
 from workbench.data.render import Rendered
-from workbench.jobs.errors import DataError
 
 TRUNCATION_WARNING = 0.05  # warn when more than this share of records is truncated
 MEMORY_MARGIN = 0.9  # warn when the estimate is above this share of the free memory

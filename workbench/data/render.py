@@ -19,7 +19,7 @@ END_OF_TURN = ("<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|end|>", "<|endoft
 
 def tokenize(rows, tokenizer):
     """A `datasets.Dataset` of `input_ids` and `labels`, untruncated, from SFT rows
-    (prompt/completion or text, as `workbench.methods.data_prep.sft_rows` builds them)."""
+    (prompt/completion or text, as `workbench.data.prep.sft_rows` builds them)."""
     import datasets
     from trl import SFTTrainer
 

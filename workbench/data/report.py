@@ -1,9 +1,9 @@
 """The data report of `workbench data`: datasets, kinds, token lengths, truncation, preflight;
 and one record as the model sees it. Both are plain dicts, printed as text or JSON.
 
-The token numbers are those of SFT with the project's settings (its `sft` defaults, or
-the method's): the records are rendered by the base model's tokenizer exactly as training
-renders them (see `workbench.data.render`).
+The token numbers are those of SFT with the settings the caller gives (the project's `sft`
+defaults, see `methods.sft_params.project_settings`): the records are rendered by the base
+model's tokenizer exactly as training renders them (see `workbench.data.render`).
 """
 
 from __future__ import annotations
@@ -13,27 +13,18 @@ from collections import Counter
 from workbench import models
 from workbench import project as projects
 from workbench.data import kinds, preflight
+from workbench.data.errors import DataError
 from workbench.data.memory import free_bytes, model_shape
+from workbench.data.prep import is_conversational, read_source, sft_rows
 from workbench.data.render import Rendered, render, segments, stop_token_ids, tokenize
 from workbench.data.stats import token_stats
-from workbench.jobs.errors import DataError
-from workbench.jobs.spec import DataSource
-from workbench.methods import params as params_mod
-from workbench.methods.data_prep import is_conversational, read_source, sft_rows
-from workbench.methods.sft_params import SFTParams
+from workbench.run.spec import DataSource
 
 SFT_KINDS = ("chat", "prompt_completion", "text")
 
 
 class ReportError(ValueError):
     """A report that cannot be made as asked (no such record...)."""
-
-
-def _settings(project: projects.Project, max_length: int | None) -> SFTParams:
-    p = params_mod.build(SFTParams, project.defaults.get("sft", {}))
-    if max_length is not None:
-        p.max_length = max_length
-    return p
 
 
 def _read(project: projects.Project, entry: projects.DatasetEntry) -> list[dict]:
@@ -66,10 +57,11 @@ def _tokenizer(project: projects.Project):
     return folder, models.load_tokenizer(folder)
 
 
-def build_report(project_name: str, dataset: str | None = None, max_length: int | None = None) -> dict:
+def build_report(project_name: str, settings, dataset: str | None = None) -> dict:
+    """`settings`: the SFT parameters the records are measured with (max_length, batch_size, mode)."""
     project = projects.load(project_name)
     entries = [project.dataset(dataset)] if dataset else list(project.datasets)
-    p = _settings(project, max_length)
+    p = settings
     found = preflight.Preflight()
     loaded: list[list[dict]] = []
     for entry in entries:
@@ -112,8 +104,8 @@ def build_report(project_name: str, dataset: str | None = None, max_length: int 
     }
 
 
-def show_record(project_name: str, index: int, dataset: str | None = None, max_length: int | None = None) -> dict:
-    """Record `index` (0-based) of a dataset (default: the first training one), rendered."""
+def show_record(project_name: str, index: int, settings, dataset: str | None = None) -> dict:
+    """Record `index` (0-based) of a dataset (default: the first training one), rendered with `settings`."""
     project = projects.load(project_name)
     if not project.datasets:
         raise ReportError(f"Project '{project_name}' has no datasets yet.")
@@ -128,7 +120,7 @@ def show_record(project_name: str, index: int, dataset: str | None = None, max_l
     if kind not in SFT_KINDS:
         raise ReportError(f"Record {index} of '{entry.name}' is a {kind} record; "
                           f"it can be shown rendered once a method that trains on {kind} data exists.")
-    p = _settings(project, max_length)
+    p = settings
     others = [r for d in project.datasets if d.split == entry.split and d.kind in SFT_KINDS + ("mixed",)
               for r in _sft(_read(project, d))]
     folder, tokenizer = _tokenizer(project)

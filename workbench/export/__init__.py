@@ -6,8 +6,8 @@ from pathlib import Path
 
 from workbench import locations
 from workbench.jobs import store
-from workbench.jobs.context import latest_checkpoint
-from workbench.jobs.spec import JobSpec
+from workbench.run.layout import latest_checkpoint
+from workbench.run.spec import JobSpec
 
 FORMATS = ("lora", "merged")
 

@@ -9,7 +9,7 @@ from workbench import locations, models
 from workbench import project as projects
 from workbench.export import ExportError, default_out, gguf, trained_weights
 from workbench.export.reward import refuse_gguf
-from workbench.jobs.spec import JobSpec
+from workbench.run.spec import JobSpec
 
 GGUF_FORMATS = ("gguf", "gguf-lora")
 DEFAULT_QUANTS = ("Q4_K_M",)

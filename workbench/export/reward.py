@@ -27,7 +27,7 @@ def refuse_gguf(spec, run_id: str) -> None:
 
 
 def export_reward_merged(folder: Path, is_adapter: bool, spec, out: Path, status) -> Path:
-    from workbench.scoring import load_seq_cls
+    from workbench.ranking.scoring import load_seq_cls
 
     base = models.resolve(spec.model_path or spec.base_model)
     tokenizer = models.load_tokenizer(folder if (folder / "tokenizer_config.json").exists() else base)

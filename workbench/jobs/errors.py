@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 
-class DataError(ValueError):
-    """The training data cannot be used as it is (empty after splitting, wrong kind...)."""
-
-
 def humanize(exc: BaseException) -> tuple[str, str]:
+    from workbench.data.errors import DataError
     from workbench.data.kinds import RecordProblem
-    from workbench.methods.params import ParamError
     from workbench.models import ModelError
+    from workbench.params import ParamError
 
     text = str(exc) or type(exc).__name__
     name = type(exc).__name__

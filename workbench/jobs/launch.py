@@ -1,27 +1,24 @@
-"""Start a worker for a run, detached from whoever started it."""
+"""Start a job's process, detached from whoever started it.
+
+A job is a folder holding its spec (`job.toml`); `start` spawns the worker on it, which
+runs the runner the spec names (a training recipe, a sampler, an export...). The worker
+starts in its own session: it outlives the app and the SSH connection.
+"""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from workbench import locations, methods
-from workbench import project as projects
-from workbench.data.mixing import proportional_weights
-from workbench.files import write_atomic
-from workbench.jobs import events as ev
-from workbench.jobs.context import latest_checkpoint
-from workbench.jobs.spec import DataSource, JobSpec, Runtime, default_threads
-from workbench.methods import params as params_mod
-
-_children: list[subprocess.Popen] = []  # reaped by reap(), so finished workers leave no zombie
-_children_lock = threading.Lock()  # the UI spawns and polls from worker threads
+from workbench import locations
+from workbench.jobs import store
+from workbench.run import events as ev
+from workbench.run import layout, liveness
+from workbench.run.spec import JobSpec
 
 
 class LaunchError(RuntimeError):
@@ -38,53 +35,6 @@ def new_run_id(project_name: str, method: str) -> str:
     return run_id
 
 
-def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None = None,
-              datasets: list[str] | None = None, runtime: Runtime | None = None,
-              mix: dict[str, float] | str | None = None, base: str | None = None) -> JobSpec:
-    """Check everything that can be checked without loading a model, and build the spec.
-
-    `mix` weighs the training datasets ({name: weight}, whose names also choose them, or
-    "proportional"); without it each weighs its size, so the sets are simply concatenated.
-    `base` names the starting model (see model_refs): `run:<id>` chains this run on another's result."""
-    project = projects.load(project_name)
-    named = bool(datasets)  # datasets named one by one: no eval sets unless named too
-    if isinstance(mix, dict):
-        if datasets and set(datasets) != set(mix):
-            raise LaunchError("--dataset and --mix name different datasets; --mix alone is enough.")
-        datasets = list(mix)
-    method = methods.get(method_name)
-    chosen = params_mod.build(method.params, {**project.defaults.get(method_name, {}), **(values or {})})
-    train_sets = [project.dataset(n) for n in datasets] if datasets else \
-        [d for d in project.datasets if d.split == "train"]
-    if not train_sets:
-        raise LaunchError(f"Project '{project_name}' has no training data yet: import a dataset first.")
-    eval_sets = [] if named else [d for d in project.datasets if d.split == "eval"]
-    for entry in train_sets + eval_sets:
-        if entry.kind not in method.data_kinds and entry.kind != "mixed":
-            raise LaunchError(f"Dataset '{entry.name}' holds {entry.kind} records; {method.title} needs "
-                              f"{' or '.join(method.data_kinds)}.")
-
-    weights = mix if isinstance(mix, dict) else proportional_weights({e.name: e.records for e in train_sets})
-
-    def source(entry, weight=1.0):
-        return DataSource(dataset=entry.name, file=str(project.path / entry.file), kind=entry.kind, weight=weight)
-
-    from workbench.model_refs import RefError, resolve_ref
-
-    try:
-        base_model = resolve_ref(project_name, base) if base else project.base_model
-    except RefError as exc:
-        raise LaunchError(str(exc)) from None
-    runtime = runtime or Runtime()
-    if runtime.threads == 0:
-        runtime.threads = default_threads()
-    return JobSpec(
-        id=new_run_id(project_name, method_name), project=project_name, method=method_name,
-        base_model=base_model, base_ref=base or "base", params=vars(chosen),
-        train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
-    )
-
-
 def _spawn(run_dir: Path, threads: int, resume: bool) -> subprocess.Popen:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -97,40 +47,41 @@ def _spawn(run_dir: Path, threads: int, resume: bool) -> subprocess.Popen:
 
 def spawn_detached(args: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
     """Start a process in its own session (it outlives the app and the SSH connection), its output in
-    `folder/stderr.log`, its pid in `folder/pid`; `reap()` collects it once it ends, so it leaves no zombie."""
-    with open(folder / "stderr.log", "ab") as stderr:
+    `folder/stderr.log`, its pid in `folder/pid`; `liveness.reap()` collects it once it ends."""
+    with open(Path(folder) / layout.STDERR, "ab") as stderr:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                                 start_new_session=True, env=env, cwd=folder)
-    with _children_lock:
-        _children.append(proc)
-    write_atomic(folder / "pid", f"{proc.pid}\n")
+    liveness.track(proc, folder)
     return proc
 
 
-def _events_size(run_dir: Path) -> int:
-    path = run_dir / "events.jsonl"
+def events_size(folder: Path) -> int:
+    path = Path(folder) / layout.EVENTS
     return path.stat().st_size if path.exists() else 0
 
 
 def wait_started(run_dir: Path, proc: subprocess.Popen, offset: int = 0, timeout: float = 120.0) -> None:
     """Return once the worker has written `started` past `offset` (or raise if it died first)."""
     deadline = time.time() + timeout
-    tail = ev.EventTail(run_dir / "events.jsonl")
+    tail = ev.EventTail(run_dir / layout.EVENTS)
     tail.offset = offset
     while time.time() < deadline:
         for event in tail.read_new():
             if isinstance(event, (ev.Started, ev.Error)):
                 return
         if proc.poll() is not None:
-            log = (run_dir / "stderr.log").read_text(errors="replace").strip().splitlines()
+            log = (run_dir / layout.STDERR).read_text(errors="replace").strip().splitlines()
             raise LaunchError(f"The worker exited at once: {log[-1] if log else 'no output'}")
         time.sleep(0.05)
-    raise LaunchError(f"The worker did not start within {timeout:.0f} s (see {run_dir / 'stderr.log'}).")
+    raise LaunchError(f"The worker did not start within {timeout:.0f} s (see {run_dir / layout.STDERR}).")
 
 
-def start(spec: JobSpec, wait_for_start: bool = True) -> Path:
-    run_dir = locations.run_dir(spec.project, spec.id)
-    (run_dir / "checkpoints").mkdir(parents=True)
+def start(spec: JobSpec, wait_for_start: bool = True, run_dir: Path | None = None) -> Path:
+    """Write the spec in a new job folder (the run's, unless `run_dir` names another) and start its worker."""
+    if not spec.runner:
+        raise LaunchError(f"Job {spec.id} names no runner.")
+    run_dir = Path(run_dir) if run_dir else locations.run_dir(spec.project, spec.id)
+    layout.checkpoints(run_dir).mkdir(parents=True)
     spec.save(run_dir)
     proc = _spawn(run_dir, spec.runtime.threads, resume=False)
     if wait_for_start:
@@ -139,23 +90,19 @@ def start(spec: JobSpec, wait_for_start: bool = True) -> Path:
 
 
 def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
-    from workbench.jobs import store
-
     info = store.get(project_name, run_id)
     if info.alive:
         raise LaunchError(f"Run {run_id} is still running (or already resuming).")
     if info.state == "completed":
         raise LaunchError(f"Run {run_id} has completed; start a new run to train further.")
-    if latest_checkpoint(info.path) is None:
+    if layout.latest_checkpoint(info.path) is None:
         raise LaunchError(f"Run {run_id} has no checkpoint to resume from.")
     spec = JobSpec.load(info.path)
-    offset = _events_size(info.path)
+    if not spec.runner:
+        raise LaunchError(f"Run {run_id} was made before runs recorded their runner: start it again.")
+    offset = events_size(info.path)
     proc = _spawn(info.path, spec.runtime.threads, resume=True)
     if wait_for_start:
         wait_started(info.path, proc, offset)
     return info.path
 
-
-def reap() -> None:
-    with _children_lock:
-        _children[:] = [proc for proc in _children if proc.poll() is None]

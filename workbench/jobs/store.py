@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench import locations
-from workbench.jobs import events as ev
-from workbench.jobs.context import latest_checkpoint
-from workbench.jobs.spec import SPEC_FILE, JobSpec
-
-HEARTBEAT_STALE_SECONDS = 20.0
-PIPELINE_FILE = "pipeline.toml"  # in a run started by a pipeline or a sweep: which one, which stage
+from workbench.files import read_toml
+from workbench.run import events as ev
+from workbench.run import layout
+from workbench.run.liveness import is_alive, mtime, read_pid
+from workbench.run.spec import JobSpec
 
 
 class RunError(RuntimeError):
@@ -45,55 +44,11 @@ class RunInfo:
     @property
     def resumable(self) -> bool:
         return not self.alive and self.state in ("stopped", "failed", "lost") and \
-            latest_checkpoint(self.path) is not None
+            layout.latest_checkpoint(self.path) is not None
 
     @property
     def output(self) -> Path | None:
-        for name in ("adapter", "model"):
-            if (self.path / name).exists():
-                return self.path / name
-        return None
-
-
-def read_pid(run_dir: Path) -> int | None:
-    try:
-        return int((Path(run_dir) / "pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def process_exists(run_dir: Path) -> bool:
-    """True when the pid in the run's pid file is a live process (not a reaped one)."""
-    from workbench.jobs.launch import reap
-
-    reap()
-    pid = read_pid(run_dir)
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def is_alive(run_dir: Path) -> bool:
-    """True when the worker process exists and has shown life recently: a fresh heartbeat,
-    or a pid file just written by the launcher (a worker still importing its libraries)."""
-    if not process_exists(run_dir):
-        return False
-    now = time.time()
-    ages = [now - _mtime(Path(run_dir) / name) for name in ("heartbeat", "pid")]
-    return min(ages) < HEARTBEAT_STALE_SECONDS
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
+        return layout.output(self.path)
 
 
 _tails: dict[Path, tuple[ev.EventTail, list[ev.Event]]] = {}
@@ -101,7 +56,7 @@ _tails: dict[Path, tuple[ev.EventTail, list[ev.Event]]] = {}
 
 def read_events(run_dir: Path) -> list[ev.Event]:
     """All events of a run, reading only the bytes appended since the last call."""
-    path = Path(run_dir) / "events.jsonl"
+    path = Path(run_dir) / layout.EVENTS
     tail, events = _tails.get(path, (None, None))
     if tail is None or (path.exists() and path.stat().st_size < tail.offset):
         tail, events = ev.EventTail(path), []
@@ -136,7 +91,7 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
         if isinstance(event, ev.Status):
             info.message = event.message
     started = any(isinstance(e, ev.Started) for e in events)
-    if terminal is not None and alive and _mtime(run_dir / "pid") > terminal.time:
+    if terminal is not None and alive and mtime(run_dir / layout.PID) > terminal.time:
         # resumed: a new worker is up but has not written `started` yet
         terminal, started = None, False
     if isinstance(terminal, ev.Finished):
@@ -156,7 +111,7 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
 
 def get(project_name: str, run_id: str) -> RunInfo:
     run_dir = locations.run_dir(project_name, run_id)
-    if not (run_dir / SPEC_FILE).exists():
+    if not (run_dir / layout.SPEC).exists():
         raise RunError(f"Project '{project_name}' has no run '{run_id}'.")
     return summarize(run_dir, read_events(run_dir), is_alive(run_dir))
 
@@ -165,16 +120,14 @@ def list_runs(project_name: str) -> list[RunInfo]:
     folder = locations.runs_dir(project_name)
     if not folder.exists():
         return []
-    runs = [get(project_name, d.name) for d in sorted(folder.iterdir()) if (d / SPEC_FILE).exists()]
+    runs = [get(project_name, d.name) for d in sorted(folder.iterdir()) if (d / layout.SPEC).exists()]
     return sorted(runs, key=lambda r: r.id)
 
 
 def pipeline_of(run_dir: Path) -> dict:
     """{plan, kind, name, stage (1-based), stages} for a run a pipeline or a sweep started; {} otherwise."""
-    from workbench.files import read_toml
-
     try:
-        return read_toml(Path(run_dir) / PIPELINE_FILE).get("pipeline", {})
+        return read_toml(Path(run_dir) / layout.PIPELINE).get("pipeline", {})
     except (OSError, ValueError):
         return {}
 
@@ -200,3 +153,22 @@ def wait(project_name: str, run_id: str, timeout: float | None = None, poll: flo
         if deadline is not None and time.time() > deadline:
             raise TimeoutError(f"Run {run_id} still {info.state} after {timeout:.0f} s.")
         time.sleep(poll)
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    ref: str  # what a spec, a CLI flag or a form field holds (see run.model_refs)
+    label: str  # what a person reads
+
+
+def model_choices(project_name: str, methods: tuple[str, ...] = ("sft", "dpo", "grpo", "ppo", "distill")) -> list[ModelChoice]:
+    """The models of a project a person can pick: the base, then each run's output and checkpoints."""
+    out = [ModelChoice("base", "base model")]
+    for info in list_runs(project_name):
+        if methods and info.method not in methods:
+            continue
+        if info.state == "completed":
+            out.append(ModelChoice(f"run:{info.id}", f"{info.id} ({info.method}, final)"))
+        steps = [layout.checkpoint_step(p) for p in reversed(layout.complete_checkpoints(info.path))]
+        out.extend(ModelChoice(f"run:{info.id}/checkpoint-{s}", f"{info.id} checkpoint {s}") for s in steps)
+    return out

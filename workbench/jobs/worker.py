@@ -1,6 +1,8 @@
 """The worker: `python -m workbench.jobs.worker RUN_DIR [--resume]`.
 
 Started in its own session by `launch`, it outlives the UI and the SSH connection.
+It runs the runner the spec names (`module:function`, called with the spec and a job
+context): a training recipe, a sampler, a judge, any job that loads a model.
 It writes `pid`, a `heartbeat` every few seconds, the resolved `job.toml`, and one
 event per line in `events.jsonl`. SIGTERM asks for a checkpoint and a clean stop.
 A crash becomes an `error` event with a human message; the traceback goes to stderr
@@ -9,30 +11,27 @@ A crash becomes an `error` event with a human message; the traceback goes to std
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
-import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Any, Callable
 
-from workbench.files import write_atomic, write_toml
-from workbench.jobs import events as ev
-from workbench.jobs.context import JobContext, StopRequested, latest_checkpoint
+from workbench.files import write_toml
 from workbench.jobs.errors import humanize
-from workbench.jobs.spec import JobSpec
+from workbench.run import events as ev
+from workbench.run import layout, liveness
+from workbench.run.context import JobContext, StopRequested
+from workbench.run.spec import JobSpec
 
-HEARTBEAT_SECONDS = 2.0
 
-
-def _heartbeat(path: Path, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            write_atomic(path, f"{time.time():.3f}\n")
-        except OSError:
-            pass
-        stop.wait(HEARTBEAT_SECONDS)
+def load_runner(runner: str) -> Callable[..., Any]:
+    """The function a spec's `module:function` names: the one place a job's code is found by name."""
+    module, _, func = runner.partition(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
@@ -62,14 +61,12 @@ def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
 
 def run(run_dir: Path, resume: bool) -> int:
     run_dir = Path(run_dir).resolve()
-    writer = ev.EventWriter(run_dir / "events.jsonl")
-    write_atomic(run_dir / "pid", f"{os.getpid()}\n")
-    beat_stop = threading.Event()
-    threading.Thread(target=_heartbeat, args=(run_dir / "heartbeat", beat_stop), daemon=True).start()
+    writer = ev.EventWriter(run_dir / layout.EVENTS)
+    beat_stop = liveness.announce(run_dir)
     job: JobContext | None = None
     try:
         spec = JobSpec.load(run_dir)
-        checkpoint = latest_checkpoint(run_dir) if resume else None
+        checkpoint = layout.latest_checkpoint(run_dir) if resume else None
         if resume and checkpoint is None:
             raise FileNotFoundError("This run has no complete checkpoint to resume from.")
         job = JobContext(spec=spec, run_dir=run_dir, writer=writer,
@@ -79,18 +76,18 @@ def run(run_dir: Path, resume: bool) -> int:
         writer.emit(ev.Started(pid=os.getpid(), method=spec.method,
                                resumed_from=job.resume_checkpoint), sync=True)
         job.status("Loading the training libraries")
-        from workbench import methods
-
-        method = methods.get(spec.method)
+        if not spec.runner:
+            raise ValueError("The job's spec names no runner (job.toml [job] runner = \"module:function\").")
+        runner = load_runner(spec.runner)
         _resolve_runtime(spec, job)
         job.check_stop()
         spec.save(run_dir)
-        output = method.load_runner()(spec, job)
+        output = runner(spec, job)
         spec.save(run_dir)  # the method may have resolved more (model path, notes)
         if job.stop_requested:
             writer.emit(ev.Finished(reason="stopped", step=job.last_step), sync=True)
             return 0
-        write_toml(run_dir / "result.toml", {"result": {
+        write_toml(run_dir / layout.RESULT, {"result": {
             "finished": time.time(), "step": job.last_step, "output": str(output or "")}})
         writer.emit(ev.Finished(reason="completed", step=job.last_step, output=str(output or "")), sync=True)
         return 0

@@ -15,15 +15,16 @@ from __future__ import annotations
 import json
 
 from workbench import models
+from workbench import params as params_mod
+from workbench.data.errors import DataError
 from workbench.data.mixing import mix
-from workbench.jobs.context import JobContext
-from workbench.jobs.errors import DataError
-from workbench.jobs.spec import DataSource, JobSpec
-from workbench.methods import memory_probe
-from workbench.methods import params as params_mod
+from workbench.data.prep import hold_out, read_source
 from workbench.methods.classifier_params import ClassifierParams
-from workbench.methods.data_prep import hold_out, read_source
-from workbench.methods.train_args import check_mode, finish, hf_trainer_args, load_model, peft_config, prepare_base
+from workbench.methods.kit import memory_probe
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.train_args import check_mode, finish, hf_trainer_args, load_model, peft_config, prepare_base
+from workbench.run.context import JobContext
+from workbench.run.spec import DataSource, JobSpec
 
 
 def label_name(record: dict) -> str:
@@ -129,7 +130,7 @@ def run(spec: JobSpec, job: JobContext):
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=accuracy,
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
     )
     job.check_stop()
 

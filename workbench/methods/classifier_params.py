@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.methods import common_params as common
-from workbench.methods.params import param
+from workbench.methods.kit import common_params as common
+from workbench.params import param
 
 CLASSIFIER_MODES = ("last_layer", "lora", "full")
 

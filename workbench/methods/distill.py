@@ -21,16 +21,24 @@ import torch.nn.functional as F
 from trl import SFTConfig, SFTTrainer
 
 from workbench import models
+from workbench import params as params_mod
 from workbench.data import render
-from workbench.jobs.context import JobContext
-from workbench.jobs.spec import JobSpec
-from workbench.methods import params as params_mod
-from workbench.methods import teacher as teachers
-from workbench.methods.data_prep import sft_datasets
+from workbench.data.prep import sft_datasets
 from workbench.methods.distill_params import DistillParams
-from workbench.methods.sft_preflight import check_rows, check_tokenized
-from workbench.methods.train_args import check_mode, dtype_name, finish, load_model, peft_config, prepare_base, trainer_args
-
+from workbench.methods.kit import teacher as teachers
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.sft_preflight import check_rows, check_tokenized
+from workbench.methods.kit.train_args import (
+    check_mode,
+    dtype_name,
+    finish,
+    load_model,
+    peft_config,
+    prepare_base,
+    trainer_args,
+)
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 # --- The loss ----------------------------------------------------------------------------------
 
@@ -202,7 +210,7 @@ def run(spec: JobSpec, job: JobContext):
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config(p),
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
         teacher_model=teacher_model,
         settings=p,
         width=len(tokenizer),

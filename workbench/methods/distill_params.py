@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.methods.params import ParamError, param
 from workbench.methods.sft_params import SFTParams
+from workbench.params import ParamError, param
 
 TEACHER_HELP = "The model to learn from: run:<id>, run:<id>/checkpoint-N or a model folder (same tokenizer)."
 

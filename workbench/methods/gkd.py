@@ -15,16 +15,25 @@ The recipe: params -> tokenizer -> teacher check -> chat records -> models -> tr
 from __future__ import annotations
 
 from workbench import models
+from workbench import params as params_mod
 from workbench.data import preflight
+from workbench.data.errors import DataError
 from workbench.data.mixing import mix
-from workbench.jobs.context import JobContext
-from workbench.jobs.errors import DataError
-from workbench.jobs.spec import JobSpec
-from workbench.methods import params as params_mod
-from workbench.methods import teacher as teachers
-from workbench.methods.data_prep import hold_out, read_source
+from workbench.data.prep import hold_out, read_source
 from workbench.methods.distill_params import GKDParams
-from workbench.methods.train_args import check_mode, dtype_name, finish, load_model, peft_config, prepare_base, trainer_args
+from workbench.methods.kit import teacher as teachers
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.train_args import (
+    check_mode,
+    dtype_name,
+    finish,
+    load_model,
+    peft_config,
+    prepare_base,
+    trainer_args,
+)
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 
 def chat_datasets(spec: JobSpec, eval_fraction: float, seed: int):
@@ -94,7 +103,7 @@ def run(spec: JobSpec, job: JobContext):
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config(p),
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
     )
     job.check_stop()
 

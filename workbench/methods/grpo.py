@@ -22,16 +22,24 @@ from types import SimpleNamespace
 from typing import Any
 
 from workbench import locations, models
+from workbench import params as params_mod
+from workbench.data.errors import DataError
 from workbench.data.mixing import mix
-from workbench.jobs.context import JobContext
-from workbench.jobs.errors import DataError
-from workbench.jobs.spec import DataSource, JobSpec, Runtime
-from workbench.methods import params as params_mod
-from workbench.methods.data_prep import read_source
+from workbench.data.prep import read_source
 from workbench.methods.grpo_params import GRPOParams, RLParams
-from workbench.methods.train_args import (check_mode, dtype_name, finish, load_model, peft_config, prepare_base,
-                                          trainer_args)
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.train_args import (
+    check_mode,
+    dtype_name,
+    finish,
+    load_model,
+    peft_config,
+    prepare_base,
+    trainer_args,
+)
 from workbench.rewards import RewardError, completion_text, load_rewards
+from workbench.run.context import JobContext
+from workbench.run.spec import DataSource, JobSpec, Runtime
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -81,7 +89,7 @@ def run(spec: JobSpec, job: JobContext):
         processing_class=tokenizer,
         reward_processing_classes=processing,
         peft_config=peft_config(p),
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
     )
     job.check_stop()
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.methods import common_params as common
-from workbench.methods.params import param
+from workbench.methods.kit import common_params as common
+from workbench.params import param
 from workbench.rewards.library import OPTIONS
 
 # GRPOConfig.loss_type values that trl 1.16's GRPOTrainer implements (luspo switches to sequence-level ratios).

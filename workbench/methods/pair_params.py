@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.methods import common_params as common
-from workbench.methods.params import param
+from workbench.methods.kit import common_params as common
+from workbench.params import param
 
 # DPOConfig.loss_type values that trl 1.16's DPOTrainer implements (tests check them against it).
 DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",

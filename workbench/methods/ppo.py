@@ -31,17 +31,17 @@ from pathlib import Path
 import torch
 
 from workbench import models
+from workbench import params as params_mod
+from workbench.data.errors import DataError
 from workbench.data.mixing import mix
-from workbench.jobs import events as ev
-from workbench.jobs.context import JobContext
-from workbench.jobs.errors import DataError
-from workbench.jobs.spec import JobSpec
-from workbench.methods import params as params_mod
+from workbench.data.prep import read_source
 from workbench.methods import ppo_core as core
-from workbench.methods.data_prep import read_source
-from workbench.methods.params import ParamError
+from workbench.methods.kit.train_args import dtype_name, lora_config, prepare_base
 from workbench.methods.ppo_params import PPOParams
-from workbench.methods.train_args import dtype_name, lora_config, prepare_base
+from workbench.params import ParamError
+from workbench.run import events as ev
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 RESERVED_COLUMNS = ("prompt", "prompts", "completions", "completion_ids")
 
@@ -196,9 +196,9 @@ def render_prompt(prompt) -> str:
 
 def load_rewards(spec: JobSpec, p, tokenizer) -> list:
     """The rule rewards of `rewards` and the reward model, as callables with name and weight."""
-    from workbench.methods.reward_source import RewardSourceError, load_scorer
     from workbench.rewards import RewardError
     from workbench.rewards import load_rewards as load_rule_rewards
+    from workbench.rewards.source import RewardSourceError, load_scorer
 
     try:
         found = load_rule_rewards(p.rewards, p.reward_file, options=p, tokenizer=tokenizer) \

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, make_dataclass
 
-from workbench.methods import common_params as common
-from workbench.methods.params import param
+from workbench.methods.kit import common_params as common
+from workbench.params import param
 from workbench.rewards.library import OPTIONS
 
 

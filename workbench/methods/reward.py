@@ -10,12 +10,13 @@ The recipe: params -> tokenizer -> pairs -> model -> trainer -> train -> save.
 from __future__ import annotations
 
 from workbench import models
-from workbench.jobs.context import JobContext
-from workbench.jobs.spec import JobSpec
-from workbench.methods import params as params_mod
-from workbench.methods.pair_data import pair_datasets
+from workbench import params as params_mod
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.pair_data import pair_datasets
+from workbench.methods.kit.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
 from workbench.methods.pair_params import RewardParams
-from workbench.methods.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -52,7 +53,7 @@ def run(spec: JobSpec, job: JobContext):
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config(p, "SEQ_CLS", ["score"]),
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
     )
     job.check_stop()
 

@@ -13,12 +13,13 @@ The recipe: params -> tokenizer -> prompts -> rewards -> model -> trainer -> tra
 from __future__ import annotations
 
 from workbench import models
-from workbench.jobs.context import JobContext
-from workbench.jobs.spec import JobSpec
-from workbench.methods import params as params_mod
+from workbench import params as params_mod
 from workbench.methods.grpo import check_group, has_chat_template, prompt_dataset, reward_setup, rl_args
 from workbench.methods.grpo_params import RLOOParams
-from workbench.methods.train_args import check_mode, finish, load_model, peft_config, prepare_base
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.train_args import check_mode, finish, load_model, peft_config, prepare_base
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -65,7 +66,7 @@ def run(spec: JobSpec, job: JobContext):
         processing_class=tokenizer,
         reward_processing_classes=processing,
         peft_config=peft_config(p),
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
     )
     job.check_stop()
 

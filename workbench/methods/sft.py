@@ -8,15 +8,16 @@ The recipe: params -> tokenizer -> data and preflight -> model -> trainer -> mem
 from __future__ import annotations
 
 from workbench import models
+from workbench import params as params_mod
 from workbench.data import render
-from workbench.jobs.context import JobContext
-from workbench.jobs.spec import JobSpec
-from workbench.methods import memory_probe
-from workbench.methods import params as params_mod
-from workbench.methods.data_prep import sft_datasets
-from workbench.methods.sft_preflight import check_rows, check_tokenized
+from workbench.data.prep import sft_datasets
+from workbench.methods.kit import memory_probe
+from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.sft_preflight import check_rows, check_tokenized
+from workbench.methods.kit.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
 from workbench.methods.sft_params import SFTParams
-from workbench.methods.train_args import check_mode, finish, load_model, peft_config, prepare_base, trainer_args
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 
 def run(spec: JobSpec, job: JobContext):
@@ -59,7 +60,7 @@ def run(spec: JobSpec, job: JobContext):
         eval_dataset=eval_ds,
         processing_class=tokenizer,
         peft_config=peft_config(p),
-        callbacks=job.trainer_callbacks(),
+        callbacks=[EventCallback(job)],
     )
     job.check_stop()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from workbench.methods import common_params as common
-from workbench.methods.params import param
+from workbench.methods.kit import common_params as common
+from workbench.params import build, param
 
 
 @dataclass
@@ -36,3 +36,11 @@ class SFTParams:
     save_steps: int = common.save_steps()
     logging_steps: int = common.logging_steps()
     gradient_checkpointing: bool = common.gradient_checkpointing()
+
+
+def project_settings(project, max_length: int | None = None) -> SFTParams:
+    """The SFT parameters of a project (its `sft` defaults, else the method's), `max_length` overridden."""
+    chosen = build(SFTParams, project.defaults.get("sft", {}))
+    if max_length is not None:
+        chosen.max_length = max_length
+    return chosen

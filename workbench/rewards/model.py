@@ -20,7 +20,7 @@ NAME = "reward_model"
 
 def reward_model_folder(project: str, ref: str) -> Path:
     """The folder of `ref` (run:<id>, run:<id>/checkpoint-N, or a path), checked to hold a reward model."""
-    from workbench.model_refs import RefError, resolve_ref
+    from workbench.run.model_refs import RefError, resolve_ref
 
     try:
         folder = Path(resolve_ref(project, ref))

@@ -1,0 +1,97 @@
+"""Turn a spec's data sources into the datasets a TRL trainer reads."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from workbench.data import kinds
+from workbench.data.errors import DataError
+from workbench.data.mixing import mix
+from workbench.data.readers import read_rows
+from workbench.run.spec import DataSource
+
+
+def read_source(source: DataSource) -> list[dict]:
+    path = Path(source.file)
+    if not path.exists():
+        raise DataError(f"Dataset '{source.dataset}' is missing its file {path}.")
+    records = []
+    for row in read_rows(path):  # a file edited since its import is checked again, line by line
+        try:
+            if row.problem:
+                raise kinds.RecordProblem(row.problem)
+            records.append(kinds.normalise(row.record, kinds.detect(row.record)))
+        except kinds.RecordProblem as exc:
+            raise DataError(f"Dataset '{source.dataset}' line {row.line}: {exc}. "
+                            "Fix the file or import it again.") from None
+    return records
+
+
+def is_conversational(records: list[dict]) -> bool:
+    """True when any record is a list of messages: then every record is rendered with the chat template."""
+    return any("messages" in r or isinstance(r.get("prompt"), list) for r in records)
+
+
+def to_prompt_completion(record: dict, conversational: bool) -> dict:
+    """One SFT row: chat records learn their last assistant turn (earlier turns are the prompt,
+    no loss); text records learn every token; prompt/completion records learn the completion."""
+    if "messages" in record:
+        messages = record["messages"]
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+    if "text" in record and "prompt" not in record:
+        if conversational:
+            raise DataError("Plain text records cannot be trained together with chat records in one run: "
+                            "train them in separate runs, or turn the text into chat records.")
+        return {"prompt": "", "completion": record["text"]}
+    prompt, completion = record["prompt"], record["completion"]
+    if conversational:
+        if isinstance(prompt, str):
+            prompt = [{"role": "user", "content": prompt}]
+        if isinstance(completion, str):
+            completion = [{"role": "assistant", "content": completion}]
+    return {"prompt": prompt, "completion": completion}
+
+
+def sft_rows(records: list[dict], conversational: bool | None = None) -> list[dict]:
+    """The rows of an SFT dataset. Text alone stays a language-modelling `text` column, as TRL expects."""
+    if conversational is None:
+        conversational = is_conversational(records)
+    if records and all("text" in r and "prompt" not in r and "messages" not in r for r in records):
+        return [{"text": r["text"]} for r in records]
+    return [to_prompt_completion(r, conversational) for r in records]
+
+
+def sft_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_fraction: float, seed: int):
+    """(train, eval or None) as `datasets.Dataset`s of prompt/completion (or text) rows.
+
+    Several training sources are mixed by their weights (see `workbench.data.mixing`);
+    the eval part is held out before mixing, so no eval record is ever trained on."""
+    from datasets import Dataset
+
+    groups = [read_source(s) for s in train]
+    eval_records = [r for s in eval_sources for r in read_source(s)]
+    if not any(groups):
+        raise DataError("The training datasets hold no records.")
+    conversational = is_conversational([r for g in groups for r in g] + eval_records)
+    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
+    train_records = mix(groups, [s.weight for s in train], seed)
+    train_ds = Dataset.from_list(sft_rows(train_records, conversational))
+    eval_ds = Dataset.from_list(sft_rows(eval_records, conversational)) if eval_records else None
+    return train_ds, eval_ds
+
+
+def hold_out(groups: list[list[dict]], eval_records: list[dict], eval_fraction: float, seed: int):
+    """(groups, eval records): without eval records, a seeded `eval_fraction` of the records (at least
+    one, from 10 records up) is taken out of the groups to be the eval set."""
+    total = sum(len(g) for g in groups)
+    if eval_records or eval_fraction <= 0 or total < 10:
+        return groups, eval_records
+    rng = random.Random(seed)
+    order = list(range(total))
+    rng.shuffle(order)
+    held = set(order[:max(1, int(round(total * eval_fraction)))])
+    tagged = [(i, r) for i, r in enumerate(r for g in groups for r in g)]
+    starts = [sum(len(g) for g in groups[:k]) for k in range(len(groups))]
+    return ([[r for i, r in tagged[start:start + len(g)] if i not in held] for start, g in zip(starts, groups)],
+            [r for i, r in tagged if i in held])

@@ -1,0 +1,186 @@
+"""The dry run behind `workbench rewards`: a method's rewards on a few prompts, scored here.
+
+The prompts, their columns and the completion shapes are the ones training would give the
+rewards (the rows of `workbench.methods.grpo.prompt_rows`; message lists where the model has
+a chat template), so what scores well here scores well in the run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from workbench.rewards import RewardError, combine, completion_text, load_rewards
+
+
+def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | None = None,
+            datasets: list[str] | tuple[str, ...] = (), model: str | None = None, n: int = 4, prompts: int = 3,
+            completion: str | None = None, seed: int = 42) -> dict[str, Any]:
+    """The report: the rewards, and per prompt its completions with each score and the total."""
+    from workbench import params as params_mod
+    from workbench import project as projects
+    from workbench import registry
+    from workbench.methods.grpo import prompt_rows, reward_file_path
+
+    if n < 1 or prompts < 1:
+        raise RewardError("--n and --prompts must be at least 1.")
+    chosen = registry.get(method)
+    if "rewards" not in {i.name for i in params_mod.describe(chosen.params)}:
+        raise RewardError(f"The method '{method}' has no rewards to try; use one that scores its samples, e.g. grpo.")
+    project = projects.load(project_name)
+    p = params_mod.build(chosen.params, {**project.defaults.get(method, {}), **(values or {})})
+    model_ref = (model or "base").strip()
+    folder = None if completion is not None else _model_folder(project_name, model_ref)
+    chat = _has_template(folder or _known_folder(project_name, model_ref))
+    rows = prompt_rows(_first_records(project, chosen, list(datasets), prompts), chat)
+
+    warnings: list[str] = []
+    tokenizer = _tokenizer(project_name, model_ref, folder) if folder or p.length_unit == "tokens" else None
+    rewards = load_rewards(p.rewards, reward_file_path(project_name, p.reward_file), options=p,
+                           warn=warnings.append, tokenizer=tokenizer) if p.rewards.strip() else []
+    scorer = _reward_model(project_name, p) if p.reward_model.strip() else None
+    if not rewards and scorer is None:
+        raise RewardError("No reward: set rewards (e.g. rewards=format) or reward_model.")
+
+    sampler = _Sampler(folder, tokenizer, p, seed) if folder else None
+    groups = []
+    for row in rows:
+        prompt = row["prompt"]
+        if sampler:
+            texts, ids = sampler.sample(prompt, n)
+        else:
+            texts, ids = [completion] * n, None
+        completions = [[{"role": "assistant", "content": t}] if isinstance(prompt, list) else t for t in texts]
+        columns = {k: [v] * len(texts) for k, v in row.items() if k != "prompt"}
+        if ids is not None:
+            columns["completion_ids"] = ids
+        total, per_reward = combine(rewards, [prompt] * len(texts), completions, **columns)
+        if scorer is not None:
+            model_scores = scorer.score([prompt] * len(texts), completions)
+            per_reward[scorer.name] = model_scores
+            total = [t + p.reward_model_weight * s for t, s in zip(total, model_scores)]
+        groups.append({
+            "index": row["record_index"],
+            "prompt": completion_text(prompt[-1:] if isinstance(prompt, list) else prompt),
+            "rows": [{"completion": t, "scores": {name: s[i] for name, s in per_reward.items()}, "total": total[i]}
+                     for i, t in enumerate(texts)],
+        })
+    named = [{"name": r.name, "weight": r.weight} for r in rewards]
+    if scorer is not None:
+        named.append({"name": scorer.name, "weight": p.reward_model_weight})
+    return {"project": project_name, "method": method, "model": model_ref, "sampled": sampler is not None,
+            "rewards": named, "prompts": groups, "warnings": warnings}
+
+
+def _first_records(project, method, datasets: list[str], count: int) -> list[dict]:
+    from workbench.data.prep import read_source
+    from workbench.run.spec import DataSource
+
+    entries = [project.dataset(name) for name in datasets] if datasets else \
+        [d for d in project.datasets if d.split == "train" and d.kind in method.data_kinds]
+    if not entries:
+        raise RewardError(f"Project '{project.name}' has no {' or '.join(method.data_kinds)} dataset to take "
+                          "prompts from; import one or name it with --dataset.")
+    records: list[dict] = []
+    for entry in entries:
+        if entry.kind not in method.data_kinds and entry.kind != "mixed":
+            raise RewardError(f"Dataset '{entry.name}' holds {entry.kind} records; {method.title} needs "
+                              f"{' or '.join(method.data_kinds)}.")
+        source = DataSource(dataset=entry.name, file=str(project.path / entry.file), kind=entry.kind)
+        records.extend(read_source(source)[:count - len(records)])
+        if len(records) >= count:
+            break
+    if not records:
+        raise RewardError("The chosen datasets hold no records.")
+    return records
+
+
+def _model_folder(project_name: str, ref: str) -> Path:
+    from workbench import models
+    from workbench.run.model_refs import resolve_ref
+
+    return models.resolve(resolve_ref(project_name, ref))
+
+
+def _known_folder(project_name: str, ref: str) -> Path | None:
+    """The model folder when it exists already (the default model may not be converted yet)."""
+    from workbench import models
+    from workbench.run.model_refs import resolve_ref
+
+    base = resolve_ref(project_name, ref)
+    if base == "default":
+        try:
+            return models.cached_folder(models.default_gguf())
+        except models.ModelError:
+            return None
+    return Path(base)
+
+
+def _has_template(folder: Path | None) -> bool:
+    """Whether the model's tokenizer has a chat template, read from its files (no tokenizer loaded);
+    the embedded default, not converted yet, is an instruct model with one."""
+    if folder is None or not Path(folder).exists():
+        return True
+    folder = Path(folder)
+    if (folder / "chat_template.jinja").exists() or (folder / "chat_template.json").exists():
+        return True
+    config = folder / "tokenizer_config.json"
+    return config.exists() and bool(json.loads(config.read_text()).get("chat_template"))
+
+
+def _tokenizer(project_name: str, ref: str, folder: Path | None):
+    from workbench import models
+
+    return models.load_tokenizer(folder or _model_folder(project_name, ref))
+
+
+class _Sampler:
+    """Samples completions as TRL's trainers do: the chat template with a generation prompt, then
+    `max_completion_length` new tokens at the method's temperature."""
+
+    def __init__(self, folder: Path, tokenizer, p: Any, seed: int):
+        import torch
+
+        from workbench import models
+
+        torch.manual_seed(seed)
+        self.model = models.load_causal_lm(folder).eval()
+        self.tokenizer, self.p = tokenizer, p
+
+    def sample(self, prompt: Any, n: int) -> tuple[list[str], list[list[int]]]:
+        import torch
+
+        tok = self.tokenizer
+        text = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False) \
+            if isinstance(prompt, list) else prompt
+        inputs = tok(text, return_tensors="pt", add_special_tokens=False)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, do_sample=True, temperature=self.p.temperature,
+                                      max_new_tokens=self.p.max_completion_length, num_return_sequences=n,
+                                      pad_token_id=tok.pad_token_id)
+        ids = []
+        for seq in out[:, inputs["input_ids"].shape[1]:].tolist():
+            cut = next((i + 1 for i, t in enumerate(seq) if t == tok.eos_token_id), len(seq))
+            ids.append(seq[:cut])
+        return tok.batch_decode(ids, skip_special_tokens=True), ids
+
+
+class _RewardModelScorer:
+    def __init__(self, model, tokenizer):
+        self.model, self.tokenizer = model, tokenizer
+        self.name = "reward_model"
+
+    def score(self, prompts: list, completions: list) -> list[float]:
+        import torch
+
+        from workbench.rewards.model import score_texts
+
+        with torch.inference_mode():
+            return score_texts(self.model, self.tokenizer, prompts, completions)
+
+
+def _reward_model(project_name: str, p: Any) -> _RewardModelScorer:
+    from workbench.rewards.model import load_reward_model
+
+    return _RewardModelScorer(*load_reward_model(project_name, p.reward_model))

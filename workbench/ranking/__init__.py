@@ -1,0 +1,1 @@
+"""Ranking: sampling sessions of candidates, the append-only rankings, the judge and the reward-model scorer."""

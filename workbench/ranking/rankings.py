@@ -1,0 +1,192 @@
+"""Rankings made by a person or a judge, kept append-only, and the preference pairs they imply.
+
+One JSON object a line in `projects/<p>/rankings/rankings.jsonl`:
+{"id", "time", "prompt", "candidates": [{"text", "source"}], "ranking": [indices, best first],
+ "tied": [indices tied at the end], "skipped": bool, "by": "person" | "judge:<model>",
+ "session": the sampling run the candidates came from ("" if none), "index": the prompt's position
+ in that session, "round": which of its groups was ranked}
+Each commit is flushed and fsynced before `commit` returns, so a crash loses at most the
+ranking being made; the reader skips a half-written last line. Light: no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from workbench import locations
+from workbench import project as projects
+from workbench.data.feedback import ordered_pairs, ranked_pairs
+from workbench.files import write_atomic
+from workbench.run.events import JsonlTail
+
+DATASET = "rankings"
+
+
+class RankingError(ValueError):
+    pass
+
+
+def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int], tied: list[int] = (),
+                skipped: bool = False, by: str = "person", session: str = "", index: int | None = None,
+                round: int | None = None) -> dict[str, Any]:
+    """A checked ranking record: each candidate index at most once across `ranking` and `tied`.
+
+    `session`, `index` and `round` say which group of a sampling session was ranked."""
+    n = len(candidates)
+    if n < 2:
+        raise RankingError("a ranking needs at least 2 candidates")
+    used = list(ranking) + list(tied)
+    if len(set(used)) != len(used) or not all(isinstance(i, int) and 0 <= i < n for i in used):
+        raise RankingError(f"ranking and tied should name candidate indices 0..{n - 1}, each at most once")
+    if by != "person" and not by.startswith("judge:"):
+        raise RankingError("'by' is 'person' or 'judge:<model>'")
+    for name, value in (("index", index), ("round", round)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise RankingError(f"'{name}' should be a prompt position (0, 1, ...), not {value!r}")
+    return {"id": uuid.uuid4().hex[:12], "time": time.time(), "prompt": prompt,
+            "candidates": [{"text": c["text"], "source": c.get("source", "")} for c in candidates],
+            "ranking": list(ranking), "tied": list(tied), "skipped": bool(skipped), "by": by,
+            "session": session, "index": index, "round": round}
+
+
+def commit(project: str, record: dict[str, Any]) -> dict[str, Any]:
+    """Append one ranking; it is on disk when this returns."""
+    path = locations.rankings_file(project)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        if f.tell() > 0 and not _ends_with_newline(path):
+            f.write(b"\n")  # a crash left half a line: keep it apart from this record
+        f.write(json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
+    return record
+
+
+def _ends_with_newline(path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def read(project: str) -> list[dict[str, Any]]:
+    """Every committed ranking, oldest first; a half-written last line is left out."""
+    return JsonlTail(locations.rankings_file(project)).read_dicts()
+
+
+def done_indices(project: str, session: str, by: str | None = None) -> set[int]:
+    """The prompt indices of a session ranked or skipped so far (by anyone, or only by `by`)."""
+    return {r["index"] for r in read(project)
+            if r.get("session") == session and isinstance(r.get("index"), int) and (by is None or r.get("by") == by)}
+
+
+def to_pairs(record: dict[str, Any]) -> list[tuple[int, int]]:
+    """Every (better, worse) pair a ranking record implies; ties give none among themselves."""
+    if record.get("skipped"):
+        return []
+    tied = list(record.get("tied") or [])
+    return ordered_pairs([[i] for i in record.get("ranking", [])] + ([tied] if tied else []))
+
+
+def agreement(record: dict[str, Any], scores: list[float]) -> float | None:
+    """The share of the pairs a ranking implies that `scores` order the same way (strictly); None
+    when the ranking implies no pair (skipped, or everything tied)."""
+    pairs = to_pairs(record)
+    if not pairs:
+        return None
+    return sum(scores[better] > scores[worse] for better, worse in pairs) / len(pairs)
+
+
+def as_messages(prompt: Any) -> list[dict[str, str]]:
+    """A text prompt as the single user turn it was sampled as; a conversation as it is."""
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def ranked_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The canonical `ranked` record of one ranking, or None when it gives no pair.
+
+    Only the candidates the person placed are kept (ranked ones in order, then the tied rest
+    as one tie group); empty answers are left out. The prompt is stored as messages because
+    the candidates were sampled as replies in the chat template, and reward and DPO runs
+    should see them the same way. `by` and the session coordinates ride along as extra fields,
+    which the record kinds ignore when a run reads the dataset."""
+    if record.get("skipped") or not to_pairs(record):
+        return None
+    texts = [c.get("text", "") for c in record.get("candidates", [])]
+    ranked = [i for i in record.get("ranking", []) if texts[i].strip()]
+    tied = [i for i in record.get("tied") or [] if texts[i].strip()]
+    order = ranked + tied
+    if len(order) < 2 or (not ranked and tied):
+        return None
+    out: dict[str, Any] = {"prompt": as_messages(record["prompt"]), "completions": [texts[i] for i in order],
+                           "ranking": list(range(len(order)))}
+    if len(tied) >= 2:
+        out["ties"] = [list(range(len(ranked), len(order)))]
+    if len(set(out["completions"])) < 2:
+        return None  # the same answer every time: no pair to learn from
+    out.update(by=record.get("by", "person"), session=record.get("session", ""), index=record.get("index"))
+    return out
+
+
+def rankings_as_dataset(project: str) -> int:
+    """Write (or refresh) the `ranked` dataset `rankings` from the committed rankings; returns its pairs.
+
+    One record per ranking, so that a held-out eval split keeps all the pairs of a prompt together."""
+    rows = [r for r in (ranked_record(record) for record in read(project)) if r is not None]
+    pairs = sum(len([1 for a, b in ranked_pairs(r) if r["completions"][a] != r["completions"][b]]) for r in rows)
+    if not pairs:
+        raise RankingError("No committed ranking gives a preference pair yet.")
+    proj = projects.load(project)
+    entry = projects.DatasetEntry(name=DATASET, kind="ranked", records=len(rows),
+                                  source=str(locations.rankings_file(project)), imported=projects.now_iso())
+    write_atomic(proj.path / entry.file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    proj.datasets = [d for d in proj.datasets if d.name != DATASET] + [entry]
+    proj.save()
+    return pairs
+
+
+@dataclass
+class WinRate:
+    """Blind A/B results of `model` against `other`; a tie counts half a win."""
+
+    model: str
+    other: str
+    wins: int = 0
+    losses: int = 0
+    ties: int = 0
+
+    @property
+    def games(self) -> int:
+        return self.wins + self.losses + self.ties
+
+    @property
+    def rate(self) -> float:
+        return (self.wins + self.ties / 2) / self.games if self.games else 0.0
+
+
+def ab_win_rates(records: list[dict[str, Any]]) -> dict[tuple[str, str], WinRate]:
+    """Win rates per model pair from A/B records (two candidates; the winner ranked first, or both tied).
+
+    Keyed by the two sources in sorted order; skipped records count for nothing."""
+    out: dict[tuple[str, str], WinRate] = {}
+    for record in records:
+        candidates = record.get("candidates", [])
+        if record.get("skipped") or len(candidates) != 2:
+            continue
+        sources = [c.get("source", "") for c in candidates]
+        key = tuple(sorted(sources))
+        if key[0] == key[1]:
+            continue
+        score = out.setdefault(key, WinRate(*key))
+        ranking = record.get("ranking") or []
+        if not ranking:
+            score.ties += 1
+        elif sources[ranking[0]] == score.model:
+            score.wins += 1
+        else:
+            score.losses += 1
+    return out

@@ -1,0 +1,239 @@
+"""A sampling session: groups of candidate answers for a person (or a judge) to rank.
+
+The recipe: params -> prompts -> model(s) -> loop. The loop serves resample requests first,
+then generates the next prompt's group unless the ranking is `ahead` groups behind, in which
+case it waits. Each group is appended to `candidates.jsonl` as soon as it exists (see
+`workbench.ranking.candidates` for the files). Once every prompt has a group the sampler keeps
+serving resample requests until every prompt of the session is ranked or skipped; it also
+ends when `idle_minutes` pass with nothing ranked and nothing asked (a person who walked away
+should not hold the model's memory). Both end as completed; a stop ends it at once.
+`candidates.session_done` tells the ranking screen that every prompt has its candidates.
+
+With `model_b` set, each group is a blind A/B pair: one answer from each model, in a seeded
+random order, each candidate's `source` naming its model.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench import locations, models
+from workbench import params as params_mod
+from workbench.data.errors import DataError
+from workbench.data.prep import read_source
+from workbench.methods.kit.train_args import dtype_name
+from workbench.ranking import candidates as cands
+from workbench.ranking import rankings as ranking
+from workbench.ranking.sample_params import SampleParams
+from workbench.run import events as ev
+from workbench.run.context import JobContext
+from workbench.run.events import JsonlTail
+from workbench.run.model_refs import resolve_ref
+from workbench.run.spec import JobSpec
+
+POLL_SECONDS = 0.25
+
+
+# --- Prompts --------------------------------------------------------------------------------------
+
+def prompt_of(record: dict[str, Any]) -> str | list[dict[str, str]]:
+    """The prompt of a record: a chat's messages before its last assistant turn, else its `prompt`."""
+    if "messages" in record:
+        messages = record["messages"]
+        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+        return messages[:last]
+    if "prompt" not in record:
+        raise DataError(f"A record with fields {', '.join(sorted(record))} has no prompt to sample from.")
+    return record["prompt"]
+
+
+def session_prompts(spec: JobSpec, p: SampleParams) -> list[Any]:
+    """The session's prompts: each distinct prompt once, in the datasets' order or shuffled, then cut."""
+    seen: set[str] = set()
+    prompts = []
+    for source in spec.train:
+        for record in read_source(source):
+            prompt = prompt_of(record)
+            key = json.dumps(prompt, sort_keys=True, ensure_ascii=False)
+            if key not in seen:
+                seen.add(key)
+                prompts.append(prompt)
+    if p.shuffle:
+        random.Random(p.seed).shuffle(prompts)
+    if p.prompts:
+        prompts = prompts[:p.prompts]
+    if not prompts:
+        raise DataError("The chosen datasets hold no prompt to sample from.")
+    return prompts
+
+
+# --- A model that samples ----------------------------------------------------------------------------
+
+class Sampler:
+    """One model and its tokenizer; prompts go through the chat template as a generation prompt."""
+
+    def __init__(self, folder: Path, label: str, dtype: str, device: str):
+        self.label = label
+        self.tokenizer = models.load_tokenizer(folder)
+        self.model = models.load_causal_lm(folder, dtype, device).eval()
+
+    def encode(self, prompt: Any):
+        tokenizer = self.tokenizer
+        if tokenizer.chat_template:
+            messages = ranking.as_messages(prompt)
+            return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True)
+        if not isinstance(prompt, str):
+            raise DataError(f"{self.label} has no chat template, so it cannot answer conversations; "
+                            "sample from text prompts or use a chat model.")
+        return tokenizer(prompt, return_tensors="pt")
+
+    def sample(self, prompt: Any, count: int, p: SampleParams, seed: int, stop) -> tuple[list[str], int]:
+        """(`count` sampled answers, tokens generated); `stop()` ends generation early."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class StopAsked(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), bool(stop()), dtype=torch.bool, device=input_ids.device)
+
+        inputs = self.encode(prompt).to(self.model.device)
+        torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(
+                **inputs, do_sample=True, temperature=p.temperature, top_p=p.top_p,
+                max_new_tokens=p.max_new_tokens, num_return_sequences=count,
+                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+                stopping_criteria=StoppingCriteriaList([StopAsked()]),
+            )
+        new = out[:, inputs["input_ids"].shape[1]:]
+        tokens = int((new != self.tokenizer.pad_token_id).sum())
+        return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)], tokens
+
+
+def group_seed(seed: int, index: int, round_: int) -> int:
+    """A seed per (prompt, round): a session can be repeated, and each resample differs."""
+    return (seed * 1_000_003 + index * 1_009 + round_) % (2 ** 63)
+
+
+def load_samplers(spec: JobSpec, p: SampleParams, job: JobContext) -> list[Sampler]:
+    refs = [p.model] + ([p.model_b] if p.model_b.strip() else [])
+    if len(refs) == 2 and refs[0].strip() == refs[1].strip():
+        raise DataError(f"model and model_b both name '{refs[0]}'; an A/B session compares two models.")
+    dtype, device = dtype_name(spec.runtime), spec.runtime.device
+    out = []
+    for ref in refs:
+        base = resolve_ref(spec.project, ref)
+        folder = models.resolve(base, status=job.status)
+        if not out:
+            spec.model_path = str(folder)
+        job.status(f"Loading {models.describe(base)}")
+        out.append(Sampler(folder, cands.model_label(ref), dtype, device))
+        job.check_stop()
+    if len(out) == 2 and out[0].label == out[1].label:
+        out[1].label += " (B)"
+    return out
+
+
+def make_group(samplers: list[Sampler], prompt: Any, index: int, round_: int, p: SampleParams,
+               job: JobContext) -> tuple[list[dict[str, str]], int]:
+    """(candidates, tokens): n answers of one model, or one from each of two in a seeded order."""
+    seed = group_seed(p.seed, index, round_)
+    stop = lambda: job.stop_requested  # noqa: E731
+    if len(samplers) == 1:
+        texts, tokens = samplers[0].sample(prompt, p.n, p, seed, stop)
+        return [{"text": t, "source": samplers[0].label} for t in texts], tokens
+    group, tokens = [], 0
+    for sampler in samplers:
+        (text,), used = sampler.sample(prompt, 1, p, seed, stop)
+        group.append({"text": text, "source": sampler.label})
+        tokens += used
+    random.Random(seed).shuffle(group)
+    return group, tokens
+
+
+# --- The session ------------------------------------------------------------------------------------
+
+def run(spec: JobSpec, job: JobContext):
+    # 1. Parameters, checked against their bounds.
+    p: SampleParams = params_mod.build(SampleParams, spec.params)
+    ab = bool(p.model_b.strip())
+
+    # 2. Prompts, written for the ranking screen before anything slow happens.
+    job.status("Reading the prompts")
+    prompts = session_prompts(spec, p)
+    total = len(prompts)
+    job.data_counts = (total, 0)
+
+    # 3. Models.
+    samplers = load_samplers(spec, p, job)
+    cands.write_prompts(job.run_dir, prompts, models=[s.label for s in samplers], n=2 if ab else p.n, ab=ab,
+                        datasets=[s.dataset for s in spec.train])
+
+    # 4. The loop: requests first, then new prompts while the ranking keeps up. A stop is a flag
+    # here (no checkpoint to save), checked between groups and by generate itself.
+    job.training = True
+    job.status(f"Sampling {total} prompt(s)", 0.0)
+    rounds: dict[int, int] = {}
+    next_index = 0
+
+    def emit_group(index: int, prompt: Any) -> None:
+        round_ = rounds.get(index, -1) + 1
+        started = time.time()
+        group, tokens = make_group(samplers, prompt, index, round_, p, job)
+        if job.stop_requested:
+            return  # cut short by the stop: not a group anyone should rank
+        seconds = time.time() - started
+        cands.write_group(job.run_dir, index, round_, prompt, group, ab=ab)
+        rounds[index] = round_
+        job.last_step = len(rounds)
+        job.emit(ev.Log(step=job.last_step, total_steps=total, tokens_per_s=tokens / max(seconds, 1e-9),
+                        metrics={"seconds_per_group": seconds, "round": float(round_)}))
+
+    requests, rankings = JsonlTail(job.run_dir / cands.REQUESTS), JsonlTail(locations.rankings_file(spec.project))
+    asked: list[int] = []
+    done: set[int] = set()
+    last_activity, said = time.time(), ""
+
+    def say(message: str, progress: float) -> None:
+        nonlocal said
+        if message != said:
+            job.status(message, progress)
+            said = message
+
+    while not job.stop_requested:
+        new_requests = [r["index"] for r in requests.read_dicts() if isinstance(r.get("index"), int)]
+        new_done = {r["index"] for r in rankings.read_dicts()
+                    if r.get("session") == spec.id and isinstance(r.get("index"), int)}
+        if new_requests or new_done - done:
+            last_activity = time.time()
+        asked += new_requests
+        done |= new_done
+        pending = cands.unserved(asked, rounds)
+        if pending:
+            emit_group(pending[0], prompts[pending[0]])
+            last_activity = time.time()
+            continue
+        if next_index < total and len(set(rounds) - done) < p.ahead:
+            next_index += 1
+            emit_group(next_index - 1, prompts[next_index - 1])
+            last_activity = time.time()
+            say(f"Sampled {len(rounds)}/{total} prompt(s)", len(rounds) / total)
+            continue
+        if set(range(total)) <= done:
+            break
+        if next_index < total:
+            say(f"Waiting for the ranking: {p.ahead} group(s) ready ({len(rounds)}/{total} sampled)",
+                len(rounds) / total)
+        else:
+            say(f"All {total} prompt(s) sampled; serving resample requests until everything is ranked", 1.0)
+        if time.time() - last_activity > p.idle_minutes * 60:
+            spec.notes.append(f"Nothing ranked or asked for {p.idle_minutes:g} min: the session ended.")
+            break
+        time.sleep(POLL_SECONDS)
+    job.training = False
+    return job.run_dir / cands.CANDIDATES

@@ -1,0 +1,300 @@
+"""Scores from a trained reward model, served by a child process to the ranking screen.
+
+    python -m workbench.ranking.scoring PROJECT RUN_ID
+
+The child loads the completed reward run once (its LoRA adapter with the saved score head
+on the run's base, or its full model) and prints {"ready": true, "model": label}, or
+{"error": message} and exits 1. Then each JSON line {"id", "prompt", "texts": [...]} on
+stdin gets one line {"id", "scores": [...]} on stdout (or {"id", "error"}), flushed; it ends
+when stdin closes, so it dies with the app that started it.
+
+A score is the model's scalar for prompt + answer formatted exactly as TRL's RewardTrainer
+formatted the run's pairs: through the chat template when the run's data was conversational
+(a text prompt becomes the user turn, the answer the assistant turn), else the prompt text,
+the answer and the end-of-sequence token, concatenated.
+
+`Scorer` is the parent's side (no torch: a subprocess and a reader thread); `latest_reward_run`
+finds the run to use. Heavy imports happen inside the functions of the child.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.jobs import store
+
+METHOD = "reward"
+
+
+class ScoringError(RuntimeError):
+    """The reward model cannot score (not a completed reward run, child died, timeout)."""
+
+
+def latest_reward_run(project: str) -> str | None:
+    """The newest completed reward run of a project that has weights, or None."""
+    runs = [r for r in store.list_runs(project) if r.method == METHOD and r.state == "completed" and r.output]
+    return runs[-1].id if runs else None
+
+
+# --- The child: the reward model itself ----------------------------------------------------------------
+
+class RewardModel:
+    """A completed reward run, loaded once; `score` formats and scores like its trainer did."""
+
+    def __init__(self, project: str, run_id: str):
+        from workbench import models
+        from workbench.run.spec import JobSpec
+
+        info = store.get(project, run_id)
+        if info.method != METHOD:
+            raise ScoringError(f"Run {run_id} is a {info.method} run, not a reward model.")
+        if info.state != "completed" or info.output is None:
+            raise ScoringError(f"Reward run {run_id} has not completed (state: {info.state}); "
+                               "score with a completed run.")
+        spec = JobSpec.load(info.path)
+        folder = info.output
+        base = models.resolve(spec.model_path or spec.base_model)
+        self.label = f"{run_id} ({folder.name})"
+        self.tokenizer = models.load_tokenizer(folder if (folder / "tokenizer_config.json").exists() else base)
+        self.model = load_weights(folder, base, self.tokenizer.pad_token_id)
+        self.conversational = trained_conversational(spec, self.tokenizer)
+
+    def input_ids(self, prompt: Any, text: str) -> list[int]:
+        """The token ids of one answer, as RewardTrainer tokenizes a chosen or rejected answer."""
+        tok = self.tokenizer
+        if self.conversational or not isinstance(prompt, str):
+            messages = ([{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt))
+            return list(tok.apply_chat_template(messages + [{"role": "assistant", "content": text}],
+                                                tokenize=True, return_dict=True, tools=None)["input_ids"])
+        answer = text if text.endswith(tok.eos_token) else text + tok.eos_token
+        return list(tok(text=prompt + answer)["input_ids"])
+
+    def score(self, prompt: Any, texts: list[str]) -> list[float]:
+        """One scalar per answer; the batch is right-padded as TRL's reward collator pads it."""
+        import torch
+
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            raise ScoringError("'texts' should be a list of answers (strings).")
+        if not texts:
+            return []
+        rows = [self.input_ids(prompt, t) for t in texts]
+        width = max(len(r) for r in rows)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.model.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.model.device)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+        return [float(v) for v in logits[:, 0].float().cpu()]
+
+
+def load_seq_cls(folder: Path, dtype: str, device: str, pad_token_id: int):
+    """A one-output sequence classifier whose score is read at the last token that is not padding."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=getattr(torch, dtype))
+    model.config.pad_token_id = pad_token_id
+    return model.to(device)
+
+
+def load_weights(folder: Path, base: Path, pad_token_id: int):
+    """The reward model: the base with the adapter and its trained score head, or the full model."""
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
+    if not (folder / "adapter_config.json").exists():
+        return load_seq_cls(folder, dtype, device, pad_token_id).eval()
+    from peft import PeftModel
+
+    model = load_seq_cls(base, dtype, device, pad_token_id)
+    return PeftModel.from_pretrained(model, folder).eval()
+
+
+def trained_conversational(spec, tokenizer) -> bool:
+    """Whether the run's pairs were conversational, by the rule of `pair_data.pair_datasets`;
+    when its datasets are gone, whether the tokenizer has a chat template."""
+    from workbench.data.errors import DataError
+    from workbench.data.prep import read_source
+
+    try:
+        records = [r for source in spec.train + spec.eval for r in read_source(source)]
+    except DataError:
+        return bool(tokenizer.chat_template)
+    return any(isinstance(r.get(k), list) for r in records for k in ("prompt", "chosen", "rejected"))
+
+
+def serve(model: RewardModel, lines, out) -> None:
+    for line in lines:
+        if not line.strip():
+            continue
+        ident = None
+        try:
+            request = json.loads(line)
+            if not isinstance(request, dict):
+                raise ScoringError("a request is a JSON object {id, prompt, texts}")
+            ident = request.get("id")
+            reply = {"id": ident, "scores": model.score(request.get("prompt", ""), request.get("texts"))}
+        except Exception as exc:  # noqa: BLE001 - a bad request gets an answer, the child goes on
+            reply = {"id": ident, "error": str(exc) or type(exc).__name__}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if len(argv) != 2:
+        print("usage: python -m workbench.ranking.scoring PROJECT RUN_ID", file=sys.stderr)
+        return 2
+    out, sys.stdout = sys.stdout, sys.stderr  # library chatter must not mix with the replies
+    try:
+        model = RewardModel(*argv)
+    except Exception as exc:  # noqa: BLE001 - the parent reads one line saying why
+        out.write(json.dumps({"error": str(exc) or type(exc).__name__}) + "\n")
+        out.flush()
+        return 1
+    out.write(json.dumps({"ready": True, "model": model.label}) + "\n")
+    out.flush()
+    serve(model, sys.stdin, out)
+    return 0
+
+
+# --- The parent: a light client ---------------------------------------------------------------------------
+
+class Scorer:
+    """A `python -m workbench.ranking.scoring` child and a thread that reads its replies.
+
+    `start()` returns at once; `ready` turns True (or `error` gets a message) when the model
+    is loaded. `score()` waits for its reply. Use from one or more threads, never the UI's."""
+
+    def __init__(self, project: str, run_id: str):
+        self.project, self.run_id = project, run_id
+        self.ready = False
+        self.error: str | None = None
+        self.model = ""
+        self._proc: subprocess.Popen | None = None
+        self._replies: dict[Any, dict] = {}
+        self._changed = threading.Condition()
+        self._write = threading.Lock()
+        self._ids = itertools.count(1)
+        self._stderr: collections.deque[str] = collections.deque(maxlen=20)
+
+    def start(self) -> "Scorer":
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "workbench.ranking.scoring", self.project, self.run_id],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            bufsize=1)
+        threading.Thread(target=self._read, args=(self._proc,), daemon=True, name="scorer-replies").start()
+        threading.Thread(target=self._drain, args=(self._proc,), daemon=True, name="scorer-stderr").start()
+        return self
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            try:
+                reply = json.loads(line)
+            except ValueError:
+                continue
+            with self._changed:
+                if not isinstance(reply, dict):
+                    continue
+                if reply.get("ready"):
+                    self.ready, self.model = True, str(reply.get("model", ""))
+                elif "error" in reply and "id" not in reply:
+                    self.error = str(reply["error"])
+                else:
+                    self._replies[reply.get("id")] = reply
+                self._changed.notify_all()
+        proc.wait()
+        with self._changed:
+            if self.error is None:
+                last = next((s for s in reversed(self._stderr) if s.strip()), "")
+                self.error = f"the scorer exited (status {proc.returncode})" + (f": {last}" if last else "")
+            self.ready = False
+            self._changed.notify_all()
+
+    def _drain(self, proc: subprocess.Popen) -> None:
+        for line in proc.stderr:
+            self._stderr.append(line.rstrip())
+
+    def wait_ready(self, timeout: float = 300.0) -> str:
+        """The model's label once loaded; ScoringError if it failed or took longer than `timeout`."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not self.ready and self.error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ScoringError(f"The reward model of {self.run_id} did not load within {timeout:.0f} s.")
+                self._changed.wait(left)
+            if self.error is not None:
+                raise ScoringError(self.error)
+            return self.model
+
+    def score(self, prompt: Any, texts: list[str], timeout: float = 120.0) -> list[float]:
+        """The reward model's score of each answer to `prompt` (text or messages)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise ScoringError("'texts' should be a list of answers (strings).")
+        if self._proc is None:
+            self.start()
+        started = time.monotonic()
+        self.wait_ready(timeout)
+        ident = next(self._ids)
+        line = json.dumps({"id": ident, "prompt": prompt, "texts": texts}, ensure_ascii=False) + "\n"
+        proc = self._proc
+        try:
+            with self._write:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+        except (AttributeError, BrokenPipeError, OSError, ValueError):
+            raise ScoringError(self.error or "the scorer has exited") from None
+        deadline = started + timeout
+        with self._changed:
+            while ident not in self._replies:
+                if self.error is not None:
+                    raise ScoringError(self.error)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ScoringError(f"No score within {timeout:.0f} s.")
+                self._changed.wait(left)
+            reply = self._replies.pop(ident)
+        if "error" in reply:
+            raise ScoringError(reply["error"])
+        return [float(s) for s in reply["scores"]]
+
+    def close(self, timeout: float = 5.0) -> None:
+        """End the child: close its stdin (it exits), then terminate it if it lingers."""
+        proc, self._proc = self._proc, None
+        self.ready = False
+        if proc is None:
+            return
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def __enter__(self) -> "Scorer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

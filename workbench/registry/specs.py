@@ -1,0 +1,58 @@
+"""A job spec for a registered method: everything checked that can be checked without a model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workbench import params as params_mod
+from workbench import project as projects
+from workbench import registry
+from workbench.data.mixing import proportional_weights
+from workbench.jobs.launch import LaunchError, new_run_id
+from workbench.run.model_refs import RefError, resolve_ref
+from workbench.run.spec import DataSource, JobSpec, Runtime, default_threads
+
+
+def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None = None,
+              datasets: list[str] | None = None, runtime: Runtime | None = None,
+              mix: dict[str, float] | str | None = None, base: str | None = None) -> JobSpec:
+    """Check everything that can be checked without loading a model, and build the spec.
+
+    `mix` weighs the training datasets ({name: weight}, whose names also choose them, or
+    "proportional"); without it each weighs its size, so the sets are simply concatenated.
+    `base` names the starting model (see run.model_refs): `run:<id>` chains this run on another's result."""
+    project = projects.load(project_name)
+    named = bool(datasets)  # datasets named one by one: no eval sets unless named too
+    if isinstance(mix, dict):
+        if datasets and set(datasets) != set(mix):
+            raise LaunchError("--dataset and --mix name different datasets; --mix alone is enough.")
+        datasets = list(mix)
+    method = registry.get(method_name)
+    chosen = params_mod.build(method.params, {**project.defaults.get(method_name, {}), **(values or {})})
+    train_sets = [project.dataset(n) for n in datasets] if datasets else \
+        [d for d in project.datasets if d.split == "train"]
+    if not train_sets:
+        raise LaunchError(f"Project '{project_name}' has no training data yet: import a dataset first.")
+    eval_sets = [] if named else [d for d in project.datasets if d.split == "eval"]
+    for entry in train_sets + eval_sets:
+        if entry.kind not in method.data_kinds and entry.kind != "mixed":
+            raise LaunchError(f"Dataset '{entry.name}' holds {entry.kind} records; {method.title} needs "
+                              f"{' or '.join(method.data_kinds)}.")
+
+    weights = mix if isinstance(mix, dict) else proportional_weights({e.name: e.records for e in train_sets})
+
+    def source(entry, weight=1.0):
+        return DataSource(dataset=entry.name, file=str(project.path / entry.file), kind=entry.kind, weight=weight)
+
+    try:
+        base_model = resolve_ref(project_name, base) if base else project.base_model
+    except RefError as exc:
+        raise LaunchError(str(exc)) from None
+    runtime = runtime or Runtime()
+    if runtime.threads == 0:
+        runtime.threads = default_threads()
+    return JobSpec(
+        id=new_run_id(project_name, method_name), project=project_name, method=method_name,
+        runner=method.runner, base_model=base_model, base_ref=base or "base", params=vars(chosen),
+        train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
+    )

@@ -1,0 +1,1 @@
+"""The run-folder contract, light: layout, spec, events, context, model references, liveness."""
