@@ -30,6 +30,7 @@ from screens.widgets.run_stats import RunStats
 from workbench import locations
 from workbench.jobs import launch, store
 from workbench.run import events as ev
+from workbench.run import layout
 
 TAIL_SECONDS = 0.3
 INFO_SECONDS = 1.5
@@ -100,7 +101,7 @@ class MonitorScreen(Screen):
     @work(thread=True, exclusive=True, group="monitor.watch", exit_on_error=False)
     def watch_run(self) -> None:
         worker = get_current_worker()
-        tail = ev.EventTail(self.run_dir / "events.jsonl")
+        tail = ev.EventTail(self.run_dir / layout.EVENTS)
         next_info = 0.0
         while not worker.is_cancelled:
             events = tail.read_new()
@@ -177,7 +178,7 @@ class MonitorScreen(Screen):
         message = self.history.error or (self.info.message if failed else "")
         if message:
             banner.update(Text.assemble(("✖ Training failed: ", "bold"), message, "\n",
-                                        (f"traceback: {self.run_dir / 'stderr.log'}", "italic")))
+                                        (f"traceback: {self.run_dir / layout.STDERR}", "italic")))
         banner.display = bool(message)
 
     def _write_notes(self) -> None:

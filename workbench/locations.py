@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from workbench.run import layout
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -57,7 +59,7 @@ def run_dir(name: str, run_id: str) -> Path:
 
 
 def exports_dir(name: str, run_id: str) -> Path:
-    return run_dir(name, run_id) / "exports"
+    return layout.exports(run_dir(name, run_id))
 
 
 def llama_tools_dir(version: str) -> Path:
@@ -70,7 +72,7 @@ def llama_tools_dir(version: str) -> Path:
 
 def base_exports_dir(name: str) -> Path:
     """Exports of a project's base model (a run's exports live in the run)."""
-    return project_dir(name) / "exports"
+    return project_dir(name) / layout.EXPORTS
 
 
 def rankings_file(name: str) -> Path:

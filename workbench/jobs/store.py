@@ -169,6 +169,7 @@ def model_choices(project_name: str, methods: tuple[str, ...] = ("sft", "dpo", "
             continue
         if info.state == "completed":
             out.append(ModelChoice(f"run:{info.id}", f"{info.id} ({info.method}, final)"))
-        steps = [layout.checkpoint_step(p) for p in reversed(layout.complete_checkpoints(info.path))]
-        out.extend(ModelChoice(f"run:{info.id}/checkpoint-{s}", f"{info.id} checkpoint {s}") for s in steps)
+        folders = reversed(layout.complete_checkpoints(info.path))
+        out.extend(ModelChoice(f"run:{info.id}/{p.name}", f"{info.id} checkpoint {layout.checkpoint_step(p)}")
+                   for p in folders)
     return out

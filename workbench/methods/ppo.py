@@ -40,6 +40,7 @@ from workbench.methods.kit.train_args import dtype_name, lora_config, prepare_ba
 from workbench.methods.ppo_params import PPOParams
 from workbench.params import ParamError
 from workbench.run import events as ev
+from workbench.run import layout
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
 
@@ -115,7 +116,7 @@ def run(spec: JobSpec, job: JobContext):
             return None
 
     # 8. Save what export and later runs read: the adapter alone for LoRA, else the whole model.
-    out = job.run_dir / ("adapter" if p.mode == "lora" else "model")
+    out = layout.output_for(job.run_dir, adapter=p.mode == "lora")
     job.status(f"Saving {out.name}")
     ppo.policy.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
@@ -418,7 +419,7 @@ def update(ppo: PPOModels, rollout: Rollout, p) -> dict[str, float]:
 def save_checkpoint(ppo: PPOModels, tokenizer, job: JobContext, step: int, tokens_seen: int, max_steps: int):
     """checkpoints/checkpoint-N: the adapter (or model) as export reads it, the value head, the
     optimiser, the random state, and trainer_state.json last (it marks the checkpoint complete)."""
-    folder = job.checkpoints_dir / f"checkpoint-{step}"
+    folder = job.checkpoints_dir / layout.checkpoint_name(step)
     job.status(f"Saving checkpoint {step}")
     ppo.policy.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
@@ -429,7 +430,7 @@ def save_checkpoint(ppo: PPOModels, tokenizer, job: JobContext, step: int, token
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save(rng, folder / "rng_state.pth")
     state = {"global_step": step, "max_steps": max_steps, "kl_coef": ppo.kl.value, "tokens_seen": tokens_seen}
-    (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    (folder / layout.CHECKPOINT_COMPLETE).write_text(json.dumps(state, indent=2))
     job.emit(ev.Checkpoint(step=step, path=str(folder)), sync=True)
 
 
@@ -444,6 +445,6 @@ def restore(ppo: PPOModels, checkpoint: str) -> dict:
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    state = json.loads((folder / "trainer_state.json").read_text())
+    state = json.loads((folder / layout.CHECKPOINT_COMPLETE).read_text())
     ppo.kl.value = state["kl_coef"]
     return {"step": state["global_step"], "tokens_seen": state.get("tokens_seen", 0)}

@@ -24,11 +24,11 @@ from workbench import project as projects
 from workbench.files import read_toml, write_toml
 from workbench.jobs import store
 from workbench.run import events as ev
-from workbench.run import liveness
+from workbench.run import layout, liveness
 
 SYNTAX = "METHOD[:KEY=VALUE,...][@DATASET[+DATASET...]]"
 PREVIOUS, BASE = "previous", "base"
-PLAN_FILE = "plan.toml"
+PLAN_FILE = layout.PLAN
 
 
 class PipelineError(ValueError):
@@ -304,7 +304,7 @@ RUNNER_EVENTS = {cls.type: cls for cls in (RunnerStarted, RunnerStatus, StageSta
 
 def read_runner_events(folder: Path) -> list[ev.Event]:
     out = []
-    for data in ev.JsonlTail(Path(folder) / "events.jsonl").read_dicts():
+    for data in ev.JsonlTail(Path(folder) / layout.EVENTS).read_dicts():
         cls = RUNNER_EVENTS.get(data.get("type", ""))
         if cls is not None:
             names = {f.name for f in fields(cls)}
@@ -392,7 +392,7 @@ def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | Non
             terminal, started = None, True
         elif isinstance(event, RunnerFinished):
             terminal = event
-    if terminal is not None and alive and _mtime(plan.path / "pid") > terminal.time:
+    if terminal is not None and alive and _mtime(plan.path / layout.PID) > terminal.time:
         terminal, started = None, False  # resumed: the new runner has not written its first event yet
     stages = _stage_infos(plan, events, runs)
     info = PlanInfo(plan=plan, state="starting", alive=alive and terminal is None, stages=stages,

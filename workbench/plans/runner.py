@@ -42,7 +42,7 @@ from workbench.plans.pipelines import (
 )
 from workbench.registry.specs import make_spec
 from workbench.run import events as ev
-from workbench.run import liveness
+from workbench.run import layout, liveness
 
 POLL_SECONDS = 0.5
 ENDED = ("completed", "stopped", "failed", "lost")
@@ -58,17 +58,17 @@ def _spawn(plan: Plan, resume: bool) -> subprocess.Popen:
 
 
 def _wait_started(plan: Plan, proc: subprocess.Popen, offset: int, timeout: float = 60.0) -> None:
-    tail = ev.JsonlTail(plan.path / "events.jsonl")
+    tail = ev.JsonlTail(plan.path / layout.EVENTS)
     tail.offset = offset
     deadline = time.time() + timeout
     while time.time() < deadline:
         if any(d.get("type") == RunnerStarted.type for d in tail.read_dicts()):
             return
         if proc.poll() is not None:
-            lines = (plan.path / "stderr.log").read_text(errors="replace").strip().splitlines()
+            lines = (plan.path / layout.STDERR).read_text(errors="replace").strip().splitlines()
             raise launch.LaunchError(f"The runner exited at once: {lines[-1] if lines else 'no output'}")
         time.sleep(0.05)
-    raise launch.LaunchError(f"The runner did not start within {timeout:.0f} s (see {plan.path / 'stderr.log'}).")
+    raise launch.LaunchError(f"The runner did not start within {timeout:.0f} s (see {plan.path / layout.STDERR}).")
 
 
 def start(plan: Plan, wait_for_start: bool = True) -> Path:
@@ -87,7 +87,7 @@ def resume(project_name: str, plan_id: str, wait_for_start: bool = True) -> Path
         raise PipelineError(f"{info.plan.kind.capitalize()} run {plan_id} is still running.")
     if info.state == "completed":
         raise PipelineError(f"{info.plan.kind.capitalize()} run {plan_id} has completed; nothing to resume.")
-    events = info.plan.path / "events.jsonl"
+    events = info.plan.path / layout.EVENTS
     offset = events.stat().st_size if events.exists() else 0
     proc = _spawn(info.plan, resume=True)
     if wait_for_start:
@@ -303,7 +303,7 @@ class Runner:
 def run(project_name: str, plan_id: str, resumed: bool) -> int:
     plan = load_plan(project_name, plan_id)
     known = {e.stage: e.run_id for e in read_runner_events(plan.path) if isinstance(e, StageStarted)}
-    writer = ev.EventWriter(plan.path / "events.jsonl")
+    writer = ev.EventWriter(plan.path / layout.EVENTS)
     beat_stop = liveness.announce(plan.path)
     runner = Runner(plan, writer, known)
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())

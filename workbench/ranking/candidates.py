@@ -24,11 +24,12 @@ from typing import Any
 from workbench import models
 from workbench import project as projects
 from workbench.files import write_atomic
+from workbench.run import layout
 from workbench.run.events import JsonlTail
 
-CANDIDATES = "candidates.jsonl"
-REQUESTS = "requests.jsonl"
-PROMPTS = "prompts.json"
+CANDIDATES = layout.CANDIDATES
+REQUESTS = layout.REQUESTS
+PROMPTS = layout.PROMPTS
 TYPED_DATASET = "prompts"
 METHOD = "sample"
 
@@ -168,7 +169,7 @@ def session_dir(project: str, session: str = "") -> Path:
 
     session = (session or "").strip() or newest_session(project)
     folder = locations.run_dir(project, session)
-    if not (folder / "job.toml").exists():
+    if not (folder / layout.SPEC).exists():
         raise SessionError(f"Project '{project}' has no sampling session '{session}'.")
     method = JobSpec.load(folder).method
     if method != METHOD:

@@ -22,6 +22,7 @@ from workbench import locations, models
 from workbench.data.errors import DataError
 from workbench.files import read_toml
 from workbench.rewards import completion_text
+from workbench.run import layout
 
 
 class RewardSourceError(ValueError):
@@ -36,18 +37,18 @@ def resolve_source(project: str, source: str) -> Path:
         return _check_folder(path.resolve())
     run_id, _, checkpoint = source.removeprefix("run:").partition("/")
     run_dir = locations.run_dir(project, run_id)
-    if not run_id or not (run_dir / "job.toml").exists():
+    if not run_id or not (run_dir / layout.SPEC).exists():
         raise RewardSourceError(f"Reward model '{source}' is neither a run of project '{project}' nor an "
                                 "existing path: give a reward run's id or a model folder.")
-    method = read_toml(run_dir / "job.toml").get("job", {}).get("method")
+    method = read_toml(run_dir / layout.SPEC).get("job", {}).get("method")
     if method != "reward":
         raise RewardSourceError(f"Run '{run_id}' is a {method} run, not a reward model: train one with "
                                 "--method reward and name its id.")
     if checkpoint:
-        return _check_folder(run_dir / "checkpoints" / checkpoint)
-    for name in ("adapter", "model"):
-        if (run_dir / name).exists():
-            return _check_folder(run_dir / name)
+        return _check_folder(layout.checkpoints(run_dir) / checkpoint)
+    output = layout.output(run_dir)
+    if output is not None:
+        return _check_folder(output)
     raise RewardSourceError(f"Reward run '{run_id}' has not finished: no adapter or model yet. Name one of its "
                             f"checkpoints instead (run:{run_id}/checkpoint-N).")
 

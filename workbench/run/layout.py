@@ -10,8 +10,14 @@ runs/<run-id>/
   result.toml       written once it completed
   checkpoints/checkpoint-N/   resumable states (complete once trainer_state.json is there)
   adapter/ | model/ what it produced; merged/ an adapter merged into its base once
-  exports/          exports of this run
-  samples/          the candidates of a sampling session
+  eval.toml         its held-out evaluation report
+  exports/<export-id>/        one export job each (job.toml, events.jsonl, ... as above) and
+                    what it wrote; `<out>.merged-hf/` is an export's scratch folder while it runs
+  prompts.json, candidates.jsonl, requests.jsonl   a sampling session's prompts, the groups
+                    of candidates it sampled and the groups the ranking screen asked for
+  generated.jsonl, synth_report.toml               a synthetic-data run's records and report
+pipeline-runs/<plan-id>/
+  plan.toml         the plan, and the same job.toml-less run files: events.jsonl, stderr.log, pid, heartbeat
 ```
 Light: no imports beyond the standard library.
 """
@@ -34,11 +40,28 @@ ADAPTER = "adapter"
 MODEL = "model"
 MERGED = "merged"
 EXPORTS = "exports"
+SCRATCH_SUFFIX = ".merged-hf"  # an export's scratch folder, beside its output, removed when it ends
+EVAL_REPORT = "eval.toml"
+PROMPTS = "prompts.json"
+CANDIDATES = "candidates.jsonl"
+REQUESTS = "requests.jsonl"
+SYNTH_RECORDS = "generated.jsonl"
+SYNTH_REPORT = "synth_report.toml"
+PLAN = "plan.toml"
 OUTPUTS = (ADAPTER, MODEL)  # what a completed training run wrote, in the order they are looked for
 
 
 def checkpoints(run_dir: Path) -> Path:
     return Path(run_dir) / CHECKPOINTS
+
+
+def checkpoint_name(step: int) -> str:
+    """`checkpoint-N`, the folder name of the checkpoint at step N."""
+    return f"{CHECKPOINT_PREFIX}{step}"
+
+
+def checkpoint(run_dir: Path, step: int) -> Path:
+    return checkpoints(run_dir) / checkpoint_name(step)
 
 
 def checkpoint_step(folder: Path) -> int | None:
@@ -62,6 +85,20 @@ def complete_checkpoints(run_dir: Path) -> list[Path]:
 def latest_checkpoint(run_dir: Path) -> Path | None:
     found = complete_checkpoints(run_dir)
     return found[-1] if found else None
+
+
+def output_for(run_dir: Path, adapter: bool) -> Path:
+    """Where a training run writes what it produced: `adapter/` for an adapter, else `model/`."""
+    return Path(run_dir) / (ADAPTER if adapter else MODEL)
+
+
+def exports(run_dir: Path) -> Path:
+    return Path(run_dir) / EXPORTS
+
+
+def scratch(out: Path) -> Path:
+    """The scratch folder of an export writing to `out` (the merged HF model a GGUF is converted from)."""
+    return Path(out).with_name(Path(out).name + SCRATCH_SUFFIX)
 
 
 def output(run_dir: Path) -> Path | None:

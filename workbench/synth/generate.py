@@ -30,13 +30,14 @@ from workbench.data.prep import read_source
 from workbench.files import write_atomic, write_toml
 from workbench.methods.kit import teacher as teachers
 from workbench.run import events as ev
+from workbench.run import layout
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
 from workbench.synth.filters import Deduper, Filters, Tally, split_reasoning
 from workbench.synth.params import SynthParams
 
-RECORDS_FILE = "generated.jsonl"
-REPORT_FILE = "synth_report.toml"
+RECORDS_FILE = layout.SYNTH_RECORDS
+REPORT_FILE = layout.SYNTH_REPORT
 
 
 @dataclass

@@ -7,6 +7,7 @@ import time
 from transformers import TrainerCallback
 
 from workbench.run import events as ev
+from workbench.run import layout
 
 _KNOWN_LOG_KEYS = {"loss", "learning_rate", "grad_norm", "epoch", "num_input_tokens_seen", "total_flos"}
 
@@ -71,5 +72,5 @@ class EventCallback(TrainerCallback):
         ))
 
     def on_save(self, args, state, control, **kwargs):
-        path = f"{args.output_dir}/checkpoint-{state.global_step}"
+        path = f"{args.output_dir}/{layout.checkpoint_name(state.global_step)}"
         self.job.emit(ev.Checkpoint(step=state.global_step, path=path), sync=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from workbench import models
 from workbench.params import ParamError
+from workbench.run import layout
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec, Runtime
 
@@ -192,7 +193,7 @@ def finish(trainer, job: JobContext, p: Any, tokenizer, has_eval: bool):
         return None
     if has_eval and job.last_eval_step != job.last_step:
         trainer.evaluate()
-    out = job.run_dir / ("adapter" if p.mode in ADAPTER_MODES else "model")
+    out = layout.output_for(job.run_dir, adapter=p.mode in ADAPTER_MODES)
     job.status(f"Saving {out.name}")
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
