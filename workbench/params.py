@@ -1,13 +1,17 @@
 """Typed method parameters: a dataclass whose fields carry help, bounds and choices.
 
 The same metadata drives the CLI's `--set key=value`, the UI's form and validation,
-so a parameter is described once.
+so a parameter is described once. Fields that several classes share are declared once as
+`Fields` and placed into a `@paramclass` by name, where its form shows them.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
-from dataclasses import MISSING, dataclass, field
+import inspect
+from collections.abc import Iterator
+from dataclasses import MISSING, Field, dataclass, field
 from typing import Any
 
 
@@ -19,6 +23,57 @@ def param(default: Any, help: str, *, min: float | None = None, max: float | Non
           choices: tuple[str, ...] | None = None, group: str = "training") -> Any:
     return field(default=default, metadata={"help": help, "min": min, "max": max,
                                             "choices": choices, "group": group})
+
+
+class Fields:
+    """Parameter fields that several params classes share, declared once, in form order.
+
+    `Fields(lora_r=param(...), lora_alpha=param(...))`; a `@paramclass` body takes the group
+    with a line such as `_lora: Fields = LORA`, and the group's fields stand in that place.
+    """
+
+    def __init__(self, **fields: Any):
+        for name, f in fields.items():
+            if not isinstance(f, Field) or f.default is MISSING:
+                raise TypeError(f"{name}: a Fields entry is a param(...) with a default.")
+        self._fields: dict[str, Field] = fields
+
+    def without(self, *names: str) -> Fields:
+        """The group less some of its fields, for a method that does not offer them."""
+        unknown = sorted(set(names) - set(self._fields))
+        if unknown:
+            raise TypeError(f"Not in this group: {', '.join(unknown)}.")
+        return Fields(**{n: f for n, f in self._fields.items() if n not in names})
+
+    def copies(self) -> Iterator[tuple[str, Field]]:
+        """Each field as a fresh copy (a dataclass takes ownership of the fields it is given)."""
+        for name, f in self._fields.items():
+            yield name, copy.copy(f)
+
+
+def paramclass(cls: type) -> type:
+    """`@dataclass`, once each `Fields` named in the class body is replaced by its fields, in place.
+
+    The class keeps one order, the order of its body, for `describe()`, the form and `job.toml`.
+    """
+    annotations: dict[str, Any] = {}
+
+    def add(name: str, annotation: Any) -> None:
+        if name in annotations:
+            raise TypeError(f"{cls.__name__}: the field {name} is declared twice.")
+        annotations[name] = annotation
+
+    for name, annotation in inspect.get_annotations(cls).items():
+        group = cls.__dict__.get(name)
+        if not isinstance(group, Fields):
+            add(name, annotation)
+            continue
+        delattr(cls, name)
+        for field_name, f in group.copies():
+            add(field_name, type(f.default).__name__)
+            setattr(cls, field_name, f)
+    cls.__annotations__ = annotations
+    return dataclass(cls)
 
 
 @dataclass(frozen=True)

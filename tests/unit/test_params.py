@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from workbench.methods.sft_params import SFTParams
-from workbench.params import ParamError, build, coerce, describe, parse_assignments
+from workbench.params import (
+    Fields,
+    ParamError,
+    build,
+    coerce,
+    describe,
+    param,
+    paramclass,
+    parse_assignments,
+)
 from workbench.registry import get as get_method
 
 INFO = {i.name: i for i in describe(SFTParams)}
@@ -96,3 +105,75 @@ def test_registry_names_the_params_and_data_kinds():
     assert sft.params is SFTParams and "chat" in sft.data_kinds
     with pytest.raises(ValueError, match="Unknown method 'ppo2'. Available: sft"):
         get_method("ppo2")
+
+
+# The method form lists the fields in this order; job.toml and `describe` follow it.
+FORM_ORDER = {
+    "sft": ["mode", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "max_length", "warmup",
+            "scheduler", "weight_decay", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "use_dora",
+            "use_rslora", "quant_type", "double_quant", "compute_dtype", "eval_fraction", "eval_steps",
+            "save_steps", "logging_steps", "gradient_checkpointing"],
+    "classifier": ["mode", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "max_length",
+                   "warmup", "scheduler", "weight_decay", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
+                   "use_dora", "use_rslora", "eval_fraction", "eval_steps", "save_steps", "logging_steps",
+                   "gradient_checkpointing"],
+    "rloo": ["mode", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "num_generations",
+             "max_completion_length", "temperature", "warmup", "scheduler", "weight_decay", "lora_r", "lora_alpha",
+             "lora_dropout", "target_modules", "use_dora", "use_rslora", "quant_type", "double_quant",
+             "compute_dtype", "save_steps", "logging_steps", "gradient_checkpointing", "beta", "reward_model",
+             "reward_model_weight", "rewards", "reward_file", "format_pattern", "answer_column", "numeric_tolerance",
+             "regex", "json_fields", "xml_elements", "length_min", "length_max", "length_unit", "tests_column",
+             "code_timeout", "code_memory_mb"],
+    "ppo": ["mode", "learning_rate", "max_steps", "batch_size", "mini_batch_size", "ppo_epochs", "max_prompt_length",
+            "max_new_tokens", "temperature", "max_grad_norm", "reward_model", "rewards", "reward_file", "score_clip",
+            "whiten_rewards", "kl_coef", "kl_control", "target_kl", "kl_horizon", "kl_estimator", "gamma", "lam",
+            "cliprange", "cliprange_value", "vf_coef", "entropy_coef", "lora_r", "lora_alpha", "lora_dropout",
+            "target_modules", "save_steps", "logging_steps", "format_pattern", "answer_column", "numeric_tolerance",
+            "regex", "json_fields", "xml_elements", "length_min", "length_max", "length_unit", "tests_column",
+            "code_timeout", "code_memory_mb"],
+}
+
+
+@pytest.mark.parametrize("method", sorted(FORM_ORDER))
+def test_shared_field_groups_keep_each_method_s_form_order(method):
+    assert [i.name for i in describe(get_method(method).params)] == FORM_ORDER[method]
+
+
+def test_shared_fields_keep_the_form_group_of_their_method():
+    groups = {m: {i.name: i.group for i in describe(get_method(m).params)} for m in ("grpo", "ppo")}
+    assert groups["grpo"]["answer_column"] == "rewards" and groups["ppo"]["answer_column"] == "reward options"
+    assert groups["ppo"]["lora_r"] == "lora" and groups["ppo"]["save_steps"] == "schedule"
+
+
+def test_a_paramclass_places_each_group_where_its_body_names_it():
+    shared = Fields(a=param(1, "A.", min=0), b=param("x", "B.", choices=("x", "y"), group="g"))
+
+    @paramclass
+    class One:
+        first: float = param(0.5, "First.")
+        _shared: Fields = shared
+        last: bool = param(False, "Last.")
+
+    @paramclass
+    class Two:
+        _shared: Fields = shared.without("a")
+
+    assert [(i.name, i.kind, i.default, i.group) for i in describe(One)] == \
+        [("first", float, 0.5, "training"), ("a", int, 1, "training"), ("b", str, "x", "g"),
+         ("last", bool, False, "training")]
+    assert [i.name for i in describe(Two)] == ["b"]
+    assert build(One, {"a": "3"}).a == 3 and build(Two).b == "x"
+    with pytest.raises(ParamError, match="a: -1 is below the minimum 0"):
+        build(One, {"a": "-1"})
+    with pytest.raises(ParamError, match="Unknown parameter"):
+        build(Two, {"a": "3"})  # a group less a field has no such field
+    with pytest.raises(TypeError, match="Not in this group: c"):
+        shared.without("c")
+
+
+def test_a_field_declared_twice_is_refused():
+    with pytest.raises(TypeError, match="Clash: the field a is declared twice"):
+        @paramclass
+        class Clash:
+            a: int = param(1, "A.")
+            _more: Fields = Fields(a=param(2, "Another A."))

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from workbench.methods.kit import common_params as common
-from workbench.params import param
+from workbench.params import Fields, param, paramclass
 
 CLASSIFIER_MODES = ("last_layer", "lora", "full")
 
 
-@dataclass
+@paramclass
 class ClassifierParams:
     mode: str = common.mode("last_layer", CLASSIFIER_MODES)
     learning_rate: float = param(1e-3, "Step size of the optimiser (head alone ~1e-3, LoRA ~1e-4, full ~2e-5).",
@@ -21,17 +19,8 @@ class ClassifierParams:
     grad_accum: int = common.grad_accum()
     max_length: int = param(512, "Tokens kept per text; longer texts are truncated.", min=8, max=131072)
     warmup: float = param(0.05, "Warm-up: a ratio of total steps if below 1, else a number of steps.", min=0)
-    scheduler: str = common.scheduler()
-    weight_decay: float = common.weight_decay()
-    lora_r: int = common.lora_r()
-    lora_alpha: int = common.lora_alpha()
-    lora_dropout: float = common.lora_dropout()
-    target_modules: str = common.target_modules()
-    use_dora: bool = common.use_dora()
-    use_rslora: bool = common.use_rslora()
+    _optimiser: Fields = common.OPTIMISER
+    _lora: Fields = common.LORA
     eval_fraction: float = param(0.1, "Share of the texts held out for eval accuracy when the project has no "
                                  "eval set.", min=0, max=0.5, group="schedule")
-    eval_steps: int = common.eval_steps()
-    save_steps: int = common.save_steps()
-    logging_steps: int = common.logging_steps()
-    gradient_checkpointing: bool = common.gradient_checkpointing()
+    _schedule: Fields = common.SCHEDULE

@@ -1,26 +1,17 @@
 """Parameters of the methods that sample their own answers and learn from rewards: GRPO and RLOO.
 
-The reward options are the library's (`workbench.rewards.library.OPTIONS`), declared here as
-fields so the method form shows each with its help line, in the `rewards` group."""
+The reward options are the library's (`workbench.rewards.library.OPTIONS`), taken as fields
+(`common.reward_options`) so the method form shows each with its help line, in the `rewards` group."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 from workbench.methods.kit import common_params as common
-from workbench.params import param
-from workbench.rewards.library import OPTIONS
+from workbench.params import Fields, param, paramclass
 
 # GRPOConfig.loss_type values that trl 1.16's GRPOTrainer implements (luspo switches to sequence-level ratios).
 GRPO_LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo", "cispo", "sapo", "luspo", "vespo")
 SCALE_REWARDS = ("group", "batch", "none")
-
-
-def option(name: str) -> Any:
-    """The form field of one reward option of the library."""
-    o = OPTIONS[name]
-    return param(o.default, o.help, min=o.min, max=o.max, choices=o.choices, group="rewards")
+REWARD_OPTIONS = common.reward_options(group="rewards")
 
 
 def rewards(default: str):
@@ -41,7 +32,7 @@ def reward_model_weight():
     return param(1.0, "Weight of the reward model's score in the total.", min=-100, max=100, group="rewards")
 
 
-@dataclass
+@paramclass
 class RLParams:
     mode: str = common.mode()
     learning_rate: float = param(1e-5, "Step size of the optimiser (LoRA ~1e-5..1e-4, full ~1e-6..1e-5).",
@@ -58,23 +49,13 @@ class RLParams:
     temperature: float = param(1.0, "Sampling temperature: higher gives more varied completions.", min=0.01, max=5,
                                group="method")
     warmup: float = param(0.0, "Warm-up: a ratio of total steps if below 1, else a number of steps.", min=0)
-    scheduler: str = common.scheduler()
-    weight_decay: float = common.weight_decay()
-    lora_r: int = common.lora_r()
-    lora_alpha: int = common.lora_alpha()
-    lora_dropout: float = common.lora_dropout()
-    target_modules: str = common.target_modules()
-    use_dora: bool = common.use_dora()
-    use_rslora: bool = common.use_rslora()
-    quant_type: str = common.quant_type()
-    double_quant: bool = common.double_quant()
-    compute_dtype: str = common.compute_dtype()
-    save_steps: int = common.save_steps()
-    logging_steps: int = common.logging_steps()
-    gradient_checkpointing: bool = common.gradient_checkpointing()
+    _optimiser: Fields = common.OPTIMISER
+    _lora: Fields = common.LORA
+    _qlora: Fields = common.QLORA
+    _schedule: Fields = common.SCHEDULE.without("eval_steps")
 
 
-@dataclass
+@paramclass
 class GRPOParams(RLParams):
     beta: float = param(0.0, "KL penalty towards the starting model; 0 loads no reference (less memory).",
                         min=0, max=10, group="method")
@@ -87,21 +68,10 @@ class GRPOParams(RLParams):
     reward_model: str = reward_model("Also score with a reward model: run:<id> of a reward run, or a folder "
                                      "of a sequence-classification model (empty: none).")
     reward_model_weight: float = reward_model_weight()
-    format_pattern: str = option("format_pattern")
-    answer_column: str = option("answer_column")
-    numeric_tolerance: float = option("numeric_tolerance")
-    regex: str = option("regex")
-    json_fields: str = option("json_fields")
-    xml_elements: str = option("xml_elements")
-    length_min: int = option("length_min")
-    length_max: int = option("length_max")
-    length_unit: str = option("length_unit")
-    tests_column: str = option("tests_column")
-    code_timeout: float = option("code_timeout")
-    code_memory_mb: int = option("code_memory_mb")
+    _options: Fields = REWARD_OPTIONS
 
 
-@dataclass
+@paramclass
 class RLOOParams(RLParams):
     beta: float = param(0.05, "KL penalty towards the starting model, added to the reward.", min=0, max=10,
                         group="method")
@@ -110,15 +80,4 @@ class RLOOParams(RLParams):
     reward_model_weight: float = reward_model_weight()
     rewards: str = rewards("")
     reward_file: str = reward_file()
-    format_pattern: str = option("format_pattern")
-    answer_column: str = option("answer_column")
-    numeric_tolerance: float = option("numeric_tolerance")
-    regex: str = option("regex")
-    json_fields: str = option("json_fields")
-    xml_elements: str = option("xml_elements")
-    length_min: int = option("length_min")
-    length_max: int = option("length_max")
-    length_unit: str = option("length_unit")
-    tests_column: str = option("tests_column")
-    code_timeout: float = option("code_timeout")
-    code_memory_mb: int = option("code_memory_mb")
+    _options: Fields = REWARD_OPTIONS

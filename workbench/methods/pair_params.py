@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from workbench.methods.kit import common_params as common
-from workbench.params import param
+from workbench.params import Fields, param, paramclass
 
 # DPOConfig.loss_type values that trl 1.16's DPOTrainer implements (tests check them against it).
 DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "bco_pair", "sppo_hard", "aot",
                   "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
 
 
-@dataclass
+@paramclass
 class PairParams:
     mode: str = common.mode()
     learning_rate: float = param(5e-5, "Step size of the optimiser (LoRA ~1e-5..1e-4, full ~1e-6..1e-5).",
@@ -24,32 +22,21 @@ class PairParams:
     max_length: int = param(512, "Tokens kept per prompt + answer; longer ones are truncated.", min=16,
                             max=131072)
     warmup: float = param(0.1, "Warm-up: a ratio of total steps if below 1, else a number of steps.", min=0)
-    scheduler: str = common.scheduler()
-    weight_decay: float = common.weight_decay()
-    lora_r: int = common.lora_r()
-    lora_alpha: int = common.lora_alpha()
-    lora_dropout: float = common.lora_dropout()
-    target_modules: str = common.target_modules()
-    use_dora: bool = common.use_dora()
-    use_rslora: bool = common.use_rslora()
-    quant_type: str = common.quant_type()
-    double_quant: bool = common.double_quant()
-    compute_dtype: str = common.compute_dtype()
+    _optimiser: Fields = common.OPTIMISER
+    _lora: Fields = common.LORA
+    _qlora: Fields = common.QLORA
     eval_fraction: float = param(0.1, "Share of the prompts held out for eval when the project has no eval set.",
                                  min=0, max=0.5, group="schedule")
-    eval_steps: int = common.eval_steps()
-    save_steps: int = common.save_steps()
-    logging_steps: int = common.logging_steps()
-    gradient_checkpointing: bool = common.gradient_checkpointing()
+    _schedule: Fields = common.SCHEDULE
 
 
-@dataclass
+@paramclass
 class RewardParams(PairParams):
     center_rewards: float = param(0.0, "Weight of a penalty that keeps rewards centred on zero (0 = off).",
                                   min=0, max=10, group="method")
 
 
-@dataclass
+@paramclass
 class DPOParams(PairParams):
     beta: float = param(0.1, "How far the model may move from the reference: higher stays closer.",
                         min=1e-4, max=10, group="method")

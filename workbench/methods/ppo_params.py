@@ -1,19 +1,17 @@
 """Parameters of PPO: the rollout, the clipped updates, the KL control and the reward.
 
-The options of the library rewards (answer_column, length_max, ...) are added from
-`workbench.rewards.library.OPTIONS`, so they are described once, where the rewards live."""
+The options of the library rewards (answer_column, length_max, ...) come last, from
+`workbench.rewards.library.OPTIONS` (`common.reward_options`), so they are described once, where the
+rewards live."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, make_dataclass
-
 from workbench.methods.kit import common_params as common
-from workbench.params import param
-from workbench.rewards.library import OPTIONS
+from workbench.params import Fields, param, paramclass
 
 
-@dataclass
-class PPOCoreParams:
+@paramclass
+class PPOParams:
     mode: str = common.mode(choices=("lora", "full"))
     learning_rate: float = param(3e-5, "Step size of AdamW (LoRA ~1e-5..1e-4, full ~1e-6..1e-5).", min=1e-8, max=1.0)
     max_steps: int = param(100, "PPO iterations: each samples a batch, scores it and updates the policy.",
@@ -59,18 +57,6 @@ class PPOCoreParams:
                            group="method")
     entropy_coef: float = param(0.0, "Weight of an entropy bonus that keeps sampling diverse (0 = off).",
                                 min=0.0, max=10.0, group="method")
-    lora_r: int = common.lora_r()
-    lora_alpha: int = common.lora_alpha()
-    lora_dropout: float = common.lora_dropout()
-    target_modules: str = common.target_modules()
-    save_steps: int = common.save_steps()
-    logging_steps: int = common.logging_steps()
-
-
-PPOParams = make_dataclass(
-    "PPOParams",
-    [(name, type(o.default), param(o.default, o.help, min=o.min, max=o.max, choices=o.choices,
-                                   group="reward options")) for name, o in OPTIONS.items()],
-    bases=(PPOCoreParams,),
-    namespace={"__doc__": "PPOCoreParams plus the library rewards' options.", "__module__": __name__},
-)
+    _lora: Fields = common.LORA.without("use_dora", "use_rslora")
+    _schedule: Fields = common.SCHEDULE.without("eval_steps", "gradient_checkpointing")
+    _reward_options: Fields = common.reward_options(group="reward options")

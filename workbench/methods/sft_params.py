@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from workbench.methods.kit import common_params as common
-from workbench.params import build, param
+from workbench.params import Fields, build, param, paramclass
 
 
-@dataclass
+@paramclass
 class SFTParams:
     mode: str = common.mode()
     learning_rate: float = param(2e-4, "Step size of the optimiser (LoRA ~1e-4..5e-4, full ~1e-5..5e-5).",
@@ -19,23 +17,12 @@ class SFTParams:
     grad_accum: int = common.grad_accum()
     max_length: int = param(512, "Tokens kept per record; longer records are truncated.", min=16, max=131072)
     warmup: float = param(0.03, "Warm-up: a ratio of total steps if below 1, else a number of steps.", min=0)
-    scheduler: str = common.scheduler()
-    weight_decay: float = common.weight_decay()
-    lora_r: int = common.lora_r()
-    lora_alpha: int = common.lora_alpha()
-    lora_dropout: float = common.lora_dropout()
-    target_modules: str = common.target_modules()
-    use_dora: bool = common.use_dora()
-    use_rslora: bool = common.use_rslora()
-    quant_type: str = common.quant_type()
-    double_quant: bool = common.double_quant()
-    compute_dtype: str = common.compute_dtype()
+    _optimiser: Fields = common.OPTIMISER
+    _lora: Fields = common.LORA
+    _qlora: Fields = common.QLORA
     eval_fraction: float = param(0.1, "Share of the data held out for eval loss when the project has no eval set.",
                                  min=0, max=0.5, group="schedule")
-    eval_steps: int = common.eval_steps()
-    save_steps: int = common.save_steps()
-    logging_steps: int = common.logging_steps()
-    gradient_checkpointing: bool = common.gradient_checkpointing()
+    _schedule: Fields = common.SCHEDULE
 
 
 def project_settings(project, max_length: int | None = None) -> SFTParams:
