@@ -30,7 +30,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from textual.app import App  # noqa: E402
 
-from screens.rank import RankScreen  # noqa: E402
+from screens.rank.screen import RankScreen  # noqa: E402
 from screens.widgets.candidate_card import CandidateCard  # noqa: E402
 from workbench import locations  # noqa: E402
 from workbench import project as projects  # noqa: E402

@@ -30,7 +30,7 @@ class WorkbenchApp(App[int]):
         self.push_screen(ProjectScreen(message.project))
 
     def on_open_data(self, message: OpenData) -> None:
-        from screens.data import DataScreen
+        from screens.data.screen import DataScreen
 
         self.push_screen(DataScreen(message.project, message.dataset))
 

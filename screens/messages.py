@@ -13,13 +13,17 @@ class OpenProject(Message):
         self.project = project
 
 
-class OpenRun(Message):
-    """Show the monitor of a run."""
+class RunMessage(Message):
+    """A message about one run of a project; the app routes each kind below to its screen."""
 
     def __init__(self, project: str, run_id: str) -> None:
         super().__init__()
         self.project = project
         self.run_id = run_id
+
+
+class OpenRun(RunMessage):
+    """Show the monitor of a run."""
 
 
 class OpenData(Message):
@@ -31,22 +35,12 @@ class OpenData(Message):
         self.dataset = dataset
 
 
-class ExportRun(Message):
+class ExportRun(RunMessage):
     """Open the export screen of a run."""
 
-    def __init__(self, project: str, run_id: str) -> None:
-        super().__init__()
-        self.project = project
-        self.run_id = run_id
 
-
-class RunStarted(Message):
+class RunStarted(RunMessage):
     """A run was launched; its monitor replaces the screen that launched it."""
-
-    def __init__(self, project: str, run_id: str) -> None:
-        super().__init__()
-        self.project = project
-        self.run_id = run_id
 
 
 class WorkerFailed(Message):

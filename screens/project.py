@@ -206,7 +206,7 @@ class ProjectScreen(Screen):
         self.app.pop_screen()
 
     def action_import_data(self) -> None:
-        from screens.import_data import ImportScreen
+        from screens.data.importer import ImportScreen
 
         self.app.push_screen(ImportScreen(self.project), lambda _: self.load())
 
@@ -223,14 +223,14 @@ class ProjectScreen(Screen):
         self.app.push_screen(MethodScreen(self.project))
 
     def action_rank(self) -> None:
-        from screens.rank_setup import RankSetupScreen
+        from screens.rank.sessions import RankSetupScreen
 
         self.app.push_screen(RankSetupScreen(self.project))
 
     def action_monitor(self) -> None:
         if plan := self.selected_plan():
-            from screens.pipeline import PipelineScreen
-            from screens.sweep import SweepScreen
+            from screens.plans.pipeline import PipelineScreen
+            from screens.plans.sweep import SweepScreen
 
             screen = SweepScreen if plan.plan.kind == "sweep" else PipelineScreen
             self.app.push_screen(screen(self.project, plan.id))

@@ -19,7 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Static
 
-from screens.data_source import ChildError, run_json
+from screens.data.source import ChildError, run_json
 from screens.messages import forward_failure
 
 REWARDS_COMMAND = (sys.executable, "-m", "workbench.cli.main", "rewards")

@@ -7,24 +7,12 @@ from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.message import Message
-from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
+from screens.widgets.figures import FigurePanel, bar, figures_table
 from workbench import telemetry
 
 REFRESH_SECONDS = 2.0
-BAR_WIDTH = 10
-
-
-def bar(fraction: float | None, width: int = BAR_WIDTH, style: str | None = None) -> Text:
-    """A bar; a load bar (no `style`) turns yellow then red as it fills."""
-    if fraction is None:
-        return Text("?".ljust(width), style="dim")
-    fraction = min(1.0, max(0.0, fraction))
-    full = round(fraction * width)
-    if style is None:
-        style = "red" if fraction >= 0.9 else "yellow" if fraction >= 0.7 else "green"
-    return Text.assemble(("█" * full, style), ("░" * (width - full), "dim"))
 
 
 def _num(value: float | None, unit: str, digits: int = 0) -> str:
@@ -44,9 +32,7 @@ def _gpu_rows(table: Table, gpu: telemetry.GPU) -> None:
 
 
 def render_snapshot(snap: telemetry.Telemetry) -> Group:
-    table = Table.grid(padding=(0, 1))
-    table.add_column(style="dim", no_wrap=True)
-    table.add_column(no_wrap=True)
+    table = figures_table()
     for gpu in snap.gpus:
         _gpu_rows(table, gpu)
     cpu = snap.cpu_percent / 100
@@ -56,15 +42,12 @@ def render_snapshot(snap: telemetry.Telemetry) -> Group:
     return Group(table)
 
 
-class GpuPanel(Static):
+class GpuPanel(FigurePanel):
     """Polls `workbench.telemetry.snapshot()` in a thread every couple of seconds."""
 
     DEFAULT_CSS = """
     GpuPanel {
         border: round $secondary;
-        border-title-color: $text;
-        padding: 0 1;
-        height: auto;
     }
     GpuPanel.-no-gpu {
         border: round $warning;
@@ -82,9 +65,8 @@ class GpuPanel(Static):
             return isinstance(message, GpuPanel.Updated)
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("reading GPU and CPU figures…", id=id, classes=classes)
+        super().__init__("reading GPU and CPU figures…", "machine", id=id, classes=classes)
         self.snap: telemetry.Telemetry | None = None
-        self.border_title = "machine"
 
     def on_mount(self) -> None:
         self.poll()

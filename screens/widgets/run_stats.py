@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from screens.run_history import RunHistory, duration, finite
-from screens.widgets.gpu_panel import bar
+from screens.widgets.figures import FigurePanel, bar, figures_table
 
 STATE_STYLES = {
     "starting": "bold yellow", "running": "bold green", "stopping": "bold yellow",
@@ -29,30 +27,24 @@ def _rate(value: float | None) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-class RunStats(Static):
+class RunStats(FigurePanel):
     """Set with `show(...)`; the parent calls it on new events and on its clock."""
 
     DEFAULT_CSS = """
     RunStats {
         border: round $primary;
-        border-title-color: $text;
-        padding: 0 1;
-        height: auto;
     }
     """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
-        super().__init__("reading the run…", id=id, classes=classes)
-        self.border_title = "run"
+        super().__init__("reading the run…", "run", id=id, classes=classes)
 
     def show(self, history: RunHistory, state: str, alive: bool, message: str = "") -> None:
         self.update(self.render_stats(history, state, alive, message))
 
     @staticmethod
     def render_stats(history: RunHistory, state: str, alive: bool, message: str) -> Group:
-        table = Table.grid(padding=(0, 1))
-        table.add_column(style="dim", no_wrap=True)
-        table.add_column(no_wrap=True)
+        table = figures_table()
         table.add_row("state", Text(state, style=STATE_STYLES.get(state, "bold")))
         total = history.total_steps
         if total:

@@ -16,8 +16,8 @@ from textual.app import App
 from textual.widgets import Input
 
 from screens.app import WorkbenchApp
-from screens.rank import RankScreen
-from screens.rank_judge import JudgeScreen
+from screens.rank.judge import JudgeScreen
+from screens.rank.screen import RankScreen
 from screens.widgets.candidate_card import CandidateCard
 from tests.e2e.conftest import REPO, cli, events, of_type
 from workbench import locations
@@ -40,7 +40,7 @@ SHORT = ["--wait", "--set", "max_steps=4", "--set", "batch_size=4", "--set", "ev
 DRIVER = textwrap.dedent("""
     import asyncio, sys, time
     from textual.app import App
-    from screens.rank import RankScreen
+    from screens.rank.screen import RankScreen
 
     project, session = sys.argv[1], sys.argv[2]
 

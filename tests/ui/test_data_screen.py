@@ -17,9 +17,9 @@ from rich.text import Text
 from textual.widgets import DataTable, Input, Select, Static
 
 from screens.app import WorkbenchApp
-from screens.data import PAGE, DataScreen
-from screens.data_render import LOSS_STYLE, MASKED_STYLE
-from screens.data_split import SplitModal
+from screens.data.render import LOSS_STYLE, MASKED_STYLE
+from screens.data.screen import PAGE, DataScreen
+from screens.data.split import SplitModal
 from screens.project import ProjectScreen
 from screens.widgets.histogram import Histogram
 from tests.conftest import CHAT_RECORDS, write_jsonl

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.widgets import DataTable, Static
 
 from screens.app import WorkbenchApp
-from screens.import_data import ImportScreen, complete_path
+from screens.data.importer import ImportScreen, complete_path
 from screens.project import ProjectScreen
 from tests.conftest import CHAT_RECORDS, write_jsonl
 from workbench import project

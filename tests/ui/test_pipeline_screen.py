@@ -11,9 +11,9 @@ from textual.widgets import DataTable, Static
 
 from screens.app import WorkbenchApp
 from screens.monitor import MonitorScreen
-from screens.pipeline import PipelineScreen
+from screens.plans.pipeline import PipelineScreen
+from screens.plans.sweep import SweepScreen
 from screens.project import ProjectScreen
-from screens.sweep import SweepScreen
 from tests.unit.test_store import dead_pid, make_run
 from workbench import project as projects
 from workbench.plans import pipelines

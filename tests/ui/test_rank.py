@@ -14,7 +14,7 @@ from pathlib import Path
 from textual.app import App
 from textual.widgets import Static
 
-from screens.rank import RankScreen
+from screens.rank.screen import RankScreen
 from screens.widgets.candidate_card import CandidateCard
 from workbench import locations
 from workbench import project as projects
@@ -325,7 +325,7 @@ async def test_prompt_as_messages_and_a_long_answer_scroll_in_its_card(home):
 # --- the setup modal (k on the project screen) and the judge modal (j) ------------------------------
 
 async def open_setup(pilot):
-    from screens.rank_setup import RankSetupScreen
+    from screens.rank.sessions import RankSetupScreen
 
     await wait_for(pilot, lambda: pilot.app.screen.query("#projects"), what="the projects home")
     await pilot.app.workers.wait_for_complete()  # the projects are read in a thread
@@ -385,7 +385,7 @@ async def test_setup_refuses_what_cannot_start(home):
 async def test_judge_modal_edits_the_template_and_refuses_one_without_placeholders(home):
     from textual.widgets import TextArea
 
-    from screens.rank_judge import JudgeScreen
+    from screens.rank.judge import JudgeScreen
     from workbench.ranking.judge_params import DEFAULT_TEMPLATE, template_path
 
     run_dir = make_session()
@@ -430,7 +430,7 @@ async def test_reward_scores_show_on_cards_and_agreement_follows_commits(home):
 # --- the rules of a ranking in progress, without a terminal ------------------------------------------
 
 def test_ranking_rules():
-    from screens.rank_state import Ranking
+    from screens.rank.state import Ranking
 
     r = Ranking(4)
     assert not r.complete and r.badge(0) == ""

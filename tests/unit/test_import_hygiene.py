@@ -1,4 +1,7 @@
-"""The engine never imports the UI; the UI's engine modules stay light. Checked in fresh interpreters."""
+"""The engine never imports the UI; the UI never loads the ML stack, nor do the engine modules it reads.
+
+Checked in fresh interpreters.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +21,19 @@ def loaded_after(code: str) -> set[str]:
     out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
                          capture_output=True, text=True, check=True)
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def test_screens_never_import_the_ml_stack():
+    """Every module of the UI, imported in one interpreter, leaves torch and friends unloaded."""
+    modules = loaded_after(
+        "import importlib, pkgutil, screens, screens.app\n"
+        "for info in pkgutil.walk_packages(screens.__path__, 'screens.'):\n"
+        "    importlib.import_module(info.name)"
+    )
+    top_level = {m.split(".")[0] for m in modules}
+    assert {"screens.widgets.gpu_panel", "screens.rank.screen"} <= modules  # the probe reached the subpackages
+    assert "textual" in top_level
+    assert not top_level & set(ML_STACK), f"the UI imported {sorted(top_level & set(ML_STACK))}"
 
 
 def test_engine_never_imports_textual():

@@ -1,13 +1,18 @@
-"""Read a sampling session from its files, from a thread of the ranking screen.
+"""What the ranking screen's threads do: read a sampling session from its files, score its groups.
 
 The sampler appends one group of candidates a line to `candidates.jsonl`; a resampled
 prompt comes back as a new line with the same index and a higher round. The feed reads
 only the bytes appended since the last call (a half-written line waits for its end) and
 keeps the latest round of each index, in the order the sampler first wrote them.
+The project's latest reward model, when it has one, scores the groups in a child process.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,8 @@ from workbench.jobs import store
 from workbench.ranking import candidates
 from workbench.ranking import rankings as ranking
 from workbench.run.events import JsonlTail
+
+SCORE_TIMEOUT = 120.0
 
 
 class SessionFeed:
@@ -77,3 +84,41 @@ def read_state(project: str, run_id: str, feed: SessionFeed) -> SamplerState:
 def session_records(project: str, run_id: str) -> list[dict[str, Any]]:
     """The person's committed rankings of this session, oldest first."""
     return [r for r in ranking.read(project) if r.get("session") == run_id and r.get("by", "person") == "person"]
+
+
+def score_groups(project: str, groups: queue.Queue, leaving: threading.Event,
+                 note: Callable[[str, bool, str], None], scored: Callable[[int, int, list[float]], None]) -> None:
+    """One child holds the project's latest reward model; the groups put on `groups` are scored in order.
+
+    `note(run_id, ready, error)` says when the model loads, is ready or fails; `scored(index,
+    round, scores)` gives each group's scores. Returns at once when the project has no reward
+    model, and ends when `leaving` is set or `groups` yields None.
+    """
+    from workbench.ranking import scoring
+
+    run_id = scoring.latest_reward_run(project)
+    if not run_id:
+        return
+    note(run_id, False, "")
+    scorer = scoring.Scorer(project, run_id)
+    try:
+        scorer.start()
+        while not scorer.ready and not scorer.error and not leaving.is_set():
+            time.sleep(0.1)
+        note(run_id, bool(scorer.ready), scorer.error or "")
+        while scorer.ready and not leaving.is_set():
+            group = groups.get()
+            if group is None:
+                break
+            try:
+                scores = scorer.score(group["prompt"], [c["text"] for c in group["candidates"]],
+                                      timeout=SCORE_TIMEOUT)
+            except scoring.ScoringError:
+                if scorer.error:
+                    raise
+                continue  # this group alone could not be scored: the others still can
+            scored(group["index"], group.get("round", 0), scores)
+    except (scoring.ScoringError, OSError) as exc:  # the child died: ranking goes on without scores
+        note(run_id, False, str(exc) or type(exc).__name__)
+    finally:
+        scorer.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from screens.pipeline import PlanScreen, state_text
+from screens.plans.pipeline import PlanScreen, state_text
 from workbench.plans import pipelines, sweeps
 
 

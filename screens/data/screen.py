@@ -21,9 +21,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
-from screens.data_render import render_head, render_segments
-from screens.data_source import DATA_COMMAND, SPLIT_COMMAND, ChildError, LineIndex, Row, run_json
-from screens.data_split import SplitModal
+from screens.data.render import render_head, render_segments
+from screens.data.source import DATA_COMMAND, SPLIT_COMMAND, ChildError, LineIndex, Row, run_json
+from screens.data.split import SplitModal
 from screens.messages import forward_failure
 from screens.widgets.data_stats import DataStats
 from workbench import project as projects
@@ -33,7 +33,7 @@ RENDER_DELAY = 0.3
 
 
 class DataScreen(Screen):
-    CSS_PATH = "styles/data.tcss"
+    CSS_PATH = "screen.tcss"
     AUTO_FOCUS = "#records"
     COMMAND: tuple[str, ...] = DATA_COMMAND  # the argv prefix of `workbench data`; tests put a stand-in here
     SPLIT: tuple[str, ...] = SPLIT_COMMAND  # the argv prefix of `workbench split`

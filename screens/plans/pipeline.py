@@ -2,7 +2,7 @@
 
 The runner is a process of its own (`workbench.plans.runner`); this screen reads
 its files every few seconds, and stop / resume act on it through the engine. The sweep
-screen is the same screen with a comparison table (screens/sweep.py).
+screen is the same screen with a comparison table (screens/plans/sweep.py).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def state_text(state: str) -> Text:
 class PlanScreen(Screen):
     """What a pipeline and a sweep screen share: the summary, a table of runs, stop and resume."""
 
-    CSS_PATH = "styles/pipeline.tcss"
+    CSS_PATH = "pipeline.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="plan.back"),
         Binding("m,enter", "monitor", "Monitor stage", key_display="m/⏎", id="plan.monitor"),

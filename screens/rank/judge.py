@@ -36,7 +36,7 @@ METHOD = "judge"
 class JudgeScreen(ModalScreen[str | None]):
     """Dismissed with the judge run's id once it is launched (None when closed)."""
 
-    CSS_PATH = "styles/rank_judge.tcss"
+    CSS_PATH = "judge.tcss"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start judge", id="rank_judge.start"),
         Binding("escape", "close", "Close", id="rank_judge.close"),

@@ -15,22 +15,21 @@ import asyncio
 import queue
 import threading
 import time
-from typing import Any
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
-from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import forward_failure
-from screens.rank_feed import SamplerState, SessionFeed, read_state, session_records
-from screens.rank_state import Ranking, Tally
+from screens.rank.feed import SamplerState, SessionFeed, read_state, score_groups, session_records
+from screens.rank.state import Ranking, Tally
+from screens.rank.text import key_hint, progress_line, prompt_subtitle, prompt_text, summary
 from screens.widgets.candidate_card import CandidateCard
 from workbench import locations
 from workbench.ranking import candidates
@@ -38,30 +37,7 @@ from workbench.ranking import rankings as ranking
 
 POLL_SECONDS = 0.1  # candidates file: a new group shows within this
 STATE_SECONDS = 1.0  # the sampler's run state (reads its events)
-SCORE_TIMEOUT = 120.0
 MAX_CARDS = 8
-
-
-def prompt_text(prompt: Any) -> Text:
-    """A prompt as a person reads it: the text, or each message under its role."""
-    if isinstance(prompt, str):
-        return Text(prompt)
-    text = Text()
-    for message in prompt or []:
-        if text:
-            text.append("\n")
-        text.append(f"{message.get('role', '?')}: ", style="bold")
-        content = message.get("content", "")
-        text.append(content if isinstance(content, str) else str(content))
-    return text
-
-
-def ab_line(rate: ranking.WinRate) -> str:
-    """A blind A/B result, the leading model first; ties count half."""
-    if rate.rate < 0.5:
-        rate = ranking.WinRate(rate.other, rate.model, rate.losses, rate.wins, rate.ties)
-    return (f"blind A/B: {rate.model} wins {rate.rate:.0%} against {rate.other} over {rate.games} "
-            f"({rate.wins} won, {rate.losses} lost, {rate.ties} tied)")
 
 
 def grid_columns(n: int) -> int:
@@ -72,7 +48,7 @@ def grid_columns(n: int) -> int:
 class RankScreen(Screen):
     """One prompt at a time; the cards of its candidates; the person's order of them."""
 
-    CSS_PATH = "styles/rank.tcss"
+    CSS_PATH = "screen.tcss"
     AUTO_FOCUS = ""  # number keys act on the screen; tab moves into a card to scroll it
     BINDINGS = [
         Binding("1", "pick(1)", "Pick", key_display="1-8", id="rank.pick"),
@@ -196,34 +172,9 @@ class RankScreen(Screen):
     @work(thread=True, exit_on_error=False, name="Scoring with the reward model")
     def start_scorer(self) -> None:
         """One child holds the reward model; groups are scored in the order they arrive."""
-        from workbench.ranking import scoring
-
-        run_id = scoring.latest_reward_run(self.project)
-        if not run_id:
-            return
-        self.post_message(self.ScorerNote(run_id, False))
-        scorer = scoring.Scorer(self.project, run_id)
-        try:
-            scorer.start()
-            while not scorer.ready and not scorer.error and not self._leaving.is_set():
-                time.sleep(0.1)
-            self.post_message(self.ScorerNote(run_id, bool(scorer.ready), scorer.error or ""))
-            while scorer.ready and not self._leaving.is_set():
-                group = self._to_score.get()
-                if group is None:
-                    break
-                try:
-                    scores = scorer.score(group["prompt"], [c["text"] for c in group["candidates"]],
-                                          timeout=SCORE_TIMEOUT)
-                except scoring.ScoringError:
-                    if scorer.error:
-                        raise
-                    continue  # this group alone could not be scored: the others still can
-                self.post_message(self.Scored(group["index"], group.get("round", 0), scores))
-        except (scoring.ScoringError, OSError) as exc:  # the child died: ranking goes on without scores
-            self.post_message(self.ScorerNote(run_id, False, str(exc) or type(exc).__name__))
-        finally:
-            scorer.close()
+        score_groups(self.project, self._to_score, self._leaving,
+                     note=lambda run_id, ready, error: self.post_message(self.ScorerNote(run_id, ready, error)),
+                     scored=lambda index, round_, scores: self.post_message(self.Scored(index, round_, scores)))
 
     # what arrives ----------------------------------------------------------------
 
@@ -310,13 +261,7 @@ class RankScreen(Screen):
         n = len(group["candidates"][:MAX_CARDS])
         sources = {c.get("source", "") for c in group["candidates"]}
         named = not blind and len(sources) > 1
-        box = self.query_one("#prompt-box")
-        if blind:
-            box.border_subtitle = "blind A/B: which answer is better?"
-        elif len(sources) == 1 and "" not in sources:
-            box.border_subtitle = f"answers of {escape(sources.pop())}"
-        else:
-            box.border_subtitle = ""
+        self.query_one("#prompt-box").border_subtitle = prompt_subtitle(sources, blind)
         texts = [(c.get("text", ""), c.get("source", "") if named else "") for c in group["candidates"][:MAX_CARDS]]
         if len(shown) == n:  # the same layout: only the texts change
             for card, (text, label) in zip(shown, texts):
@@ -349,7 +294,7 @@ class RankScreen(Screen):
         if not self.history_read:
             waiting.update("reading this session's rankings…")
         elif self.session_complete():
-            waiting.update(self.summary())
+            waiting.update(summary(self.tally, self.records, self.reward_run))
         elif self.sampler is None:
             waiting.update("waiting for candidates (reading the sampler)")
         else:
@@ -359,18 +304,6 @@ class RankScreen(Screen):
     def session_complete(self) -> bool:
         s = self.sampler
         return bool(s and s.done and self.order and all(i in self.done for i in self.order))
-
-    def summary(self) -> Text:
-        text = Text("Session complete.\n\n", style="bold")
-        text.append(f"ranked {self.tally.ranked}, skipped {self.tally.skipped}\n")
-        if self.tally.agreement is not None:
-            text.append(f"agreement with reward model {self.reward_run}: {self.tally.agreement:.0%} "
-                        f"over {len(self.tally.agreements)} ranking(s)\n")
-        for rate in ranking.ab_win_rates(self.records).values():
-            text.append(ab_line(rate) + "\n")
-        text.append("\nPress d to turn the rankings into the preference dataset 'rankings' "
-                    "(for reward and DPO), j to let a judge model rank this session, escape to go back.")
-        return text
 
     def show_cards_state(self) -> None:
         if self.group is None or self.ranking is None:
@@ -382,42 +315,12 @@ class RankScreen(Screen):
         self.query_one("#hint", Static).update(self.hint())
 
     def hint(self) -> Text:
-        r = self.ranking
-        if self.resampling:
-            return Text("resampling… fresh candidates for this prompt are on their way", style="italic")
-        if self.committing:
-            return Text("saving…", style="italic")
-        if r is None:
-            return Text("")
         blind = bool(self.group and self.group.get("ab"))
-        if r.complete:
-            return Text.from_markup("[b]enter[/b] commits this ranking · [b]backspace[/b] undoes the last pick")
-        if blind:
-            return Text.from_markup("[b]1[/b] or [b]2[/b]: the better answer · [b]t[/b] tie · [b]s[/b] skip")
-        if not r.picks:
-            return Text.from_markup(f"press the number of the best answer (1-{r.size}), then the next best… · "
-                                    "[b]t[/b] ties them all · [b]s[/b] skips")
-        left = ", ".join(str(i + 1) for i in r.remaining)
-        return Text.from_markup(f"next best of {left} · [b]t[/b] ties these · [b]backspace[/b] undoes the last pick")
+        return key_hint(self.ranking, blind=blind, resampling=self.resampling, committing=self.committing)
 
     def show_progress(self) -> None:
-        t, s = self.tally, self.sampler
-        parts = [f"ranked {t.ranked}", f"skipped {t.skipped}"]
-        total = s.total if s else None
-        parts.append(f"left {max(total - t.ranked - t.skipped, 0)}" if total else "left ?")
-        if s is not None and s.total and s.sampled < s.total:
-            parts.append(f"sampler {s.sampled}/{s.total}")
-        if self.scorer_status:
-            parts.append(self.scorer_status)
-        elif self.reward_run:
-            agreement = "–" if t.agreement is None else f"{t.agreement:.0%} over {len(t.agreements)}"
-            parts.append(f"reward model agrees {agreement}")
-        rates = list(ranking.ab_win_rates(self.records).values())
-        if rates:
-            games = sum(rate.games for rate in rates)
-            leader = max(max(rate.rate, 1 - rate.rate) for rate in rates)
-            parts.append(f"A/B: {games} compared, the leading model wins {leader:.0%} (named at the end)")
-        self.query_one("#progress", Static).update("  ·  ".join(parts))
+        line = progress_line(self.tally, self.sampler, self.records, self.scorer_status, self.reward_run)
+        self.query_one("#progress", Static).update(line)
 
     # the person's keys -----------------------------------------------------------
 
@@ -525,7 +428,7 @@ class RankScreen(Screen):
         self._poll_now.set()
 
     def action_judge(self) -> None:
-        from screens.rank_judge import JudgeScreen
+        from screens.rank.judge import JudgeScreen
 
         self.app.push_screen(JudgeScreen(self.project, self.run_id))
 

@@ -66,7 +66,7 @@ def read_sessions(project: str) -> list[SessionRow]:
 class RankSetupScreen(ModalScreen[None]):
     """Resume a session from the list (enter), or set up a new one and start it (ctrl+s)."""
 
-    CSS_PATH = "styles/rank_setup.tcss"
+    CSS_PATH = "sessions.tcss"
     BINDINGS = [
         Binding("ctrl+s", "start", "Start session", id="rank_setup.start"),
         Binding("escape", "close", "Close", id="rank_setup.close"),
@@ -147,7 +147,7 @@ class RankSetupScreen(ModalScreen[None]):
         self.open_session(str(event.row_key.value))
 
     def open_session(self, run_id: str) -> None:
-        from screens.rank import RankScreen
+        from screens.rank.screen import RankScreen
 
         self.app.switch_screen(RankScreen(self.project, run_id))
 

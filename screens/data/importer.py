@@ -100,7 +100,7 @@ def import_command(project: str, path: str, dataset: str | None, split: str, kin
 class ImportScreen(ModalScreen[int]):
     """Dismissed with the number of records imported while it was open."""
 
-    CSS_PATH = "styles/import_data.tcss"
+    CSS_PATH = "importer.tcss"
     BINDINGS = [
         Binding("ctrl+s", "import_file", "Import", id="import.run"),
         Binding("escape", "close", "Close", id="import.close"),

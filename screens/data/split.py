@@ -20,7 +20,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 from textual.worker import WorkerState
 
-from screens.data_source import ChildError, last_error_line
+from screens.data.source import ChildError, last_error_line
 from screens.messages import forward_failure
 from workbench.project import DatasetEntry
 
