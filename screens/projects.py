@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 from screens.messages import OpenProject, forward_failure
 from workbench import locations, models
 from workbench import project as projects
-from workbench.run.spec import SPEC_FILE
+from workbench.run import layout
 
 
 @dataclass
@@ -32,7 +32,7 @@ def read_rows() -> list[ProjectRow]:
     rows = []
     for p in projects.list_projects():
         runs_dir = locations.runs_dir(p.name)
-        runs = sum(1 for d in runs_dir.iterdir() if (d / SPEC_FILE).exists()) if runs_dir.is_dir() else 0
+        runs = sum(1 for d in runs_dir.iterdir() if (d / layout.SPEC).exists()) if runs_dir.is_dir() else 0
         rows.append(ProjectRow(p.name, models.describe(p.base_model), len(p.datasets),
                                sum(d.records for d in p.datasets), runs, p.description))
     return rows

@@ -39,14 +39,16 @@ def test_screens_never_import_the_ml_stack():
 def test_engine_never_imports_textual():
     modules = loaded_after(
         "import workbench, workbench.cli.main, workbench.jobs.worker, workbench.jobs.launch, workbench.jobs.store, "
-        "workbench.export, workbench.methods, workbench.data.importer"
+        "workbench.export, workbench.registry, workbench.registry.specs, workbench.data.importer, workbench.plans.runner"
     )
     assert not {m for m in modules if m == "textual" or m.startswith("textual.")}
 
 
 @pytest.mark.parametrize("module", [
-    "workbench.project", "workbench.run.events", "workbench.jobs.store", "workbench.jobs.launch",
-    "workbench.methods", "workbench.data.importer", "workbench.models", "workbench.cli.main", "workbench.evaluate.heldout",
+    "workbench.project", "workbench.run.events", "workbench.run.layout", "workbench.run.liveness",
+    "workbench.run.model_refs", "workbench.jobs.store", "workbench.jobs.launch", "workbench.registry",
+    "workbench.registry.specs", "workbench.registry.presets", "workbench.data.importer", "workbench.models",
+    "workbench.cli.main", "workbench.evaluate.heldout", "workbench.plans.pipelines", "workbench.ranking.rankings",
 ])
 def test_light_engine_modules_skip_the_ml_stack(module):
     """The UI reads these modules, so importing one must not pull torch and friends."""

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any, Iterator
 
-from workbench.data.readers import Row, Source, UnsupportedFile
+from workbench.data.rows import Row, Source, UnsupportedFile
 
 BATCH = 1024
 
