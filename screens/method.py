@@ -7,9 +7,6 @@ memory for the values in the form (worked out by a child process).
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
@@ -22,6 +19,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Se
 from textual.widgets.option_list import Option
 
 from screens.messages import RunStarted, forward_failure
+from screens.reward_dry_run import RewardDryRun
 from screens.widgets.data_mix import DataMix
 from screens.widgets.mode_estimate import ModeEstimate
 from workbench import project as projects
@@ -35,7 +33,6 @@ GROUP_TITLES = {"method": "Mode", "training": "Training", "lora": "LoRA adapter"
 KIND_TITLES = {"train": "Train a model", "generate": "Generate data"}
 ESTIMATE_FIELDS = {"mode", "lora_r", "target_modules", "use_dora", "batch_size", "max_length",
                    "gradient_checkpointing", "double_quant"}  # the fields the estimate depends on
-DRY_RUN_SCREEN = "screens.reward_dry_run"
 
 
 class ParamValidator(Validator):
@@ -291,12 +288,8 @@ class MethodScreen(Screen):
         if problem:
             launch_error.update(f"Fix the training data before the dry run: {problem}")
             return
-        if importlib.util.find_spec(DRY_RUN_SCREEN) is None:
-            launch_error.update("The reward dry run is not part of this installation.")
-            return
         datasets = list(mix) if isinstance(mix, dict) else [d.name for d in self.train_sets()]
-        screen_cls = importlib.import_module(DRY_RUN_SCREEN).RewardDryRun
-        self.app.push_screen(screen_cls(self.project, self.method.name, values, datasets))
+        self.app.push_screen(RewardDryRun(self.project, self.method.name, values, datasets))
 
     def action_start(self) -> None:
         if self.starting:

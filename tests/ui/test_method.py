@@ -373,16 +373,13 @@ def methods_of(kind: str):
 async def test_any_method_s_params_make_a_form_and_rewards_offer_a_dry_run(alpha, fake_methods, fake_estimate,
                                                                            monkeypatch):
     opened = []
-    module = types.ModuleType("screens.reward_dry_run")
-    module.__spec__ = importlib.machinery.ModuleSpec("screens.reward_dry_run", None)
 
     class RewardDryRun(Screen):
         def __init__(self, project, method, values, datasets) -> None:
             super().__init__()
             opened.append((project, method, values, datasets))
 
-    module.RewardDryRun = RewardDryRun
-    monkeypatch.setitem(sys.modules, "screens.reward_dry_run", module)
+    monkeypatch.setattr("screens.method.RewardDryRun", RewardDryRun)
 
     async with MethodApp(alpha).run_test(size=SIZE) as pilot:
         screen = pilot.app.screen
