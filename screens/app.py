@@ -45,7 +45,7 @@ class WorkbenchApp(App[int]):
         self.switch_screen(MonitorScreen(message.project, message.run_id))
 
     def on_export_run(self, message: ExportRun) -> None:
-        from screens.export import ExportScreen
+        from screens.export.screen import ExportScreen
 
         self.push_screen(ExportScreen(message.project, message.run_id))
 

@@ -62,6 +62,11 @@ def exports_dir(name: str, run_id: str) -> Path:
     return layout.exports(run_dir(name, run_id))
 
 
+def export_jobs_dir(name: str, run_id: str = "") -> Path:
+    """The folders of the export jobs of a run, or of the project's base model when `run_id` is empty."""
+    return layout.export_jobs(run_dir(name, run_id) if run_id else project_dir(name))
+
+
 def llama_tools_dir(version: str) -> Path:
     """llama.cpp's converters (and their gguf-py) of one version: `$WORKBENCH_LLAMA_TOOLS`, else in the venv."""
     env = os.environ.get("WORKBENCH_LLAMA_TOOLS")
@@ -72,7 +77,7 @@ def llama_tools_dir(version: str) -> Path:
 
 def base_exports_dir(name: str) -> Path:
     """Exports of a project's base model (a run's exports live in the run)."""
-    return project_dir(name) / layout.EXPORTS
+    return layout.exports(project_dir(name))
 
 
 def rankings_file(name: str) -> Path:

@@ -1,17 +1,22 @@
-"""The GGUF part of the export screen: quant checkboxes only for GGUF, per-file lines from the output."""
+"""The GGUF part of the export screen: quant checkboxes only for GGUF, per-file lines from the export's
+`artifact` events."""
 
 from __future__ import annotations
 
 from textual.widgets import Checkbox
 
-from screens.export_gguf import QuantPicker, file_line
+from screens.export.gguf import QuantPicker, file_line
+from workbench.run.events import Artifact
 from tests.ui.test_export_screen import ExportApp
 
 
-def test_file_lines_keep_writes_and_verifications_only():
-    assert file_line("wrote run-q4_k_m.gguf (1.2 MiB)").plain == "✔ run-q4_k_m.gguf (1.2 MiB)"
-    assert "top-1 0.990" in file_line("verify run-q4_k_m.gguf: Q4_K_M: top-1 0.990, passed").plain
-    assert file_line("Quantizing to Q4_K_M") is None
+def test_a_file_and_its_verification_each_get_a_line():
+    path = "/x/exports/gguf/run-q4_k_m.gguf"
+    assert file_line(Artifact(path=path, size=1258291)).plain == "✔ run-q4_k_m.gguf (1.2 MiB)"
+    passed = file_line(Artifact(path=path, size=1258291, verification="Q4_K_M: top-1 0.990, passed", passed=True))
+    assert passed.plain == "  ✔ run-q4_k_m.gguf: Q4_K_M: top-1 0.990, passed"
+    failed = file_line(Artifact(path=path, size=1258291, verification="Q4_K_M: top-1 0.400, FAILED", passed=False))
+    assert failed.plain.startswith("  • ") and str(failed.spans[0].style) == "yellow"
 
 
 async def test_quant_types_show_for_gguf_and_are_passed_on(home):

@@ -1,4 +1,5 @@
-"""ExportScreen: the format picks the default folder; a real LoRA export from a finished run."""
+"""ExportScreen: the format picks the default folder; a real LoRA export from a finished run, started as
+a job; a screen opened while an export runs reattaches to it."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from rich.console import Console
 from textual.app import App
 from textual.widgets import Input, RadioButton
 
-from screens.export import ExportScreen, human_size, one_line_error
+from screens.export.screen import ExportScreen
 from workbench import locations
+from workbench.export import job as export_job
+from workbench.export.gguf import human_size
 from workbench.registry.specs import make_spec
 
 
@@ -38,11 +41,7 @@ async def wait_for(pilot, condition, timeout: float, what: str) -> None:
         await pilot.pause(0.1)
 
 
-def test_one_line_error_prefers_the_cli_line():
-    stderr = "Traceback...\nworkbench: error: /x exists and is not empty; choose another --out.\n"
-    assert one_line_error(stderr, 1) == "/x exists and is not empty; choose another --out."
-    assert one_line_error("boom\n\n", 1) == "boom"
-    assert "status 3" in one_line_error("", 3)
+def test_sizes_read_as_a_person_reads_them():
     assert human_size(512) == "512 B" and human_size(3 * 1024 * 1024) == "3.0 MiB"
 
 
@@ -84,3 +83,17 @@ async def test_export_a_lora_adapter_then_refuse_a_non_empty_folder(tiny_project
         await pilot.click("#start")  # the same folder again: one readable line
         await wait_for(pilot, lambda: "not empty" in text_of(screen.query_one("#result")), 60, "the refusal")
         assert not screen.running
+
+        # an export started elsewhere (the CLI, or this screen before the app quit): the screen reattaches
+        merged = tmp_path / "merged"
+        folder = export_job.start("tiny", spec.id, "merged", merged)
+    app = ExportApp("tiny", spec.id)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert screen.running and screen.job == folder
+        assert screen.query_one("#merged", RadioButton).value and screen.query_one("#out", Input).value == str(merged)
+        await wait_for(pilot, lambda: not screen.running, 90, "the reattached export")
+        assert screen.result == merged and (merged / "config.json").exists()
+        progress = [line.text for line in screen.query_one("#progress").lines]
+        assert progress[0].startswith("Exporting merged to")
+        assert "Loading the libraries" in " ".join(progress)  # its events are read from the first

@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from textual.app import App
 
-from screens.export import ExportScreen
+from screens.export.screen import ExportScreen
 from screens.messages import ExportRun
 from screens.monitor import MonitorScreen
 from screens.widgets.loss_chart import LossChart

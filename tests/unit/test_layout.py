@@ -17,7 +17,6 @@ NAMES = {value for name, value in vars(layout).items()
 # The same words used for something that is not a path, each where it is used: (file, word).
 NOT_PATHS = {
     ("workbench/export/__init__.py", "merged"),  # the export format `merged`
-    ("workbench/cli/export.py", "merged"),  # `--format merged`
     ("workbench/rewards/model.py", "model"),  # "a model without a score head"
 }
 

@@ -1,10 +1,12 @@
-"""The export subcommands of `workbench`: `export` (a run) and `export-base` (the project's base model)."""
+"""The export subcommands of `workbench`: `export` (a run) and `export-base` (the project's base model).
+
+Each starts an export job (`workbench.export.job`) and follows it in the foreground, printing its
+progress and, last, the output folder; Ctrl-C stops it.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-FORMATS = ("lora", "merged", "gguf", "gguf-lora")
+from workbench.export import job as export_job
 
 
 def _status(message: str) -> None:
@@ -15,25 +17,18 @@ def _quants(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
+def _export(args, run_id: str) -> None:
+    folder = export_job.start(args.name, run_id, args.format, args.out or None, _quants(args.quant), args.outtype,
+                              chat_check=not args.no_chat_check)
+    print(export_job.wait(folder, _status))
+
+
 def cmd_export(args) -> None:
-    out = Path(args.out) if args.out else None
-    if args.format in ("gguf", "gguf-lora"):
-        from workbench.export.gguf_run import export_run
-
-        out = export_run(args.name, args.run, args.format, _quants(args.quant), args.outtype, out, _status,
-                         chat_check=not args.no_chat_check)
-    else:
-        from workbench.export import export
-
-        out = export(args.name, args.run, args.format, out, status=_status)
-    print(out)
+    _export(args, args.run)
 
 
 def cmd_export_base(args) -> None:
-    from workbench.export.gguf_run import export_base
-
-    print(export_base(args.name, _quants(args.quant), args.outtype, Path(args.out) if args.out else None, _status,
-                      chat_check=not args.no_chat_check))
+    _export(args, "")
 
 
 def _gguf_options(p) -> None:
@@ -49,7 +44,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("export", help="export a run: LoRA adapter, merged model, GGUF, or GGUF LoRA")
     p.add_argument("name")
     p.add_argument("run")
-    p.add_argument("--format", choices=FORMATS, required=True)
+    p.add_argument("--format", choices=export_job.FORMATS, required=True)
     _gguf_options(p)
     p.set_defaults(func=cmd_export)
 

@@ -1,4 +1,7 @@
-"""Exports of a run: the LoRA adapter (PEFT format) or a merged model folder."""
+"""Exports of a run: the LoRA adapter (PEFT format) or a merged model folder.
+
+An export runs as a job of its own (`export.job`); the GGUF formats are in `gguf_run`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,9 @@ FORMATS = ("lora", "merged")
 
 
 class ExportError(RuntimeError):
-    pass
+    """An export that cannot be done; the message says why, for a person."""
+
+    kind = "export"
 
 
 def trained_weights(project: str, run_id: str) -> tuple[Path, bool]:
@@ -28,7 +33,9 @@ def trained_weights(project: str, run_id: str) -> tuple[Path, bool]:
 
 
 def default_out(project: str, run_id: str, fmt: str) -> Path:
-    return locations.exports_dir(project, run_id) / fmt
+    """`exports/<format>` of the run, or of the project's base model when `run_id` is empty."""
+    exports = locations.exports_dir(project, run_id) if run_id else locations.base_exports_dir(project)
+    return exports / fmt
 
 
 def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=print) -> Path:

@@ -2,8 +2,9 @@
 by llama.cpp's converter, then quantized to each requested type; or a run's LoRA adapter alone.
 
 Every file is checked (chat template and end-of-turn token in its metadata), verified against
-the transformers model, and gets an Ollama Modelfile beside it. Progress lines:
-`wrote NAME (SIZE)` per file and `verify NAME: SUMMARY` per verification.
+the transformers model, and gets an Ollama Modelfile beside it. Each file is reported twice to
+`on_file(path, result)`: once written (`result` None), once verified (`result` the report);
+without `on_file`, as the progress lines `wrote NAME (SIZE)` and `verify NAME: SUMMARY`.
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ import json
 import shutil
 from math import prod
 from pathlib import Path
+from typing import Callable
 
 from workbench.export import llama_tools, modelfile
 from workbench.export.llama_tools import ToolsError
 
 OUTTYPES = ("f16", "bf16")
+
+OnFile = Callable[[Path, "dict | None"], None]
 
 
 def human_size(size: float) -> str:
@@ -25,6 +29,17 @@ def human_size(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def file_line(name: str, size: int, verification: str = "") -> str:
+    """The progress line of a written file, or of its verification when there is one."""
+    return f"verify {name}: {verification}" if verification else f"wrote {name} ({human_size(size)})"
+
+
+def lines_of(status) -> OnFile:
+    """An `on_file` that reports through `status`, one progress line each."""
+    return lambda path, result=None: status(file_line(path.name, path.stat().st_size,
+                                                      result["summary"] if result else ""))
 
 
 def has_chat_template(folder: Path) -> bool:
@@ -105,25 +120,25 @@ def file_type(path: Path) -> str:
 
 
 def verify(path: Path, hf_folder: Path, type_name: str, status, lora_base: Path | None = None,
-           chat_check: bool = True) -> dict:
+           chat_check: bool = True, on_file: OnFile | None = None) -> dict:
     from workbench.export.verify import verify_gguf
 
     result = verify_gguf(path, hf_folder, type_name, lora_base_gguf=lora_base, status=status,
                          require_stop=chat_check)
-    status(f"verify {path.name}: {result['summary']}")
+    (on_file or lines_of(status))(path, result)
     return result
 
 
 def finish(path: Path, hf_folder: Path, type_name: str, status, lora_base: Path | None = None,
-           chat_check: bool = True) -> dict:
+           chat_check: bool = True, on_file: OnFile | None = None) -> dict:
     """Check, describe and verify one written GGUF."""
-    status(f"wrote {path.name} ({human_size(path.stat().st_size)})")
+    (on_file or lines_of(status))(path, None)
     template, ends = read_metadata(lora_base or path)
     if lora_base is None:
         modelfile.write(path, template, ends)
     else:
         modelfile.write(lora_base, template, ends, adapter=path)
-    return verify(path, hf_folder, type_name, status, lora_base, chat_check)
+    return verify(path, hf_folder, type_name, status, lora_base, chat_check, on_file)
 
 
 def convert_model(folder: Path, out: Path, name: str, outtype: str, status) -> Path:
@@ -136,33 +151,35 @@ def convert_model(folder: Path, out: Path, name: str, outtype: str, status) -> P
 
 
 def export_model(folder: Path, out: Path, name: str, quants: list[str], outtype: str, status,
-                 chat_check: bool = True) -> list[dict]:
+                 chat_check: bool = True, on_file: OnFile | None = None) -> list[dict]:
     """Convert `folder` (checked by `preflight`) once, then quantize to each type; one result per file."""
     full = convert_model(folder, out, name, outtype, status)
-    results = [dict(finish(full, folder, outtype.upper(), status, chat_check=chat_check), path=str(full))]
+    results = [dict(finish(full, folder, outtype.upper(), status, chat_check=chat_check, on_file=on_file),
+                    path=str(full))]
     for type_name in quants:
         if type_name == outtype.upper():
             continue
         target = out / f"{name}-{type_name.lower()}.gguf"
         status(f"Quantizing to {type_name}")
         llama_tools.quantize(full, target, type_name)
-        results.append(dict(finish(target, folder, type_name, status, chat_check=chat_check), path=str(target)))
+        results.append(dict(finish(target, folder, type_name, status, chat_check=chat_check, on_file=on_file),
+                            path=str(target)))
     return results
 
 
 def export_lora(adapter: Path, base_folder: Path, base_gguf: Path | None, merged: Path, out: Path,
-                name: str, status, chat_check: bool = True) -> list[dict]:
+                name: str, status, chat_check: bool = True, on_file: OnFile | None = None) -> list[dict]:
     """The adapter alone as a GGUF LoRA, for `--lora` on a GGUF of its base (converted here if needed)."""
     results = []
     if base_gguf is None:
         base_gguf = convert_model(base_folder, out, "base", "f16", status)
-        results.append(dict(finish(base_gguf, base_folder, "F16", status, chat_check=chat_check),
+        results.append(dict(finish(base_gguf, base_folder, "F16", status, chat_check=chat_check, on_file=on_file),
                             path=str(base_gguf)))
     target = out / f"{name}-lora-f16.gguf"
     status("Converting the adapter with llama.cpp's LoRA converter")
     llama_tools.run_converter("convert_lora_to_gguf.py", [str(adapter), "--base", str(base_folder),
                                                           "--outfile", str(target), "--outtype", "f16"], status)
     base_type = file_type(base_gguf)
-    results.append(dict(finish(target, merged, base_type, status, lora_base=base_gguf, chat_check=chat_check),
-                        path=str(target)))
+    results.append(dict(finish(target, merged, base_type, status, lora_base=base_gguf, chat_check=chat_check,
+                               on_file=on_file), path=str(target)))
     return results

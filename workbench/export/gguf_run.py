@@ -36,7 +36,9 @@ def print_results(results: list[dict], out: Path, status) -> None:
 
 
 def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outtype: str = "f16",
-               out: Path | None = None, status=print, chat_check: bool = True) -> Path:
+               out: Path | None = None, status=print, chat_check: bool = True, on_file=None) -> Path:
+    """The GGUF files of a run in `out`, each verified (`on_file`: see `gguf`); the scratch folder of
+    the merged model is removed however the export ends."""
     if fmt not in GGUF_FORMATS:
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(GGUF_FORMATS)}.")
     folder, is_adapter = trained_weights(project, run_id)
@@ -63,10 +65,10 @@ def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outty
     try:
         export_merged(folder, is_adapter, spec, merged, status)
         if fmt == "gguf":
-            results = gguf.export_model(merged, out, run_id, quants, outtype, status, chat_check)
+            results = gguf.export_model(merged, out, run_id, quants, outtype, status, chat_check, on_file)
         else:
             results = gguf.export_lora(folder, base, base_gguf_file(spec.base_model), merged, out, run_id, status,
-                                       chat_check)
+                                       chat_check, on_file)
     finally:
         shutil.rmtree(merged, ignore_errors=True)
     print_results(results, out, status)
@@ -74,13 +76,13 @@ def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outty
 
 
 def export_base(project: str, quants=DEFAULT_QUANTS, outtype: str = "f16", out: Path | None = None,
-                status=print, chat_check: bool = True) -> Path:
+                status=print, chat_check: bool = True, on_file=None) -> Path:
     """The project's base model as GGUF files."""
     base_model = projects.load(project).base_model
     folder = models.resolve(base_model, status=lambda message, progress=None: status(message))
     name = models.describe(base_model).removesuffix(".gguf")
-    out = Path(out) if out else locations.base_exports_dir(project) / "gguf"
+    out = Path(out) if out else default_out(project, "", "gguf")
     quants = gguf.preflight(folder, out, list(quants), outtype)
-    results = gguf.export_model(folder, out, name, quants, outtype, status, chat_check)
+    results = gguf.export_model(folder, out, name, quants, outtype, status, chat_check, on_file)
     print_results(results, out, status)
     return out

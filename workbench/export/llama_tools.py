@@ -28,7 +28,9 @@ FIX = "run `make env` (or `python -m workbench.export.llama_tools install`)"
 
 
 class ToolsError(RuntimeError):
-    pass
+    """llama.cpp's tools are missing or refuse the export; the message says why, for a person."""
+
+    kind = "export"
 
 
 def tools_dir() -> Path:

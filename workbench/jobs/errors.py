@@ -1,4 +1,8 @@
-"""Turn an exception from a run into a kind and one message a person can act on."""
+"""Turn an exception from a run into a kind and one message a person can act on.
+
+An exception class with a `kind` attribute (e.g. `export.ExportError`) is already written for a
+person: its message is kept as it is, under that kind.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,8 @@ def humanize(exc: BaseException) -> tuple[str, str]:
         return "bad_spec", text
     if isinstance(exc, FileNotFoundError):
         return "missing_file", text
+    if isinstance(getattr(type(exc), "kind", None), str):
+        return type(exc).kind, text
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "The run was interrupted."
     return "error", f"{name}: {text} (details in stderr.log)"

@@ -26,13 +26,18 @@ class LaunchError(RuntimeError):
 
 
 def new_run_id(project_name: str, method: str) -> str:
+    return new_job_id(locations.runs_dir(project_name), method)
+
+
+def new_job_id(parent: Path, kind: str) -> str:
+    """`<date>-<time>-<kind>`, with `-2`, `-3`... when `parent` already has a folder of that name."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = f"{stamp}-{method}"
-    run_id, n = base, 1
-    while locations.run_dir(project_name, run_id).exists():
+    base = f"{stamp}-{kind}"
+    job_id, n = base, 1
+    while (Path(parent) / job_id).exists():
         n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+        job_id = f"{base}-{n}"
+    return job_id
 
 
 def _spawn(run_dir: Path, threads: int, resume: bool) -> subprocess.Popen:
@@ -81,7 +86,9 @@ def start(spec: JobSpec, wait_for_start: bool = True, run_dir: Path | None = Non
     if not spec.runner:
         raise LaunchError(f"Job {spec.id} names no runner.")
     run_dir = Path(run_dir) if run_dir else locations.run_dir(spec.project, spec.id)
-    layout.checkpoints(run_dir).mkdir(parents=True)
+    if (run_dir / layout.SPEC).exists():
+        raise LaunchError(f"{run_dir} already holds a job.")
+    run_dir.mkdir(parents=True, exist_ok=True)
     spec.save(run_dir)
     proc = _spawn(run_dir, spec.runtime.threads, resume=False)
     if wait_for_start:

@@ -109,11 +109,16 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
     return info
 
 
+def read(folder: Path) -> RunInfo:
+    """The state of the job in `folder` (a run, or a job kept elsewhere, such as an export)."""
+    return summarize(folder, read_events(folder), is_alive(folder))
+
+
 def get(project_name: str, run_id: str) -> RunInfo:
     run_dir = locations.run_dir(project_name, run_id)
     if not (run_dir / layout.SPEC).exists():
         raise RunError(f"Project '{project_name}' has no run '{run_id}'.")
-    return summarize(run_dir, read_events(run_dir), is_alive(run_dir))
+    return read(run_dir)
 
 
 def list_runs(project_name: str) -> list[RunInfo]:
@@ -134,24 +139,36 @@ def pipeline_of(run_dir: Path) -> dict:
 
 def stop(project_name: str, run_id: str) -> RunInfo:
     """Ask the worker to save a checkpoint and stop (SIGTERM to its process group)."""
-    info = get(project_name, run_id)
+    get(project_name, run_id)
+    return stop_job(locations.run_dir(project_name, run_id), f"Run {run_id}")
+
+
+def stop_job(folder: Path, what: str = "The job") -> RunInfo:
+    """SIGTERM to the process group of the job in `folder`; `what` names it in the errors."""
+    info = read(folder)
     if not info.alive or info.pid is None:
-        raise RunError(f"Run {run_id} is not running (state: {info.state}).")
+        raise RunError(f"{what} is not running (state: {info.state}).")
     try:
         os.killpg(os.getpgid(info.pid), signal.SIGTERM)
     except ProcessLookupError:
-        raise RunError(f"Run {run_id} ended before it could be stopped.") from None
+        raise RunError(f"{what} ended before it could be stopped.") from None
     return info
 
 
 def wait(project_name: str, run_id: str, timeout: float | None = None, poll: float = 0.5) -> RunInfo:
+    get(project_name, run_id)
+    return wait_job(locations.run_dir(project_name, run_id), timeout, poll, f"Run {run_id}")
+
+
+def wait_job(folder: Path, timeout: float | None = None, poll: float = 0.5, what: str = "The job") -> RunInfo:
+    """The state of the job in `folder` once it has ended."""
     deadline = None if timeout is None else time.time() + timeout
     while True:
-        info = get(project_name, run_id)
+        info = read(folder)
         if not info.alive and info.state not in ("starting", "running"):
             return info
         if deadline is not None and time.time() > deadline:
-            raise TimeoutError(f"Run {run_id} still {info.state} after {timeout:.0f} s.")
+            raise TimeoutError(f"{what} still {info.state} after {timeout:.0f} s.")
         time.sleep(poll)
 
 

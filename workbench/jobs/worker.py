@@ -75,7 +75,7 @@ def run(run_dir: Path, resume: bool) -> int:
         signal.signal(signal.SIGINT, lambda *_: job.request_stop())
         writer.emit(ev.Started(pid=os.getpid(), method=spec.method,
                                resumed_from=job.resume_checkpoint), sync=True)
-        job.status("Loading the training libraries")
+        job.status("Loading the libraries")
         if not spec.runner:
             raise ValueError("The job's spec names no runner (job.toml [job] runner = \"module:function\").")
         runner = load_runner(spec.runner)

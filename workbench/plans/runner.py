@@ -197,7 +197,7 @@ class Runner:
             spec.notes.append(f"Run with CUDA_VISIBLE_DEVICES={gpu}.")
         run_dir = locations.run_dir(self.plan.project, spec.id)
         run_dir.mkdir(parents=True)
-        write_toml(run_dir / store.PIPELINE_FILE, {"pipeline": {
+        write_toml(run_dir / layout.PIPELINE, {"pipeline": {
             "plan": self.plan.id, "kind": self.plan.kind, "name": self.plan.name,
             "stage": index + 1, "stages": len(self.plan.stages)}})
         with _visible_gpu(gpu):

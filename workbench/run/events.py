@@ -102,7 +102,8 @@ class Error(Event):
 
 @dataclass
 class Finished(Event):
-    """The worker is done: `reason` is completed or stopped (a checkpoint was saved)."""
+    """The worker is done: `reason` is completed or stopped (a training run saved a checkpoint first);
+    `output` is what it produced (an adapter, a model, an export's folder)."""
 
     type: ClassVar[str] = "finished"
     reason: str = "completed"
@@ -110,8 +111,21 @@ class Finished(Event):
     output: str = ""
 
 
+@dataclass
+class Artifact(Event):
+    """A file or folder a job wrote (`verification` empty), or its verification (`passed` set, `report`
+    the file that holds it); a job that verifies what it wrote sends both, with the same `path`."""
+
+    type: ClassVar[str] = "artifact"
+    path: str = ""
+    size: int = 0  # bytes on disk
+    verification: str = ""  # one line for a person
+    passed: bool | None = None
+    report: str = ""
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.type: cls for cls in (Started, Status, TrainBegin, Log, Eval, Checkpoint, Sample, Error, Finished)
+    cls.type: cls for cls in (Started, Status, TrainBegin, Log, Eval, Checkpoint, Sample, Artifact, Error, Finished)
 }
 
 

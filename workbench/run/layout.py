@@ -11,8 +11,10 @@ runs/<run-id>/
   checkpoints/checkpoint-N/   resumable states (complete once trainer_state.json is there)
   adapter/ | model/ what it produced; merged/ an adapter merged into its base once
   eval.toml         its held-out evaluation report
-  exports/<export-id>/        one export job each (job.toml, events.jsonl, ... as above) and
-                    what it wrote; `<out>.merged-hf/` is an export's scratch folder while it runs
+  exports/<format>/ what an export wrote (by default; a person may name another folder), and
+                    `<format>.merged-hf/` beside it, an export's scratch folder while it runs
+  exports/jobs/<export-id>/   one export job each: job.toml, events.jsonl, stderr.log, pid, heartbeat
+                    (a project's base model keeps its exports the same way, in `<project>/exports/`)
   prompts.json, candidates.jsonl, requests.jsonl   a sampling session's prompts, the groups
                     of candidates it sampled and the groups the ranking screen asked for
   generated.jsonl, synth_report.toml               a synthetic-data run's records and report
@@ -40,6 +42,7 @@ ADAPTER = "adapter"
 MODEL = "model"
 MERGED = "merged"
 EXPORTS = "exports"
+EXPORT_JOBS = "jobs"  # inside exports/
 SCRATCH_SUFFIX = ".merged-hf"  # an export's scratch folder, beside its output, removed when it ends
 EVAL_REPORT = "eval.toml"
 PROMPTS = "prompts.json"
@@ -94,6 +97,11 @@ def output_for(run_dir: Path, adapter: bool) -> Path:
 
 def exports(run_dir: Path) -> Path:
     return Path(run_dir) / EXPORTS
+
+
+def export_jobs(folder: Path) -> Path:
+    """The job folders of the exports of a run (or of a project's base model, `folder` being the project)."""
+    return exports(folder) / EXPORT_JOBS
 
 
 def scratch(out: Path) -> Path:

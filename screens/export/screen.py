@@ -1,16 +1,13 @@
-"""Export a run as a LoRA adapter or a merged model, in a child process.
+"""Export a run: a LoRA adapter, a merged model or GGUF files.
 
-The export loads the model, so it runs as `python -m workbench.cli.main export ...`: its
-stdout lines are the progress, its last stdout line the output folder, and a failure
-is one line on stderr.
+The export loads the model, so it is a job of its own (`workbench.export.job`): a detached
+worker that goes on if the app quits or the SSH connection drops. This screen starts it and
+follows its events from the first; opened while an export of the run is running, it reattaches
+to that export. Stopping it sends SIGTERM; the export then removes its scratch folder.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 from rich.text import Text
@@ -21,9 +18,15 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Static
+from textual.worker import get_current_worker
 
-from screens.export_gguf import FileLines, QuantPicker, file_line
+from screens.export.gguf import FileLines, QuantPicker, file_line
 from workbench.export import default_out
+from workbench.export import job as export_job
+from workbench.export.gguf import human_size
+from workbench.jobs.store import RunError
+from workbench.run import events as ev
+from workbench.run.spec import JobSpec
 
 FORMATS = {"lora": "LoRA adapter (small; loads on top of the base model)",
            "merged": "Merged model (standalone folder with full weights)",
@@ -31,46 +34,36 @@ FORMATS = {"lora": "LoRA adapter (small; loads on top of the base model)",
            "gguf-lora": "GGUF LoRA adapter (for --lora on a GGUF of the base model)"}
 
 
-def folder_size(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} GiB"
-
-
-def one_line_error(stderr: str, code: int) -> str:
-    """The CLI's `workbench: error: ...` line, else the last line of stderr."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("workbench: error:"):
-            return line.removeprefix("workbench: error:").strip()
-    return lines[-1] if lines else f"the export exited with status {code}"
-
-
 class ExportScreen(Screen):
-    CSS_PATH = "styles/export.tcss"
+    CSS_PATH = "screen.tcss"
     BINDINGS = [
         Binding("ctrl+s", "start", "Export", id="export.start"),
+        Binding("ctrl+t", "stop", "Stop export", id="export.stop"),
         Binding("escape", "back", "Back", id="export.back"),
     ]
+
+    class Started(Message):
+        def __init__(self, folder: Path) -> None:
+            super().__init__()
+            self.folder = folder
 
     class Progress(Message):
         def __init__(self, line: str) -> None:
             super().__init__()
             self.line = line
 
+    class FileWritten(Message):
+        def __init__(self, event: ev.Artifact) -> None:
+            super().__init__()
+            self.event = event
+
     class Done(Message):
         def __init__(self, path: Path, size: int) -> None:
             super().__init__()
             self.path, self.size = path, size
+
+    class Stopped(Message):
+        pass
 
     class Failed(Message):
         def __init__(self, error: str) -> None:
@@ -82,6 +75,7 @@ class ExportScreen(Screen):
         self.project, self.run_id = project, run_id
         self.fmt = "lora"
         self.running = False
+        self.job: Path | None = None  # the folder of the export being followed
         self.result: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -110,6 +104,23 @@ class ExportScreen(Screen):
         self.sub_title = f"project {self.project}"
         self.query_one("#progress", RichLog).border_title = "progress"
         self._show_quants()
+        folder = export_job.running(self.project, self.run_id)
+        if folder is not None:
+            self._reattach(folder)
+
+    def _reattach(self, folder: Path) -> None:
+        """Show the running export's settings and follow it from its first event."""
+        params = JobSpec.load(folder).params
+        self.fmt = params["format"]
+        self.query_one(f"#{self.fmt}", RadioButton).value = True
+        self.query_one("#out", Input).value = params["out"]
+        for box in self.query_one(QuantPicker).query(Checkbox):
+            box.value = str(box.label) in params["quants"]
+        self.query_one("#chat-check", Checkbox).value = params["chat_check"]
+        self._show_quants()
+        self.job = folder
+        self._begin(params["format"], params["out"])
+        self.follow_export(folder)
 
     def _show_quants(self) -> None:
         for widget in self.query(".gguf-only"):
@@ -132,6 +143,8 @@ class ExportScreen(Screen):
         self.action_start()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "stop":
+            return self.running
         return None if action == "start" and self.running else True
 
     def action_start(self) -> None:
@@ -145,14 +158,30 @@ class ExportScreen(Screen):
         if self.fmt == "gguf" and not quants:
             self.notify("Choose at least one quant type.", severity="warning")
             return
-        self._set_running(True)
-        self.query_one(FileLines).clear()
-        self.query_one("#result", Static).update(Text("exporting…", style="italic"))
-        self.query_one("#progress", RichLog).write(Text(f"Exporting {self.fmt} to {out}", style="bold"))
+        self._begin(self.fmt, out)
         self.run_export(self.fmt, str(Path(out).expanduser()), quants,
                         self.query_one("#chat-check", Checkbox).value)
 
+    def _begin(self, fmt: str, out: str) -> None:
+        self._set_running(True)
+        self.query_one(FileLines).clear()
+        self.query_one("#result", Static).update(Text("exporting…", style="italic"))
+        self.query_one("#progress", RichLog).write(Text(f"Exporting {fmt} to {out}", style="bold"))
+
+    def action_stop(self) -> None:
+        if self.job is None:
+            self.notify("The export is still starting.", severity="warning")
+            return
+        try:
+            export_job.stop(self.job)
+        except RunError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        self.query_one("#progress", RichLog).write(Text("Stopping…", style="italic"))
+
     def action_back(self) -> None:
+        if self.running:
+            self.notify("The export goes on; open Export again to follow it.", title="Export")
         self.app.pop_screen()
 
     def _set_running(self, running: bool) -> None:
@@ -162,36 +191,40 @@ class ExportScreen(Screen):
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
     def run_export(self, fmt: str, out: str, quants: list[str], chat_check: bool = True) -> None:
-        cmd = [sys.executable, "-m", "workbench.cli.main", "export", self.project, self.run_id,
-               "--format", fmt, "--out", out]
-        if fmt == "gguf":
-            cmd += ["--quant", ",".join(quants)]
-        if fmt.startswith("gguf") and not chat_check:
-            cmd.append("--no-chat-check")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", HF_HUB_DISABLE_PROGRESS_BARS="1")
-        last = ""
-        with tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                                    text=True, bufsize=1, env=env)
-            for line in proc.stdout:
-                line = line.rstrip()
-                if line:
-                    last = line
-                    self.post_message(self.Progress(line))
-            code = proc.wait()
-            err.seek(0)
-            stderr = err.read().decode(errors="replace")
-        if code != 0:
-            self.post_message(self.Failed(one_line_error(stderr, code)))
-            return
-        path = Path(last)
-        self.post_message(self.Done(path, folder_size(path) if path.exists() else 0))
+        folder = export_job.start(self.project, self.run_id, fmt, out, quants, chat_check=chat_check)
+        self.post_message(self.Started(folder))
+        self._follow(folder)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def follow_export(self, folder: Path) -> None:
+        self._follow(folder)
+
+    def _follow(self, folder: Path) -> None:
+        """Post the export's events as messages, from the first, until it ends or the screen closes."""
+        worker = get_current_worker()
+        out = JobSpec.load(folder).params["out"]
+        for event in export_job.follow(folder, cancelled=lambda: worker.is_cancelled):
+            line = export_job.describe(event)
+            if line:
+                self.post_message(self.Progress(line))
+            if isinstance(event, ev.Artifact) and event.path != out:
+                self.post_message(self.FileWritten(event))
+            elif isinstance(event, ev.Error):
+                self.post_message(self.Failed(event.message))
+            elif isinstance(event, ev.Finished) and event.reason == "completed":
+                path = Path(event.output)
+                self.post_message(self.Done(path, export_job.folder_size(path) if path.exists() else 0))
+            elif isinstance(event, ev.Finished):
+                self.post_message(self.Stopped())
+
+    def on_export_screen_started(self, message: Started) -> None:
+        self.job = message.folder
 
     def on_export_screen_progress(self, message: Progress) -> None:
         self.query_one("#progress", RichLog).write(message.line)
-        text = file_line(message.line)
-        if text is not None:
-            self.query_one(FileLines).add(text)
+
+    def on_export_screen_file_written(self, message: FileWritten) -> None:
+        self.query_one(FileLines).add(file_line(message.event))
 
     def on_export_screen_done(self, message: Done) -> None:
         self.result = message.path
@@ -200,6 +233,11 @@ class ExportScreen(Screen):
                              (f"  ({human_size(message.size)} on disk)", "dim"))
         self.query_one("#result", Static).update(text)
         self.query_one("#progress", RichLog).write(Text(f"Done: {message.path}", style="green"))
+
+    def on_export_screen_stopped(self, message: Stopped) -> None:
+        self._set_running(False)
+        self.query_one("#result", Static).update(Text("■ Export stopped", style="bold yellow"))
+        self.query_one("#progress", RichLog).write(Text("Stopped", style="yellow"))
 
     def on_export_screen_failed(self, message: Failed) -> None:
         self._show_failure(message.error)

@@ -1,7 +1,9 @@
 """The GGUF part of the export form: quant types to write (common ones first, "more…" shows all),
-and the per-file lines (`wrote NAME (SIZE)`, `verify NAME: SUMMARY`) picked from the export's output."""
+and a line per file written and per verification, from the export's `artifact` events."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -9,7 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Static
 
+from workbench.export.gguf import human_size
 from workbench.export.llama_tools import COMMON_QUANTS, ToolsError, quant_types
+from workbench.run.events import Artifact
 
 DEFAULT_CHECKED = ("Q4_K_M",)
 
@@ -48,15 +52,13 @@ class QuantPicker(Vertical):
         self.mount(row)
 
 
-def file_line(line: str) -> Text | None:
-    """A per-file line worth keeping in the results list, styled; None for other progress."""
-    if line.startswith("wrote "):
-        return Text.assemble(("✔ ", "green"), line.removeprefix("wrote "))
-    if line.startswith("verify "):
-        passed = line.rstrip().endswith("passed")
-        return Text.assemble(("  ✔ " if passed else "  • ", "green" if passed else "yellow"),
-                             line.removeprefix("verify "))
-    return None
+def file_line(event: Artifact) -> Text:
+    """The results-list line of a file written (`✔ NAME (SIZE)`) or of its verification."""
+    name = Path(event.path).name
+    if not event.verification:
+        return Text.assemble(("✔ ", "green"), f"{name} ({human_size(event.size)})")
+    return Text.assemble(("  ✔ " if event.passed else "  • ", "green" if event.passed else "yellow"),
+                         f"{name}: {event.verification}")
 
 
 class FileLines(Static):

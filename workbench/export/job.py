@@ -1,0 +1,177 @@
+"""An export as a job: started detached, followed through its events, stopped with SIGTERM.
+
+`start` checks what it can without loading a model, saves the export's spec in a folder of its
+own (`runs/<run-id>/exports/jobs/<export-id>/`, or `<project>/exports/jobs/<export-id>/` for the
+project's base model) and spawns the worker, which calls `run`. The export reports `status`
+events, an `artifact` event per file written and per verification, and ends with `finished`
+(its output folder) or `error` (a message for a person). It outlives whoever started it.
+`follow` reads the events from the start: the CLI prints them, the export screen shows them,
+and a screen opened while an export runs reattaches to it. Stopped or failed, an export leaves
+no scratch folder (`<out>.merged-hf`) behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+from workbench import locations
+from workbench import project as projects
+from workbench.export import FORMATS as FOLDER_FORMATS
+from workbench.export import ExportError, default_out, trained_weights
+from workbench.export.gguf import file_line
+from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
+from workbench.jobs import launch, store
+from workbench.run import events as ev
+from workbench.run import layout, liveness
+from workbench.run.spec import JobSpec, Runtime, default_threads
+
+METHOD = "export"
+RUNNER = "workbench.export.job:run"
+FORMATS = FOLDER_FORMATS + GGUF_FORMATS
+
+
+# the starting side: start, find, follow, stop -----------------------------------------------------
+
+def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, quants=DEFAULT_QUANTS,
+          outtype: str = "f16", chat_check: bool = True, wait_for_start: bool = False) -> Path:
+    """Start exporting run `run_id` (the project's base model when empty) as `fmt`; the job's folder."""
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
+    if run_id:
+        trained_weights(project, run_id)  # the run exists, has ended and has weights
+        base_model = JobSpec.load(locations.run_dir(project, run_id)).base_model
+    elif fmt == "gguf":
+        base_model = projects.load(project).base_model
+    else:
+        raise ExportError(f"The base model exports as gguf only, not '{fmt}'.")
+    out = Path(out).expanduser().absolute() if out else default_out(project, run_id, fmt)
+    if out.exists() and any(out.iterdir()):
+        raise ExportError(f"{out} exists and is not empty; choose another output folder (--out).")
+    for folder in jobs(project, run_id):
+        if JobSpec.load(folder).params.get("out") == str(out) and store.read(folder).alive:
+            raise ExportError(f"Export {folder.name} is already writing to {out}.")
+    parent = locations.export_jobs_dir(project, run_id)
+    job_id = launch.new_job_id(parent, fmt)
+    spec = JobSpec(id=job_id, project=project, method=METHOD, base_model=base_model, train=[],
+                   params={"run": run_id, "format": fmt, "quants": list(quants), "outtype": outtype,
+                           "out": str(out), "chat_check": bool(chat_check)},
+                   runtime=Runtime(device="cpu", precision="fp32", threads=default_threads()),
+                   base_ref=f"run:{run_id}" if run_id else "base", runner=RUNNER)
+    return launch.start(spec, wait_for_start=wait_for_start, run_dir=parent / job_id)
+
+
+def jobs(project: str, run_id: str = "") -> list[Path]:
+    """The export jobs of a run (of the base model when `run_id` is empty), oldest first."""
+    parent = locations.export_jobs_dir(project, run_id)
+    if not parent.is_dir():
+        return []
+    return sorted(d for d in parent.iterdir() if (d / layout.SPEC).exists())
+
+
+def running(project: str, run_id: str = "") -> Path | None:
+    """The folder of the newest export of the run that is still running, if any."""
+    for folder in reversed(jobs(project, run_id)):
+        if store.read(folder).alive:
+            return folder
+    return None
+
+
+def follow(folder: Path, poll: float = 0.2, cancelled=lambda: False) -> Iterator[ev.Event]:
+    """The job's events from the first, as they come, until `finished` or `error`; a job that ended
+    without either (killed) ends with an `error` saying so. Returns early once `cancelled()`."""
+    folder = Path(folder)
+    tail = ev.EventTail(folder / layout.EVENTS)
+    while True:
+        alive = liveness.is_alive(folder)  # before reading: what it wrote before it ended is read now
+        for event in tail.read_new():
+            yield event
+            if isinstance(event, (ev.Finished, ev.Error)):
+                return
+        if not alive:
+            yield ev.Error(message=f"The export ended without a final event (killed?); see {folder / layout.STDERR}.",
+                           kind="lost")
+            return
+        if cancelled():
+            return
+        time.sleep(poll)
+
+
+def describe(event: ev.Event) -> str | None:
+    """The progress line of an event, for a person; None for the events that have none."""
+    if isinstance(event, ev.Status):
+        return event.message
+    if isinstance(event, ev.Artifact):
+        return file_line(Path(event.path).name, event.size, event.verification)
+    return None
+
+
+def stop(folder: Path) -> None:
+    """Ask the export to stop (SIGTERM to its process group)."""
+    store.stop_job(Path(folder), f"Export {Path(folder).name}")
+
+
+def wait(folder: Path, status=print) -> Path:
+    """Follow the export in the foreground: its progress lines to `status`, its output folder returned,
+    its error raised; an interrupt (Ctrl-C) stops it, then is raised once it has ended."""
+    try:
+        for event in follow(folder):
+            line = describe(event)
+            if line:
+                status(line)
+            if isinstance(event, ev.Error):
+                raise ExportError(event.message)
+            if isinstance(event, ev.Finished):
+                if event.reason != "completed":
+                    raise ExportError(f"The export was stopped (before it completed); see {folder}.")
+                return Path(event.output)
+    except KeyboardInterrupt:
+        try:
+            stop(folder)
+        except store.RunError:
+            pass
+        for _ in follow(folder):
+            pass
+        raise
+    raise ExportError(f"The export ended without a final event; see {folder}.")
+
+
+# the worker's side ---------------------------------------------------------------------------------
+
+def run(spec: JobSpec, job) -> Path:
+    """The runner the worker calls: the export the spec describes, into `params.out`."""
+    p = spec.params
+    fmt, run_id, out = p["format"], p["run"], Path(p["out"])
+
+    def on_file(path: Path, result: dict | None = None) -> None:
+        from workbench.export.verify import report_path
+
+        job.emit(ev.Artifact(path=str(path), size=path.stat().st_size,
+                             verification=result["summary"] if result else "",
+                             passed=bool(result["passed"]) if result else None,
+                             report=str(report_path(path)) if result else ""), sync=True)
+
+    try:
+        if fmt in GGUF_FORMATS:
+            from workbench.export.gguf_run import export_base, export_run
+
+            if run_id:
+                return export_run(spec.project, run_id, fmt, p["quants"], p["outtype"], out, job.status,
+                                  p["chat_check"], on_file)
+            return export_base(spec.project, p["quants"], p["outtype"], out, job.status, p["chat_check"], on_file)
+        from workbench.export import export
+
+        written = export(spec.project, run_id, fmt, out, status=job.status)
+        job.emit(ev.Artifact(path=str(written), size=folder_size(written)), sync=True)
+        return written
+    finally:
+        shutil.rmtree(layout.scratch(out), ignore_errors=True)
+
+
+def folder_size(path: Path) -> int:
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
