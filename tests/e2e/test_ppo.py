@@ -119,14 +119,15 @@ def test_ppo_scores_with_a_reward_model_run_and_exports_its_adapter(yes_no):
 
 
 def test_a_reward_model_must_be_a_reward_run(yes_no):
-    from workbench.rewards.source import RewardSourceError, resolve_source
+    from workbench.rewards import RewardError
+    from workbench.rewards.model import reward_model_folder
 
-    with pytest.raises(RewardSourceError, match="is a sft run, not a reward model"):
-        resolve_source(yes_no["project"], yes_no["sft"])
-    with pytest.raises(RewardSourceError, match="neither a run of project 'yesno' nor an existing path"):
-        resolve_source(yes_no["project"], "no-such-run")
+    with pytest.raises(RewardError, match="is a sft run, not a reward model"):
+        reward_model_folder(yes_no["project"], yes_no["sft"])
+    with pytest.raises(RewardError, match="Reward model 'no-such-run': Model 'no-such-run' does not exist"):
+        reward_model_folder(yes_no["project"], "no-such-run")
     result = cli("train", yes_no["project"], *PPO, "--set", "reward_model=no-such-run", "--wait")
-    assert result.returncode != 0 and "Reward model 'no-such-run' is neither a run" in result.stderr
+    assert result.returncode != 0 and "Reward model 'no-such-run': Model 'no-such-run' does not exist" in result.stderr
     error = of_type(events(yes_no["project"], result.stdout.splitlines()[0].strip()), ev.Error)[-1]
     assert error.kind == "bad_spec" and "no-such-run" in error.message
 

@@ -9,7 +9,7 @@ from tests.e2e.conftest import cli, write_jsonl
 from workbench import locations, models
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.ranking.scoring import RewardModel, load_seq_cls
+from workbench.rewards.model import load_reward_model
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,15 @@ def reward_run(tiny_model, tmp_path_factory):
         yield "rx", result.stdout.splitlines()[0].strip()
 
 
+def seq_cls(folder, pad_token_id: int):
+    """The folder as a one-output sequence classifier, loaded by transformers alone."""
+    from transformers import AutoModelForSequenceClassification
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1)
+    model.config.pad_token_id = pad_token_id
+    return model.eval()
+
+
 def scores_of(model, rows: list[list[int]]) -> list[float]:
     import torch
 
@@ -38,17 +47,17 @@ def scores_of(model, rows: list[list[int]]) -> list[float]:
 
 def test_merged_and_adapter_exports_score_like_the_run(reward_run):
     project, run_id = reward_run
-    run = RewardModel(project, run_id)
-    rows = [run.input_ids(p["prompt"], p[k]) for p in PAIRS[:3] for k in ("chosen", "rejected")]
-    expected = [run.score(p["prompt"], [p["chosen"], p["rejected"]]) for p in PAIRS[:3]]
-    expected = [s for pair in expected for s in pair]
+    run = load_reward_model(project, run_id)
+    rows = [run.encode(p["prompt"], p[k]) for p in PAIRS[:3] for k in ("chosen", "rejected")]
+    expected = run.score([p["prompt"] for p in PAIRS[:3] for _ in range(2)],
+                         [p[k] for p in PAIRS[:3] for k in ("chosen", "rejected")])
 
     result = cli("export", project, run_id, "--format", "merged")
     assert result.returncode == 0, result.stderr
     merged = locations.exports_dir(project, run_id) / "merged"
 
     tokenizer = models.load_tokenizer(merged)
-    model = load_seq_cls(merged, "float32", "cpu", tokenizer.pad_token_id).eval()
+    model = seq_cls(merged, tokenizer.pad_token_id)
     assert type(model).__name__.endswith("ForSequenceClassification") and model.config.num_labels == 1
     assert scores_of(model, rows) == pytest.approx(expected, abs=1e-4)
 
@@ -61,7 +70,7 @@ def test_merged_and_adapter_exports_score_like_the_run(reward_run):
     from workbench.run.spec import JobSpec
 
     spec = JobSpec.load(locations.run_dir(project, run_id))
-    base = load_seq_cls(models.resolve(spec.model_path), "float32", "cpu", tokenizer.pad_token_id)
+    base = seq_cls(models.resolve(spec.model_path), tokenizer.pad_token_id)
     with_adapter = PeftModel.from_pretrained(base, adapter).eval()
     assert scores_of(with_adapter, rows) == pytest.approx(expected, abs=1e-4)
 

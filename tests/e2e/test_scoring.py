@@ -1,4 +1,6 @@
-"""The scorer child scores answers exactly as the trained reward model does inside TRL's RewardTrainer."""
+"""The scorer child scores answers exactly as the trained reward model does inside TRL's RewardTrainer,
+and every user of a reward model (ranking, GRPO/RLOO, PPO, the dry run, the merged export) gives the
+same score to the same (prompt, answer)."""
 
 from __future__ import annotations
 
@@ -42,15 +44,17 @@ def trainer_rewards(project: str, run_id: str, pair: dict) -> tuple[float, float
     from peft import PeftModel
     from trl import RewardConfig, RewardTrainer
 
+    from transformers import AutoModelForSequenceClassification
+
     from workbench import models
     from workbench.methods.kit.pair_data import pair_rows
-    from workbench.ranking.scoring import load_seq_cls
     from workbench.run.spec import JobSpec
 
     run_dir = locations.run_dir(project, run_id)
     spec = JobSpec.load(run_dir)
     tokenizer = models.load_tokenizer(run_dir / "adapter")
-    model = load_seq_cls(models.resolve(spec.model_path), "float32", "cpu", tokenizer.pad_token_id)
+    model = AutoModelForSequenceClassification.from_pretrained(models.resolve(spec.model_path), num_labels=1)
+    model.config.pad_token_id = tokenizer.pad_token_id
     model = PeftModel.from_pretrained(model, run_dir / "adapter").eval()
     trainer = RewardTrainer(model=model, args=RewardConfig(output_dir=str(run_dir / "probe"), report_to="none",
                                                            use_cpu=True, bf16=False),
@@ -106,3 +110,66 @@ def test_score_command_prints_one_score_per_answer(reward_run):
     assert [r[1] for r in rows] == [PAIRS[0]["chosen"], PAIRS[0]["rejected"]]
     expected = trainer_rewards(project, run_id, PAIRS[0])
     assert [float(r[0]) for r in rows] == pytest.approx(list(expected), abs=1e-4)
+
+
+def test_every_user_of_a_reward_model_gives_the_same_score(reward_run, tmp_path):
+    """One (prompt, answer), as a conversation and as text, through the ranking scorer, the reward
+    function GRPO and RLOO hand to TRL, PPO's rewards, the dry run and the merged export loaded back."""
+    from types import SimpleNamespace
+
+    from workbench import params as params_mod
+    from workbench.evaluate.reward_dry_run import dry_run
+    from workbench.methods import ppo
+    from workbench.methods.grpo import reward_setup
+    from workbench.methods.grpo_params import GRPOParams
+    from workbench.methods.ppo_params import PPOParams
+    from workbench.rewards.model import CONVERSATIONAL, load_reward_model
+    from workbench.run.spec import Runtime
+
+    project, run_id = reward_run
+    pair = PAIRS[5]
+    text_prompt, answer = pair["prompt"], pair["chosen"]
+    chat_prompt = [{"role": "user", "content": text_prompt}]
+    spec = SimpleNamespace(project=project, runtime=Runtime(device="cpu", precision="fp32"))
+    quiet = SimpleNamespace(status=lambda *args, **kwargs: None)
+
+    with Scorer(project, run_id) as scorer:
+        ranking = {"chat": scorer.score(chat_prompt, [answer], timeout=240)[0],
+                   "text": scorer.score(text_prompt, [answer], timeout=120)[0]}
+
+    grpo_p = params_mod.build(GRPOParams, {"rewards": "", "reward_model": f"run:{run_id}"})
+    (grpo_reward,), weights = reward_setup(spec, quiet, grpo_p, [{"prompt": chat_prompt, "record_index": 1}])
+    assert weights == [1.0] and grpo_reward.__name__ == "reward_model"  # TRL logs rewards/reward_model/mean
+
+    def as_trl_calls(prompt):  # TRL hands a conversation's completions over as an assistant turn
+        completion = [{"role": "assistant", "content": answer}] if isinstance(prompt, list) else answer
+        return grpo_reward(prompts=[prompt], completions=[completion], completion_ids=[[1, 2]],
+                           trainer_state=None, record_index=[1])[0]
+
+    ppo_p = params_mod.build(PPOParams, {"reward_model": f"run:{run_id}"})
+
+    def ppo_score(prompt):
+        rewards = ppo.load_rewards(spec, ppo_p, None, {"prompt": prompt, "record_index": 1})
+        return float(ppo.score(rewards, [{"prompt": prompt, "record_index": 1}], [answer], [[1, 2]])[0][0])
+
+    import_file(project, write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": text_prompt}]))
+    report = dry_run(project, "grpo", {"rewards": "", "reward_model": f"run:{run_id}"}, datasets=["prompts"],
+                     prompts=1, n=1, completion=answer)
+    assert report["rewards"] == [{"name": "reward_model", "weight": 1.0}]
+    dry = report["prompts"][0]["rows"][0]["scores"]["reward_model"]  # the base has a chat template: a conversation
+
+    result = cli("export", project, run_id, "--format", "merged")
+    assert result.returncode == 0, result.stderr
+    merged = locations.exports_dir(project, run_id) / "merged"
+    assert json.loads((merged / "config.json").read_text())[CONVERSATIONAL] is False  # it learnt from text pairs
+    exported = load_reward_model(project, str(merged))
+
+    chat = {"ranking": ranking["chat"], "grpo/rloo": as_trl_calls(chat_prompt), "ppo": ppo_score(chat_prompt),
+            "dry run": dry, "export": exported.score([chat_prompt], [answer])[0]}
+    text = {"ranking": ranking["text"], "grpo/rloo": as_trl_calls(text_prompt), "ppo": ppo_score(text_prompt),
+            "export": exported.score([text_prompt], [answer])[0]}
+    trainer = trainer_rewards(project, run_id, pair)[0]
+    print(f"chat: {chat}\ntext: {text}, trainer {trainer}")
+    assert all(v == pytest.approx(chat["ranking"], abs=1e-4) for v in chat.values()), chat
+    assert all(v == pytest.approx(trainer, abs=1e-4) for v in text.values()), text
+    assert chat["ranking"] != pytest.approx(trainer, abs=1e-6)  # two encodings, so the comparison means something

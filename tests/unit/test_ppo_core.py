@@ -172,17 +172,6 @@ def test_each_pass_over_the_prompts_takes_every_prompt_once_and_a_resumed_run_pi
     assert batch_indices(3, 4, 10, seed=3) == picked[12:16]  # the same rows after a restart
 
 
-def test_records_become_prompts_with_their_other_fields_as_columns():
-    from workbench.data.errors import DataError
-    from workbench.methods.ppo import as_prompt
-
-    chat = {"messages": [{"role": "user", "content": "Hi?"}, {"role": "assistant", "content": "Hello."}]}
-    assert as_prompt(chat) == {"prompt": [{"role": "user", "content": "Hi?"}], "completion": "Hello."}
-    assert as_prompt({"prompt": "2+2?", "answer": "4"}) == {"prompt": "2+2?", "answer": "4"}
-    with pytest.raises(DataError, match="PPO needs prompts"):
-        as_prompt({"text": "no prompt here"})
-
-
 def test_scores_add_the_weighted_rewards_and_chat_completions_arrive_as_messages(tmp_path):
     from workbench.methods.ppo import score
     from workbench.rewards import load_rewards
@@ -195,7 +184,7 @@ def test_scores_add_the_weighted_rewards_and_chat_completions_arrive_as_messages
     rewards = load_rewards("says_yes:2,answer_len:0.5", str(file))
     rows = [{"prompt": [{"role": "user", "content": "?"}], "answer": "ab"},
             {"prompt": [{"role": "user", "content": "?"}], "answer": "abcd"}]
-    scores, stats = score(rewards, rows, [0, 1], ["yes", "no"], [[1, 2], [3]])
+    scores, stats = score(rewards, rows, ["yes", "no"], [[1, 2], [3]])
     close(scores, [2 * 1 + 0.5 * 2, 2 * 0 + 0.5 * 4])
     assert stats["reward"] == pytest.approx(2.5) and stats["reward/says_yes"] == 0.5
     assert stats["reward/answer_len"] == 3.0

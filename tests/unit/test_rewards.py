@@ -271,7 +271,7 @@ def test_reward_file_errors_say_where(tmp_path):
 
 
 def test_prompt_rows_keep_the_columns_rewards_read():
-    from workbench.methods.grpo import prompt_rows
+    from workbench.data.prompts import prompt_rows
 
     records = [{"prompt": "2+2?", "answer": "4", "tests": ["assert True"]},
                {"prompt": "Name a colour.", "completion": "red"},
@@ -287,7 +287,7 @@ def test_prompt_rows_keep_the_columns_rewards_read():
 
 
 def test_text_prompts_become_a_user_turn_only_with_a_chat_template():
-    from workbench.methods.grpo import prompt_rows
+    from workbench.data.prompts import prompt_rows
 
     assert prompt_rows([{"prompt": "Hi"}], chat=False)[0]["prompt"] == "Hi"
     assert prompt_rows([{"prompt": "Hi"}], chat=True)[0]["prompt"] == [{"role": "user", "content": "Hi"}]
@@ -295,14 +295,14 @@ def test_text_prompts_become_a_user_turn_only_with_a_chat_template():
 
 def test_other_record_kinds_are_refused_by_name():
     from workbench.data.errors import DataError
-    from workbench.methods.grpo import prompt_rows
+    from workbench.data.prompts import prompt_rows
 
     with pytest.raises(DataError, match="fields chosen, prompt, rejected"):
         prompt_rows([{"prompt": "p", "chosen": "a", "rejected": "b"}], chat=False)
 
 
 def test_a_step_must_hold_whole_groups():
-    from workbench.methods.grpo import check_group
+    from workbench.rewards.setup import check_group
     from workbench.methods.grpo_params import GRPOParams
     from workbench.params import ParamError, build
 

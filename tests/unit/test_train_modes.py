@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from workbench import registry
-from workbench.methods.kit.train_args import check_mode, load_model, lora_config, peft_config
+from workbench.methods.kit.train_args import check_mode, load_model, peft_config
 from workbench.methods.pair_params import DPOParams, RewardParams
 from workbench.methods.sft_params import SFTParams
 from workbench.params import ParamError, build, coerce, describe
@@ -33,12 +33,6 @@ def test_dora_and_rslora_flags_reach_the_lora_config():
     config = peft_config(build(RewardParams, {"mode": "qlora", "use_dora": "true"}), "SEQ_CLS", ["score"])
     assert (config.use_dora, config.use_rslora, config.task_type) == (True, False, "SEQ_CLS")
     assert set(config.modules_to_save) == {"score"}
-
-
-def test_the_older_lora_config_gives_the_same_adapter():
-    p = build(SFTParams, {"mode": "qlora", "use_rslora": "true", "lora_r": "4"})
-    assert lora_config(p) == peft_config(p)
-    assert lora_config(build(SFTParams, {"mode": "full"})) is None
 
 
 def test_qlora_is_refused_on_the_cpu_before_anything_loads(tmp_path):

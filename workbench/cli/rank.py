@@ -81,15 +81,15 @@ def cmd_rankings(args) -> None:
 
 
 def cmd_score(args) -> None:
-    from workbench.ranking.scoring import RewardModel, latest_reward_run
+    from workbench.ranking.scoring import latest_reward_run, load, score
 
     run_id = args.run or latest_reward_run(args.name)
     if not run_id:
         raise RankCommandError(f"Project '{args.name}' has no completed reward run to score with.")
     prompt = json.loads(args.prompt) if args.messages else args.prompt
-    model = RewardModel(args.name, run_id)
-    for answer, score in zip(args.answer, model.score(prompt, list(args.answer))):
-        print(f"{score:.6f}\t{answer}")
+    model, _ = load(args.name, run_id)
+    for answer, value in zip(args.answer, score(model, prompt, list(args.answer))):
+        print(f"{value:.6f}\t{answer}")
 
 
 def add_parsers(sub) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from workbench.data import kinds
 from workbench.data.errors import DataError
 from workbench.data.mixing import mix
+from workbench.data.prompts import prompt_of, prompt_rows
 from workbench.data.readers import read_rows
 from workbench.run.spec import DataSource
 
@@ -37,20 +38,16 @@ def to_prompt_completion(record: dict, conversational: bool) -> dict:
     """One SFT row: chat records learn their last assistant turn (earlier turns are the prompt,
     no loss); text records learn every token; prompt/completion records learn the completion."""
     if "messages" in record:
-        messages = record["messages"]
-        return {"prompt": messages[:-1], "completion": messages[-1:]}
+        return {"prompt": prompt_of(record), "completion": record["messages"][-1:]}
     if "text" in record and "prompt" not in record:
         if conversational:
             raise DataError("Plain text records cannot be trained together with chat records in one run: "
                             "train them in separate runs, or turn the text into chat records.")
         return {"prompt": "", "completion": record["text"]}
-    prompt, completion = record["prompt"], record["completion"]
-    if conversational:
-        if isinstance(prompt, str):
-            prompt = [{"role": "user", "content": prompt}]
-        if isinstance(completion, str):
-            completion = [{"role": "assistant", "content": completion}]
-    return {"prompt": prompt, "completion": completion}
+    completion = record["completion"]
+    if conversational and isinstance(completion, str):
+        completion = [{"role": "assistant", "content": completion}]
+    return {"prompt": prompt_of(record, chat=conversational), "completion": completion}
 
 
 def sft_rows(records: list[dict], conversational: bool | None = None) -> list[dict]:
@@ -79,6 +76,15 @@ def sft_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_f
     train_ds = Dataset.from_list(sft_rows(train_records, conversational))
     eval_ds = Dataset.from_list(sft_rows(eval_records, conversational)) if eval_records else None
     return train_ds, eval_ds
+
+
+def read_prompt_rows(train: list[DataSource], seed: int, chat: bool) -> list[dict]:
+    """The prompt rows (`workbench.data.prompts.prompt_rows`) of the training sources, mixed by weight:
+    what GRPO, RLOO and PPO sample from."""
+    groups = [read_source(s) for s in train]
+    if not any(groups):
+        raise DataError("The training datasets hold no records.")
+    return prompt_rows(mix(groups, [s.weight for s in train], seed), chat)
 
 
 def hold_out(groups: list[list[dict]], eval_records: list[dict], eval_fraction: float, seed: int):

@@ -34,6 +34,7 @@ from typing import Any, Callable
 from workbench import locations, models
 from workbench import project as projects
 from workbench.data.importer import read_records
+from workbench.data.prompts import answer_of, has_prompt, prompt_of
 from workbench.files import write_toml
 from workbench.run import layout
 
@@ -132,9 +133,13 @@ class Example:
 
 
 def to_example(record: dict) -> Example:
-    if "messages" in record:
-        return Example(prompt=record["messages"][:-1], reference=record["messages"][-1]["content"])
-    return Example(prompt=[{"role": "user", "content": record["prompt"]}], reference=record["completion"])
+    """The prompt as messages (generation goes through the chat template) and the reference answer,
+    by `workbench.data.prompts`."""
+    reference = answer_of(record) if has_prompt(record) else None
+    if reference is None:
+        raise EvalError(f"A held-out record with fields {', '.join(sorted(record))} has no answer to compare with: "
+                        "the eval split takes chat or prompt/completion records.")
+    return Example(prompt=prompt_of(record, chat=True), reference=reference)
 
 
 def eval_examples(project: projects.Project, limit: int | None = None) -> tuple[list[str], list[Example]]:

@@ -1,8 +1,10 @@
 """The dry run behind `workbench rewards`: a method's rewards on a few prompts, scored here.
 
 The prompts, their columns and the completion shapes are the ones training would give the
-rewards (the rows of `workbench.methods.grpo.prompt_rows`; message lists where the model has
-a chat template), so what scores well here scores well in the run.
+rewards (the rows of `workbench.data.prompts.prompt_rows`; message lists where the model has
+a chat template), and the rewards are set up as training sets them up
+(`workbench.rewards.setup.method_rewards`, the reward model included), so what scores well
+here scores well in the run.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from workbench.rewards import RewardError, combine, completion_text, load_rewards
+from workbench.data.prompts import prompt_rows
+from workbench.rewards import RewardError, combine, completion_text
+from workbench.rewards.setup import method_rewards
 
 
 def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | None = None,
@@ -21,7 +25,6 @@ def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | No
     from workbench import params as params_mod
     from workbench import project as projects
     from workbench import registry
-    from workbench.methods.grpo import prompt_rows, reward_file_path
 
     if n < 1 or prompts < 1:
         raise RewardError("--n and --prompts must be at least 1.")
@@ -37,11 +40,7 @@ def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | No
 
     warnings: list[str] = []
     tokenizer = _tokenizer(project_name, model_ref, folder) if folder or p.length_unit == "tokens" else None
-    rewards = load_rewards(p.rewards, reward_file_path(project_name, p.reward_file), options=p,
-                           warn=warnings.append, tokenizer=tokenizer) if p.rewards.strip() else []
-    scorer = _reward_model(project_name, p) if p.reward_model.strip() else None
-    if not rewards and scorer is None:
-        raise RewardError("No reward: set rewards (e.g. rewards=format) or reward_model.")
+    rewards = method_rewards(project_name, p, warn=warnings.append, tokenizer=tokenizer)
 
     sampler = _Sampler(folder, tokenizer, p, seed) if folder else None
     groups = []
@@ -56,10 +55,6 @@ def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | No
         if ids is not None:
             columns["completion_ids"] = ids
         total, per_reward = combine(rewards, [prompt] * len(texts), completions, **columns)
-        if scorer is not None:
-            model_scores = scorer.score([prompt] * len(texts), completions)
-            per_reward[scorer.name] = model_scores
-            total = [t + p.reward_model_weight * s for t, s in zip(total, model_scores)]
         groups.append({
             "index": row["record_index"],
             "prompt": completion_text(prompt[-1:] if isinstance(prompt, list) else prompt),
@@ -67,8 +62,6 @@ def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | No
                      for i, t in enumerate(texts)],
         })
     named = [{"name": r.name, "weight": r.weight} for r in rewards]
-    if scorer is not None:
-        named.append({"name": scorer.name, "weight": p.reward_model_weight})
     return {"project": project_name, "method": method, "model": model_ref, "sampled": sampler is not None,
             "rewards": named, "prompts": groups, "warnings": warnings}
 
@@ -164,23 +157,3 @@ class _Sampler:
             cut = next((i + 1 for i, t in enumerate(seq) if t == tok.eos_token_id), len(seq))
             ids.append(seq[:cut])
         return tok.batch_decode(ids, skip_special_tokens=True), ids
-
-
-class _RewardModelScorer:
-    def __init__(self, model, tokenizer):
-        self.model, self.tokenizer = model, tokenizer
-        self.name = "reward_model"
-
-    def score(self, prompts: list, completions: list) -> list[float]:
-        import torch
-
-        from workbench.rewards.model import score_texts
-
-        with torch.inference_mode():
-            return score_texts(self.model, self.tokenizer, prompts, completions)
-
-
-def _reward_model(project_name: str, p: Any) -> _RewardModelScorer:
-    from workbench.rewards.model import load_reward_model
-
-    return _RewardModelScorer(*load_reward_model(project_name, p.reward_model))

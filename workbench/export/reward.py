@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench import models
-
 METHODS = ("reward",)
 
 
@@ -27,20 +25,20 @@ def refuse_gguf(spec, run_id: str) -> None:
 
 
 def export_reward_merged(folder: Path, is_adapter: bool, spec, out: Path, status) -> Path:
-    from workbench.ranking.scoring import load_seq_cls
+    """The reward model of `folder` (`is_adapter`: merged with its score head), loaded as every user of a
+    reward model loads it (`workbench.rewards.model`), written to `out` with its tokenizer. Its config
+    keeps whether it learnt from conversations, so it encodes pairs as the run did once it has left it."""
+    from workbench.data.errors import DataError
+    from workbench.rewards.model import CONVERSATIONAL, load_folder, spec_trained_on_conversations
 
-    base = models.resolve(spec.model_path or spec.base_model)
-    tokenizer = models.load_tokenizer(folder if (folder / "tokenizer_config.json").exists() else base)
-    if is_adapter:
-        from peft import PeftModel
-
-        status("Loading the base model with a score head")
-        model = load_seq_cls(base, "float32", "cpu", tokenizer.pad_token_id)
-        status("Merging the adapter and its score head")
-        model = PeftModel.from_pretrained(model, folder).merge_and_unload()
-    else:
-        status("Loading the fine-tuned reward model")
-        model = load_seq_cls(folder, "float32", "cpu", tokenizer.pad_token_id)
+    status("Merging the adapter and its score head" if is_adapter else "Loading the fine-tuned reward model")
+    model, tokenizer = load_folder(folder, status=status)
+    try:
+        conversational = spec_trained_on_conversations(spec)
+    except DataError:
+        conversational = None
+    if conversational is not None:
+        setattr(model.config, CONVERSATIONAL, conversational)
     status(f"Saving to {out}")
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)

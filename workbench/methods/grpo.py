@@ -7,9 +7,10 @@ No critic, and with beta = 0 no reference model either. Logged per step (as Log 
 reward, reward_std, rewards/<name>/mean for each reward, kl (when beta > 0), entropy,
 completions/mean_length, completions/clipped_ratio, clip_ratio/*.
 
-Data: prompt records (their other columns, such as answer or tests, reach the rewards),
-prompt/completion records (the completion becomes the `answer` column) and chat records
-(the turns before the last answer are the prompt; that answer is the `answer` column).
+Data (rows by `workbench.data.prompts.prompt_rows`): prompt records (their other columns, such
+as answer or tests, reach the rewards), prompt/completion records (the completion becomes the
+`answer` column) and chat records (the turns before the last answer are the prompt; that answer
+is the `answer` column).
 
 The recipe: params -> tokenizer -> prompts -> rewards -> model -> trainer -> train -> save.
 """
@@ -17,16 +18,14 @@ The recipe: params -> tokenizer -> prompts -> rewards -> model -> trainer -> tra
 from __future__ import annotations
 
 from dataclasses import fields
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from workbench import locations, models
+from workbench import models
 from workbench import params as params_mod
-from workbench.data.errors import DataError
-from workbench.data.mixing import mix
-from workbench.data.prep import read_source
-from workbench.methods.grpo_params import GRPOParams, RLParams
+from workbench.data.prep import read_prompt_rows
+from workbench.data.prompts import has_chat_template
+from workbench.methods.grpo_params import GRPOParams
 from workbench.methods.kit.callback import EventCallback
 from workbench.methods.kit.train_args import (
     check_mode,
@@ -37,7 +36,7 @@ from workbench.methods.kit.train_args import (
     prepare_base,
     trainer_args,
 )
-from workbench.rewards import RewardError, completion_text, load_rewards
+from workbench.rewards.setup import check_group, method_rewards
 from workbench.run.context import JobContext
 from workbench.run.spec import DataSource, JobSpec, Runtime
 
@@ -61,7 +60,7 @@ def run(spec: JobSpec, job: JobContext):
     job.check_stop()
 
     # 4. Rewards: the library's and the reward file's, checked on a first record; the reward model last.
-    reward_funcs, weights, processing = reward_setup(spec, job, p, train_ds)
+    reward_funcs, weights = reward_setup(spec, job, p, train_ds)
     job.check_stop()
 
     # 5. Policy model.
@@ -87,7 +86,6 @@ def run(spec: JobSpec, job: JobContext):
         args=config,
         train_dataset=train_ds,
         processing_class=tokenizer,
-        reward_processing_classes=processing,
         peft_config=peft_config(p),
         callbacks=[EventCallback(job)],
     )
@@ -97,106 +95,24 @@ def run(spec: JobSpec, job: JobContext):
     return finish(trainer, job, p, tokenizer, has_eval=False)
 
 
-# --- shared with RLOO and the dry run -----------------------------------------------------------
-
-
-def check_group(p: RLParams) -> None:
-    """Each step must hold whole groups: TRL compares a completion with the others of its prompt."""
-    completions = p.batch_size * p.grad_accum
-    if completions % p.num_generations:
-        raise params_mod.ParamError(
-            f"batch_size x grad_accum ({p.batch_size} x {p.grad_accum} = {completions}) must be a multiple of "
-            f"num_generations ({p.num_generations}), e.g. batch_size={p.num_generations} with grad_accum=1.")
-
-
-def has_chat_template(tokenizer: Any) -> bool:
-    return bool(getattr(tokenizer, "chat_template", None))
-
-
-def prompt_row(record: dict, chat: bool) -> dict:
-    """One row: `prompt` (messages when `chat`) and the columns the rewards may read.
-
-    Text prompts become a user turn when the model has a chat template, so an instruct model
-    sees them as it was trained to; TRL then hands completions to the rewards as messages."""
-    if "messages" in record:
-        messages = record["messages"]
-        row = {"prompt": messages[:-1], "answer": completion_text(messages[-1:])}
-    elif "completion" in record:
-        row = {"prompt": record["prompt"], "answer": completion_text(record["completion"])}
-    elif "prompt" in record and not record.keys() & {"chosen", "rejected", "completions", "text"}:
-        row = dict(record)
-    else:
-        raise DataError("This method needs prompt, prompt/completion or chat records; found a record with fields "
-                        f"{', '.join(sorted(record))}.")
-    if chat and isinstance(row["prompt"], str):
-        row["prompt"] = [{"role": "user", "content": row["prompt"]}]
-    return row
-
-
-def prompt_rows(records: list[dict], chat: bool) -> list[dict]:
-    """The rows of `records`, numbered (`record_index`, 1-based, for messages), with the same columns each."""
-    rows = [prompt_row(r, chat) for r in records]
-    if any(isinstance(r["prompt"], list) for r in rows):  # one run: every prompt a conversation or none
-        for r in rows:
-            if isinstance(r["prompt"], str):
-                r["prompt"] = [{"role": "user", "content": r["prompt"]}]
-    columns = list(dict.fromkeys(k for r in rows for k in r))
-    return [{**{c: r.get(c) for c in columns}, "record_index": i} for i, r in enumerate(rows, start=1)]
+# --- shared with RLOO ------------------------------------------------------------------------------
 
 
 def prompt_dataset(train: list[DataSource], seed: int, chat: bool):
+    """The prompt rows (`workbench.data.prompts.prompt_rows`) as a `datasets.Dataset`."""
     from datasets import Dataset
 
-    groups = [read_source(s) for s in train]
-    if not any(groups):
-        raise DataError("The training datasets hold no records.")
-    return Dataset.from_list(prompt_rows(mix(groups, [s.weight for s in train], seed), chat))
+    return Dataset.from_list(read_prompt_rows(train, seed, chat))
 
 
-def reward_file_path(project: str, reward_file: str) -> str:
-    """An absolute path: a relative `reward_file` is read from the project folder."""
-    if not reward_file.strip():
-        return ""
-    path = Path(reward_file).expanduser()
-    if not path.is_absolute():
-        path = locations.project_dir(project) / path
-    if not path.exists():
-        raise RewardError(f"The reward file {path} does not exist.")
-    return str(path)
-
-
-def reward_setup(spec: JobSpec, job: JobContext, p: Any, dataset) -> tuple[list, list[float], list]:
-    """(reward functions, weights, reward processing classes) for a TRL trainer."""
+def reward_setup(spec: JobSpec, job: JobContext, p: Any, dataset) -> tuple[list, list[float]]:
+    """(reward functions, weights) for a TRL trainer: `rewards.setup.method_rewards`, the rule rewards
+    tried on the first record before the reward model loads."""
     job.status("Loading the rewards")
-    warn = lambda message: job.status(f"Warning: {message}")  # noqa: E731
-    funcs: list = []
-    if p.rewards.strip():
-        funcs = load_rewards(p.rewards, reward_file_path(spec.project, p.reward_file), options=p, warn=warn)
-        check_columns(funcs, dataset)
-    weights = [r.weight for r in funcs]
-    processing: list = [None] * len(funcs)
-    if p.reward_model.strip():
-        from workbench.rewards.model import load_reward_model
-
-        job.status(f"Loading the reward model {p.reward_model}")
-        model, tokenizer = load_reward_model(spec.project, p.reward_model, dtype_name(spec.runtime),
-                                             spec.runtime.device, status=job.status)
-        funcs.append(model)
-        weights.append(p.reward_model_weight)
-        processing.append(tokenizer)
-    if not funcs:
-        raise RewardError("No reward: name rewards (e.g. rewards=format) or a reward_model (run:<id> of a reward run).")
-    return funcs, weights, processing
-
-
-def check_columns(rewards: list, dataset) -> None:
-    """Run the library rewards once on the first record, so a missing column or a bad pattern stops the
-    run before the model loads (the reward file's functions run first in training, where they are isolated)."""
-    first = dataset[0]
-    columns = {k: [v] for k, v in first.items() if k != "prompt"}
-    for reward in rewards:
-        if not reward.user_defined:
-            reward([first["prompt"]], [""], **columns)
+    funcs = method_rewards(spec.project, p, spec.runtime.device, dtype_name(spec.runtime),
+                           warn=lambda message: job.status(f"Warning: {message}"), status=job.status,
+                           first_row=dataset[0])
+    return funcs, [f.weight for f in funcs]
 
 
 def rl_args(p: Any, job: JobContext, runtime: Runtime, config_cls: type) -> dict[str, Any]:

@@ -33,10 +33,10 @@ import torch
 from workbench import models
 from workbench import params as params_mod
 from workbench.data.errors import DataError
-from workbench.data.mixing import mix
-from workbench.data.prep import read_source
+from workbench.data.prep import read_prompt_rows
+from workbench.data.prompts import has_chat_template
 from workbench.methods import ppo_core as core
-from workbench.methods.kit.train_args import dtype_name, lora_config, prepare_base
+from workbench.methods.kit.train_args import dtype_name, peft_config, prepare_base
 from workbench.methods.ppo_params import PPOParams
 from workbench.params import ParamError
 from workbench.run import events as ev
@@ -59,16 +59,16 @@ def run(spec: JobSpec, job: JobContext):
     # 2. Tokenizer.
     folder, tokenizer = prepare_base(spec, job)
 
-    # 3. Prompts (chat records give their conversation before the last answer), tokenized once.
+    # 3. Prompts (`workbench.data.prompts`: a user turn where the model has a chat template), tokenized once.
     job.status("Preparing the prompts")
-    rows = prompt_rows(spec)
+    rows = read_prompt_rows(spec.train, runtime.seed, chat=has_chat_template(tokenizer))
     prompt_ids = encode_prompts(rows, tokenizer, p.max_prompt_length)
     job.data_counts = (len(rows), 0)
     job.check_stop()
 
     # 4. Rewards: the rule rewards and the reward model, added up by `combine`.
     job.status("Loading the rewards")
-    rewards = load_rewards(spec, p, tokenizer)
+    rewards = load_rewards(spec, p, tokenizer, rows[0])
     job.check_stop()
 
     # 5. Models: policy (+ adapter), value head, reference; the optimiser over what trains.
@@ -94,7 +94,7 @@ def run(spec: JobSpec, job: JobContext):
         started = time.time()
         batch = batch_indices(step, p.batch_size, len(rows), runtime.seed)
         rollout, texts, sample_stats = make_rollout(ppo, tokenizer, [prompt_ids[i] for i in batch],
-                                                    [rows[i] for i in batch], batch, rewards, stop_ids, p)
+                                                    [rows[i] for i in batch], rewards, stop_ids, p)
         kl_coef = ppo.kl.value
         rollout_stats = add_advantages(rollout, kl_coef, p)
         ppo.kl.update(rollout_stats["kl"], n_steps=len(batch))
@@ -124,36 +124,6 @@ def run(spec: JobSpec, job: JobContext):
 
 
 # -- prompts ------------------------------------------------------------------------------------
-
-def as_prompt(record: dict) -> dict:
-    """A prompt row: the prompt, plus every other field of the record as a column for the rewards.
-
-    Chat records give their conversation up to the last assistant turn, and that turn as
-    `completion` (a reference answer, as prompt/completion records have)."""
-    if "messages" in record:
-        messages = record["messages"]
-        if messages[-1]["role"] == "assistant":
-            return {"prompt": messages[:-1], "completion": messages[-1]["content"]}
-        return {"prompt": messages}
-    if "prompt" not in record:
-        raise DataError(f"PPO needs prompts (prompt, prompt/completion or chat records); found a record with "
-                        f"fields {', '.join(sorted(record))}.")
-    return dict(record)
-
-
-def prompt_rows(spec: JobSpec) -> list[dict]:
-    """The prompt rows of the training sets, mixed by weight; text prompts become a user turn
-    when any prompt is a conversation, so all of them go through the chat template."""
-    groups = [[as_prompt(r) for r in read_source(s)] for s in spec.train]
-    if not any(groups):
-        raise DataError("The training datasets hold no prompts.")
-    rows = mix(groups, [s.weight for s in spec.train], spec.runtime.seed)
-    if any(isinstance(r["prompt"], list) for r in rows):
-        for r in rows:
-            if isinstance(r["prompt"], str):
-                r["prompt"] = [{"role": "user", "content": r["prompt"]}]
-    return rows
-
 
 def encode_prompts(rows: list[dict], tokenizer, max_length: int) -> list[list[int]]:
     """Token ids of each prompt (a conversation ends with the assistant's generation prompt),
@@ -195,26 +165,23 @@ def render_prompt(prompt) -> str:
 
 # -- rewards ------------------------------------------------------------------------------------
 
-def load_rewards(spec: JobSpec, p, tokenizer) -> list:
-    """The rule rewards of `rewards` and the reward model, as callables with name and weight."""
+def load_rewards(spec: JobSpec, p, tokenizer, first_row: dict) -> list:
+    """The rule rewards of `rewards` and the reward model (`rewards.setup.method_rewards`), as
+    callables with name and weight; the rule rewards tried on `first_row` before the model loads."""
     from workbench.rewards import RewardError
-    from workbench.rewards import load_rewards as load_rule_rewards
-    from workbench.rewards.source import RewardSourceError, load_scorer
+    from workbench.rewards.setup import method_rewards
 
     try:
-        found = load_rule_rewards(p.rewards, p.reward_file, options=p, tokenizer=tokenizer) \
-            if p.rewards.strip() else []
-        if p.reward_model.strip():
-            found.append(load_scorer(spec.project, p.reward_model, spec.runtime.device,
-                                     dtype_name(spec.runtime), batch_size=p.mini_batch_size))
-    except (RewardError, RewardSourceError) as exc:
+        return method_rewards(spec.project, p, spec.runtime.device, dtype_name(spec.runtime), tokenizer=tokenizer,
+                              batch_size=p.mini_batch_size, first_row=first_row)
+    except RewardError as exc:
         raise ParamError(str(exc)) from None
-    return found
 
 
-def score(rewards: list, rows: list[dict], indices: list[int], texts: list[str], completion_ids: list[list[int]]):
+def score(rewards: list, rows: list[dict], texts: list[str], completion_ids: list[list[int]]):
     """(total score per completion, {metric: mean}): every reward called as TRL calls it, with the
-    records' other fields as columns; chat prompts get their completions as an assistant turn."""
+    rows' other fields (record_index among them) as columns; chat prompts get their completions as
+    an assistant turn."""
     from workbench.rewards import combine
 
     prompts = [r["prompt"] for r in rows]
@@ -222,8 +189,7 @@ def score(rewards: list, rows: list[dict], indices: list[int], texts: list[str],
         if isinstance(prompts[0], list) else list(texts)
     names = sorted({k for r in rows for k in r} - set(RESERVED_COLUMNS))
     columns = {k: [r.get(k) for r in rows] for k in names}
-    total, per_reward = combine(rewards, prompts, completions, completion_ids=completion_ids,
-                                record_index=indices, **columns)
+    total, per_reward = combine(rewards, prompts, completions, completion_ids=completion_ids, **columns)
     scores = torch.tensor(total, dtype=torch.float32)
     stats = {"reward": scores.mean().item(), "reward_std": scores.std().item() if len(total) > 1 else 0.0}
     if len(per_reward) > 1:
@@ -268,7 +234,7 @@ def load_models(p, folder: Path, spec: JobSpec, checkpoint: str | None) -> PPOMo
 
         base = models.load_causal_lm(folder, dtype=dtype, device=device)
         policy = PeftModel.from_pretrained(base, checkpoint, is_trainable=True) if checkpoint else \
-            get_peft_model(base, lora_config(p))
+            get_peft_model(base, peft_config(p))
         reference = None
     else:
         policy = models.load_causal_lm(Path(checkpoint) if checkpoint else folder, dtype=dtype, device=device)
@@ -320,8 +286,8 @@ class Rollout:
 
 
 @torch.no_grad()
-def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: list[dict], indices: list[int],
-                 rewards: list, stop_ids: list[int], p):
+def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: list[dict], rewards: list,
+                 stop_ids: list[int], p):
     """(rollout, completion texts, stats of the samples): sample, score, and evaluate under the
     policy, the value head and the reference."""
     from transformers import GenerationConfig
@@ -340,7 +306,7 @@ def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: l
 
     kept = [ids[:n] for ids, n in zip(completion.tolist(), mask.sum(1).tolist())]
     texts = tokenizer.batch_decode(kept, skip_special_tokens=True)
-    scores, sample_stats = score(rewards, rows, indices, texts, kept)
+    scores, sample_stats = score(rewards, rows, texts, kept)
     sample_stats["stopped"] = sum(bool(ids) and ids[-1] in stop_ids for ids in kept) / len(kept)
 
     logprobs, ref_logprobs, values = [], [], []

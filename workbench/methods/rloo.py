@@ -14,10 +14,12 @@ from __future__ import annotations
 
 from workbench import models
 from workbench import params as params_mod
-from workbench.methods.grpo import check_group, has_chat_template, prompt_dataset, reward_setup, rl_args
+from workbench.data.prompts import has_chat_template
+from workbench.methods.grpo import prompt_dataset, reward_setup, rl_args
 from workbench.methods.grpo_params import RLOOParams
 from workbench.methods.kit.callback import EventCallback
 from workbench.methods.kit.train_args import check_mode, finish, load_model, peft_config, prepare_base
+from workbench.rewards.setup import check_group
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
 
@@ -41,7 +43,7 @@ def run(spec: JobSpec, job: JobContext):
     job.check_stop()
 
     # 4. Rewards: the reward model, and any rule-based rewards with their weights.
-    reward_funcs, weights, processing = reward_setup(spec, job, p, train_ds)
+    reward_funcs, weights = reward_setup(spec, job, p, train_ds)
     job.check_stop()
 
     # 5. Policy model (TRL keeps the frozen reference for the KL penalty).
@@ -64,7 +66,6 @@ def run(spec: JobSpec, job: JobContext):
         args=config,
         train_dataset=train_ds,
         processing_class=tokenizer,
-        reward_processing_classes=processing,
         peft_config=peft_config(p),
         callbacks=[EventCallback(job)],
     )

@@ -25,9 +25,9 @@ from workbench import locations, models
 from workbench import params as params_mod
 from workbench.data.errors import DataError
 from workbench.data.prep import read_source
+from workbench.data.prompts import as_messages, prompt_of
 from workbench.methods.kit.train_args import dtype_name
 from workbench.ranking import candidates as cands
-from workbench.ranking import rankings as ranking
 from workbench.ranking.sample_params import SampleParams
 from workbench.run import events as ev
 from workbench.run.context import JobContext
@@ -40,19 +40,9 @@ POLL_SECONDS = 0.25
 
 # --- Prompts --------------------------------------------------------------------------------------
 
-def prompt_of(record: dict[str, Any]) -> str | list[dict[str, str]]:
-    """The prompt of a record: a chat's messages before its last assistant turn, else its `prompt`."""
-    if "messages" in record:
-        messages = record["messages"]
-        last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-        return messages[:last]
-    if "prompt" not in record:
-        raise DataError(f"A record with fields {', '.join(sorted(record))} has no prompt to sample from.")
-    return record["prompt"]
-
-
 def session_prompts(spec: JobSpec, p: SampleParams) -> list[Any]:
-    """The session's prompts: each distinct prompt once, in the datasets' order or shuffled, then cut."""
+    """The session's prompts (`workbench.data.prompts.prompt_of`, text kept as text: the sampler renders it
+    for its model): each distinct prompt once, in the datasets' order or shuffled, then cut."""
     seen: set[str] = set()
     prompts = []
     for source in spec.train:
@@ -84,8 +74,7 @@ class Sampler:
     def encode(self, prompt: Any):
         tokenizer = self.tokenizer
         if tokenizer.chat_template:
-            messages = ranking.as_messages(prompt)
-            return tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+            return tokenizer.apply_chat_template(as_messages(prompt), add_generation_prompt=True, return_tensors="pt",
                                                  return_dict=True)
         if not isinstance(prompt, str):
             raise DataError(f"{self.label} has no chat template, so it cannot answer conversations; "

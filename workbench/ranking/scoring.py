@@ -8,10 +8,8 @@ on the run's base, or its full model) and prints {"ready": true, "model": label}
 stdin gets one line {"id", "scores": [...]} on stdout (or {"id", "error"}), flushed; it ends
 when stdin closes, so it dies with the app that started it.
 
-A score is the model's scalar for prompt + answer formatted exactly as TRL's RewardTrainer
-formatted the run's pairs: through the chat template when the run's data was conversational
-(a text prompt becomes the user turn, the answer the assistant turn), else the prompt text,
-the answer and the end-of-sequence token, concatenated.
+A score is the model's scalar for (prompt, answer), loaded and encoded by
+`workbench.rewards.model` as every other user of a reward model loads and encodes it.
 
 `Scorer` is the parent's side (no torch: a subprocess and a reader thread); `latest_reward_run`
 finds the run to use. Heavy imports happen inside the functions of the child.
@@ -26,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from workbench.jobs import store
@@ -46,93 +43,26 @@ def latest_reward_run(project: str) -> str | None:
 
 # --- The child: the reward model itself ----------------------------------------------------------------
 
-class RewardModel:
-    """A completed reward run, loaded once; `score` formats and scores like its trainer did."""
-
-    def __init__(self, project: str, run_id: str):
-        from workbench import models
-        from workbench.run.spec import JobSpec
-
-        info = store.get(project, run_id)
-        if info.method != METHOD:
-            raise ScoringError(f"Run {run_id} is a {info.method} run, not a reward model.")
-        if info.state != "completed" or info.output is None:
-            raise ScoringError(f"Reward run {run_id} has not completed (state: {info.state}); "
-                               "score with a completed run.")
-        spec = JobSpec.load(info.path)
-        folder = info.output
-        base = models.resolve(spec.model_path or spec.base_model)
-        self.label = f"{run_id} ({folder.name})"
-        self.tokenizer = models.load_tokenizer(folder if (folder / "tokenizer_config.json").exists() else base)
-        self.model = load_weights(folder, base, self.tokenizer.pad_token_id)
-        self.conversational = trained_conversational(spec, self.tokenizer)
-
-    def input_ids(self, prompt: Any, text: str) -> list[int]:
-        """The token ids of one answer, as RewardTrainer tokenizes a chosen or rejected answer."""
-        tok = self.tokenizer
-        if self.conversational or not isinstance(prompt, str):
-            messages = ([{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt))
-            return list(tok.apply_chat_template(messages + [{"role": "assistant", "content": text}],
-                                                tokenize=True, return_dict=True, tools=None)["input_ids"])
-        answer = text if text.endswith(tok.eos_token) else text + tok.eos_token
-        return list(tok(text=prompt + answer)["input_ids"])
-
-    def score(self, prompt: Any, texts: list[str]) -> list[float]:
-        """One scalar per answer; the batch is right-padded as TRL's reward collator pads it."""
-        import torch
-
-        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
-            raise ScoringError("'texts' should be a list of answers (strings).")
-        if not texts:
-            return []
-        rows = [self.input_ids(prompt, t) for t in texts]
-        width = max(len(r) for r in rows)
-        pad = self.tokenizer.pad_token_id
-        ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=self.model.device)
-        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=self.model.device)
-        with torch.inference_mode():
-            logits = self.model(input_ids=ids, attention_mask=mask).logits
-        return [float(v) for v in logits[:, 0].float().cpu()]
-
-
-def load_seq_cls(folder: Path, dtype: str, device: str, pad_token_id: int):
-    """A one-output sequence classifier whose score is read at the last token that is not padding."""
+def load(project: str, run_id: str):
+    """(reward model, label) of a reward run of `project`, on the GPU when there is one."""
     import torch
-    from transformers import AutoModelForSequenceClassification
 
-    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=1, dtype=getattr(torch, dtype))
-    model.config.pad_token_id = pad_token_id
-    return model.to(device)
-
-
-def load_weights(folder: Path, base: Path, pad_token_id: int):
-    """The reward model: the base with the adapter and its trained score head, or the full model."""
-    import torch
+    from workbench.rewards.model import load_reward_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = "bfloat16" if device == "cuda" and torch.cuda.is_bf16_supported() else "float32"
-    if not (folder / "adapter_config.json").exists():
-        return load_seq_cls(folder, dtype, device, pad_token_id).eval()
-    from peft import PeftModel
-
-    model = load_seq_cls(base, dtype, device, pad_token_id)
-    return PeftModel.from_pretrained(model, folder).eval()
+    model = load_reward_model(project, f"run:{run_id}", dtype, device)
+    return model, f"{run_id} ({model.folder.name})"
 
 
-def trained_conversational(spec, tokenizer) -> bool:
-    """Whether the run's pairs were conversational, by the rule of `pair_data.pair_datasets`;
-    when its datasets are gone, whether the tokenizer has a chat template."""
-    from workbench.data.errors import DataError
-    from workbench.data.prep import read_source
-
-    try:
-        records = [r for source in spec.train + spec.eval for r in read_source(source)]
-    except DataError:
-        return bool(tokenizer.chat_template)
-    return any(isinstance(r.get(k), list) for r in records for k in ("prompt", "chosen", "rejected"))
+def score(model, prompt: Any, texts: Any) -> list[float]:
+    """One score per answer to `prompt` (text or messages)."""
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ScoringError("'texts' should be a list of answers (strings).")
+    return model.score([prompt] * len(texts), texts) if texts else []
 
 
-def serve(model: RewardModel, lines, out) -> None:
+def serve(model, lines, out) -> None:
     for line in lines:
         if not line.strip():
             continue
@@ -142,7 +72,7 @@ def serve(model: RewardModel, lines, out) -> None:
             if not isinstance(request, dict):
                 raise ScoringError("a request is a JSON object {id, prompt, texts}")
             ident = request.get("id")
-            reply = {"id": ident, "scores": model.score(request.get("prompt", ""), request.get("texts"))}
+            reply = {"id": ident, "scores": score(model, request.get("prompt", ""), request.get("texts"))}
         except Exception as exc:  # noqa: BLE001 - a bad request gets an answer, the child goes on
             reply = {"id": ident, "error": str(exc) or type(exc).__name__}
         out.write(json.dumps(reply) + "\n")
@@ -156,12 +86,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     out, sys.stdout = sys.stdout, sys.stderr  # library chatter must not mix with the replies
     try:
-        model = RewardModel(*argv)
+        model, label = load(*argv)
     except Exception as exc:  # noqa: BLE001 - the parent reads one line saying why
         out.write(json.dumps({"error": str(exc) or type(exc).__name__}) + "\n")
         out.flush()
         return 1
-    out.write(json.dumps({"ready": True, "model": model.label}) + "\n")
+    out.write(json.dumps({"ready": True, "model": label}) + "\n")
     out.flush()
     serve(model, sys.stdin, out)
     return 0

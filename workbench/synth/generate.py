@@ -27,6 +27,8 @@ from workbench import params as params_mod
 from workbench import project as projects
 from workbench.data.errors import DataError
 from workbench.data.prep import read_source
+from workbench.data.prompts import answer_of as reference_of
+from workbench.data.prompts import has_prompt, prompt_of
 from workbench.files import write_atomic, write_toml
 from workbench.methods.kit import teacher as teachers
 from workbench.run import events as ev
@@ -52,23 +54,12 @@ class Item:
 
 # --- Source records to requests ----------------------------------------------------------------
 
-def prompt_of(record: dict) -> list[dict] | None:
-    """A record's prompt as messages ending with the user's turn."""
-    if "messages" in record:
-        return record["messages"][:-1]
-    prompt = record.get("prompt")
-    if isinstance(prompt, str):
-        return [{"role": "user", "content": prompt}]
-    return prompt
-
-
 def answer_of(record: dict, answer_field: str) -> str | None:
-    """A record's answer: a chat's last turn, a completion, a text, or a prompt record's answer field."""
-    if "messages" in record:
-        return record["messages"][-1]["content"]
-    if "completion" in record:
-        completion = record["completion"]
-        return completion if isinstance(completion, str) else completion[-1]["content"]
+    """A record's answer: a chat's last turn or a completion (`workbench.data.prompts.answer_of`), a text,
+    or a prompt record's answer field."""
+    known = reference_of(record)
+    if known is not None:
+        return known
     if "text" in record:
         return record["text"]
     value = record.get(answer_field)
@@ -88,7 +79,7 @@ def make_item(record: dict, p: SynthParams) -> Item | None:
         if not answer:
             return None
         return Item(system + [{"role": "user", "content": p.question_template.format(answer=answer)}], None, answer)
-    prompt = prompt_of(record)
+    prompt = prompt_of(record, chat=True) if has_prompt(record) else None
     if not prompt or prompt[-1].get("role") != "user":
         return None
     if p.task == "answers":

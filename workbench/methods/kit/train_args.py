@@ -90,11 +90,6 @@ def peft_config(p: Any, task_type: str = "CAUSAL_LM", modules_to_save: list[str]
     )
 
 
-def lora_config(p: Any, task_type: str = "CAUSAL_LM", modules_to_save: list[str] | None = None):
-    """The older name of `peft_config`, kept while methods still call it."""
-    return peft_config(p, task_type, modules_to_save)
-
-
 def check_mode(p: Any, runtime: Runtime) -> None:
     """Refuse a mode this machine cannot train, before anything is loaded.
 
