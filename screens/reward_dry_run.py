@@ -1,6 +1,6 @@
 """Try a method's rewards before training: a modal that shows how sampled completions score.
 
-The scoring loads a model, so it runs as the child `python -m workbench.cli.main rewards PROJECT
+The scoring loads a model, so it runs as the child `python -m workbench.cli rewards PROJECT
 --json ...` with the method form's values; this screen only shows its table. Typing a
 completion and pressing enter scores that text for every prompt instead (fast: no model).
 """
@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Input, Static
 from screens.data.source import ChildError, run_json
 from screens.messages import forward_failure
 
-REWARDS_COMMAND = (sys.executable, "-m", "workbench.cli.main", "rewards")
+REWARDS_COMMAND = (sys.executable, "-m", "workbench.cli", "rewards")
 EXCERPT = 56
 
 

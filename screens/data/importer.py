@@ -86,7 +86,7 @@ def report_text(report) -> Text:
 
 def import_command(project: str, path: str, dataset: str | None, split: str, kind: str | None,
                    dedupe: bool) -> list[str]:
-    command = [sys.executable, "-m", "workbench.cli.main", "import", project, str(Path(path).expanduser()),
+    command = [sys.executable, "-m", "workbench.cli", "import", project, str(Path(path).expanduser()),
                "--progress", "--split", split]
     if dataset:
         command += ["--dataset", dataset]

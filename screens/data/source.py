@@ -3,7 +3,7 @@
 A dataset file is read with `json`, a page at a time: the byte offset of every line is
 indexed once (fast even for 100,000 records), then a page seeks and parses its lines
 only. Anything that needs the tokenizer comes from the child process
-`python -m workbench.cli.main data PROJECT --json ...`, which can be stopped half-way.
+`python -m workbench.cli data PROJECT --json ...`, which can be stopped half-way.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-DATA_COMMAND = (sys.executable, "-m", "workbench.cli.main", "data")
-SPLIT_COMMAND = (sys.executable, "-m", "workbench.cli.main", "split")
+DATA_COMMAND = (sys.executable, "-m", "workbench.cli", "data")
+SPLIT_COMMAND = (sys.executable, "-m", "workbench.cli", "split")
 PREVIEW_CHARS = 60
 
 

@@ -67,7 +67,7 @@ class ModeEstimate(Static):
     DEFAULT_CSS = """
     ModeEstimate { height: auto; padding: 1 1 0 1; }
     """
-    COMMAND: tuple[str, ...] = (sys.executable, "-m", "workbench.cli.main", "estimate")
+    COMMAND: tuple[str, ...] = (sys.executable, "-m", "workbench.cli", "estimate")
     DELAY = 0.6  # seconds of quiet before a child starts
 
     def __init__(self, *, id: str | None = None) -> None:

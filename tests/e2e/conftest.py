@@ -30,8 +30,8 @@ HELD_OUT = [
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """`python -m workbench.cli.main ARGS` in a fresh process, with this test's environment."""
-    return subprocess.run([sys.executable, "-m", "workbench.cli.main", *args], capture_output=True, text=True,
+    """`python -m workbench.cli ARGS` in a fresh process, with this test's environment."""
+    return subprocess.run([sys.executable, "-m", "workbench.cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=REPO, env=dict(os.environ))
 
 

@@ -49,7 +49,7 @@ def test_an_export_outlives_the_process_that_started_it(lora_run, tmp_path):
 
 
 @pytest.mark.gguf
-def test_a_stopped_export_leaves_no_scratch_folder(lora_run, tmp_path):
+def test_a_stopped_export_leaves_no_scratch_folder_and_the_next_export_may_use_its_folder(lora_run, tmp_path):
     project, run_id, _ = lora_run
     out = tmp_path / "gguf"
     folder = export_job.start(project, run_id, "gguf", out, ["Q8_0"], chat_check=False)
@@ -61,4 +61,5 @@ def test_a_stopped_export_leaves_no_scratch_folder(lora_run, tmp_path):
     assert isinstance(events[-1], ev.Finished) and events[-1].reason == "stopped"
     assert store.wait_job(folder, timeout=60).state == "stopped"
     assert not layout.scratch(out).exists()
+    assert not out.exists()  # the half-written output is gone, so the same folder takes the next export
     assert export_job.running(project, run_id) is None

@@ -179,7 +179,7 @@ async def test_d_or_the_palette_on_the_project_screen_opens_the_data_screen(chat
 
 
 def has_data_command() -> bool:
-    out = subprocess.run([sys.executable, "-m", "workbench.cli.main", "data", "--help"], capture_output=True)
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "data", "--help"], capture_output=True)
     return out.returncode == 0
 
 

@@ -1,5 +1,1 @@
-"""The `workbench` command: one module a group of subcommands, gathered by `main`."""
-
-from workbench.cli.main import main
-
-__all__ = ["main"]
+"""The `workbench` command (`main.main`): one module a group of subcommands. `python -m workbench.cli` runs it too."""

@@ -26,6 +26,7 @@ from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
 from workbench.jobs import launch, store
 from workbench.run import events as ev
 from workbench.run import layout, liveness
+from workbench.run.context import StopRequested
 from workbench.run.spec import JobSpec, Runtime, default_threads
 
 METHOD = "export"
@@ -153,6 +154,7 @@ def run(spec: JobSpec, job) -> Path:
                              passed=bool(result["passed"]) if result else None,
                              report=str(report_path(path)) if result else ""), sync=True)
 
+    fresh = not out.exists() or not any(out.iterdir())
     try:
         if fmt in GGUF_FORMATS:
             from workbench.export.gguf_run import export_base, export_run
@@ -166,6 +168,10 @@ def run(spec: JobSpec, job) -> Path:
         written = export(spec.project, run_id, fmt, out, status=job.status)
         job.emit(ev.Artifact(path=str(written), size=folder_size(written)), sync=True)
         return written
+    except StopRequested:
+        if fresh:  # a stopped export leaves no half-written folder to refuse the next one
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(layout.scratch(out), ignore_errors=True)
 
