@@ -1,6 +1,6 @@
 """Hold out part of a dataset for evaluation: a small modal asks how much, a child process splits.
 
-The split itself is `python -m workbench.cli.main split PROJECT DATASET --eval-fraction F`
+The split itself is `python -m workbench.cli split PROJECT DATASET --eval-fraction F`
 (or `--eval-count N`), run as a child like every other data command; its one line
 of output is the result shown to the person.
 """
