@@ -7,22 +7,25 @@ base's knowledge stays as it was. Data: `labelled` records ({"text", "label"}), 
 are saved in the model config (id2label / label2id) and in `labels.json` beside the output.
 The eval reports `accuracy`.
 
-The recipe: params -> tokenizer -> texts and classes -> model -> trainer -> train -> save.
+The recipe: params and tokenizer -> texts and classes -> model -> trainer -> train -> save.
 """
 
 from __future__ import annotations
 
 import json
 
-from workbench import models
-from workbench import params as params_mod
 from workbench.data.errors import DataError
 from workbench.data.mixing import mix
 from workbench.data.prep import hold_out, read_source
 from workbench.methods.classifier_params import ClassifierParams
-from workbench.methods.kit import memory_probe
-from workbench.methods.kit.callback import EventCallback
-from workbench.methods.kit.train_args import check_mode, finish, hf_trainer_args, load_model, peft_config, prepare_base
+from workbench.methods.kit.recipe import (
+    build_trainer,
+    count_data,
+    load,
+    start,
+    train_to_end,
+)
+from workbench.methods.kit.train_args import hf_trainer_args, peft_config
 from workbench.run.context import JobContext
 from workbench.run.spec import DataSource, JobSpec
 
@@ -95,52 +98,33 @@ def run(spec: JobSpec, job: JobContext):
     from peft import get_peft_model
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
 
-    # 1. Parameters, checked against their bounds.
-    p: ClassifierParams = params_mod.build(ClassifierParams, spec.params)
-    runtime = spec.runtime
-    check_mode(p, runtime)
+    # 1. Parameters, checked against their bounds; the tokenizer.
+    p, folder, tokenizer = start(spec, job, ClassifierParams)
 
-    # 2. Tokenizer.
-    folder, tokenizer = prepare_base(spec, job)
-
-    # 3. Texts and classes; an eval split is held out when none is given.
+    # 2. Texts and classes; an eval split is held out when none is given.
     job.status("Preparing the data")
-    train_ds, eval_ds, names = class_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed, tokenizer,
+    train_ds, eval_ds, names = class_datasets(spec.train, spec.eval, p.eval_fraction, spec.runtime.seed, tokenizer,
                                               p.max_length)
-    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
+    count_data(job, train_ds, eval_ds)
     job.status(f"{len(names)} classes: {', '.join(names)}")
     job.check_stop()
 
-    # 4. Model: the base with a fresh head of one output per class, read at the last real token.
-    job.status(f"Loading {models.describe(spec.base_model)}")
-    model = load_model(p, folder, runtime, task="seq_cls", num_labels=len(names),
-                       id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
-                       pad_token_id=tokenizer.pad_token_id)
+    # 3. Model: the base with a fresh head of one output per class, read at the last real token.
+    model = load(spec, job, p, folder, task="seq_cls", num_labels=len(names), id2label=dict(enumerate(names)),
+                 label2id={n: i for i, n in enumerate(names)}, pad_token_id=tokenizer.pad_token_id)
     adapter = peft_config(p, "SEQ_CLS")
     if adapter is not None:
         model = get_peft_model(model, adapter)  # the head is trained whole and saved with the adapter
     job.check_stop()
 
-    # 5. Trainer.
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**hf_trainer_args(p, job, runtime, has_eval=eval_ds is not None)),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=accuracy,
-        callbacks=[EventCallback(job)],
-    )
-    job.check_stop()
+    # 4. Trainer.
+    config = TrainingArguments(**hf_trainer_args(p, job, spec.runtime, has_eval=eval_ds is not None))
+    trainer = build_trainer(Trainer, job, model, config, tokenizer, train_ds, eval_ds,
+                            data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)
 
-    # 6. Memory probe on the longest batch.
-    if not p.gradient_checkpointing:
-        memory_probe.probe(trainer, p.batch_size, job)
-    job.check_stop()
-
-    # 7. Train, final eval (accuracy) and save, with the class names beside the weights.
-    out = finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)
+    # 5. Memory probe on the longest batch, train, final eval (accuracy) and save, with the class
+    #    names beside the weights.
+    out = train_to_end(trainer, job, p, tokenizer, probe=True)
     if out is not None:
         (out / "labels.json").write_text(json.dumps({"labels": names}, indent=1) + "\n", encoding="utf-8")
     return out

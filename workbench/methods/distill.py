@@ -7,7 +7,7 @@ divergence. T^2 keeps the teacher term's gradients the size they have at T = 1 (
 The trainer is TRL's SFTTrainer with its loss replaced, so checkpoints, resume, eval and the events are
 those of SFT; `kl` and `ce` are logged with the loss (and `eval_kl`, `eval_ce` at each eval).
 
-The recipe: params -> tokenizer -> teacher check -> data and preflight -> models -> trainer
+The recipe: params and tokenizer -> teacher check -> data and preflight -> models -> trainer
 -> top-k cache -> train -> save.
 """
 
@@ -20,23 +20,11 @@ import torch
 import torch.nn.functional as F
 from trl import SFTConfig, SFTTrainer
 
-from workbench import models
-from workbench import params as params_mod
-from workbench.data import render
-from workbench.data.prep import sft_datasets
 from workbench.methods.distill_params import DistillParams
 from workbench.methods.kit import teacher as teachers
-from workbench.methods.kit.callback import EventCallback
-from workbench.methods.kit.sft_preflight import check_rows, check_tokenized
-from workbench.methods.kit.train_args import (
-    check_mode,
-    dtype_name,
-    finish,
-    load_model,
-    peft_config,
-    prepare_base,
-    trainer_args,
-)
+from workbench.methods.kit.recipe import build_trainer, start, train_to_end
+from workbench.methods.kit.sft_preflight import token_datasets
+from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
 
@@ -164,57 +152,33 @@ def with_rows(dataset, start: int = 0):
 def run(spec: JobSpec, job: JobContext):
     from datasets import concatenate_datasets
 
-    # 1. Parameters, checked against their bounds (a teacher is required).
-    p: DistillParams = params_mod.build(DistillParams, spec.params)
-    runtime = spec.runtime
-    check_mode(p, runtime)
+    # 1. Parameters, checked against their bounds (a teacher is required); the student's tokenizer.
+    p, folder, tokenizer = start(spec, job, DistillParams)
 
-    # 2. Student tokenizer, then the teacher: resolved, and refused unless it shares the tokenizer.
-    folder, tokenizer = prepare_base(spec, job)
-    job.status(f"Preparing the teacher {p.teacher}")
-    teacher_folder = teachers.resolve(spec.project, p.teacher, job.status)
-    spec.notes.append(f"Teacher {p.teacher}: {teacher_folder}")
-    teachers.require_same_tokenizer(folder, teacher_folder)
+    # 2. The teacher: resolved, and refused unless it shares the student's tokenizer.
+    teacher_folder = teachers.prepare(spec, job, p.teacher, folder)
     job.check_stop()
 
     # 3. Data, exactly as SFT prepares it (same tokens, same answer mask), each row numbered.
-    job.status("Preparing the data")
-    train_rows, eval_rows = sft_datasets(spec.train, spec.eval, p.eval_fraction, runtime.seed)
-    job.data_counts = (len(train_rows), len(eval_rows) if eval_rows is not None else 0)
-    check_rows(spec, tokenizer, train_rows)
-    train_ds = render.tokenize(train_rows, tokenizer)
-    eval_ds = render.tokenize(eval_rows, tokenizer) if eval_rows is not None else None
-    check_tokenized(spec, job, p, folder, tokenizer, train_ds)
+    train_ds, eval_ds = token_datasets(spec, job, p, folder, tokenizer)
     train_ds = with_rows(train_ds)
     eval_ds = with_rows(eval_ds, len(train_ds)) if eval_ds is not None else None
     job.check_stop()
 
     # 4. Models: the student, and the teacher frozen in eval mode on the same device.
-    job.status(f"Loading {models.describe(spec.base_model)} and the teacher")
-    dtype = dtype_name(runtime)
-    model = load_model(p, folder, runtime)
-    teacher_model = teachers.load(teacher_folder, dtype, runtime.device)
+    model, teacher_model = teachers.load_with_student(spec, job, p, folder, teacher_folder)
     job.check_stop()
 
     # 5. Trainer: SFT's, with the distillation loss.
     config = SFTConfig(
-        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
+        **trainer_args(p, job, spec.runtime, has_eval=eval_ds is not None),
         completion_only_loss=True,
         remove_unused_columns=False,  # keeps the row ids for the collator
         include_num_input_tokens_seen="non_padding",
     )
-    trainer = DistillTrainer(
-        model=model,
-        args=config,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(p),
-        callbacks=[EventCallback(job)],
-        teacher_model=teacher_model,
-        settings=p,
-        width=len(tokenizer),
-    )
+    trainer = build_trainer(DistillTrainer, job, model, config, tokenizer, train_ds, eval_ds,
+                            peft_config=peft_config(p), teacher_model=teacher_model, settings=p,
+                            width=len(tokenizer))
     job.check_stop()
 
     # 6. With teacher_cache=topk: the teacher reads every record once, into the run folder, then leaves memory.
@@ -227,7 +191,6 @@ def run(spec: JobSpec, job: JobContext):
         trainer.teacher_topk = teachers.load_cache(job.run_dir / teachers.CACHE_DIR)
         trainer.teacher_model = None
         del teacher_model
-    job.check_stop()
 
     # 7. Train (from the last checkpoint when resuming), final eval, save: adapter for LoRA, else the model.
-    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)
+    return train_to_end(trainer, job, p, tokenizer)

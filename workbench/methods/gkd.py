@@ -9,29 +9,19 @@ TRL's GKD uses `temperature` for sampling only.
 TRL's trainer is used as it is: it tokenises chat records itself with its ChatML collator (which keeps
 the end of a record longer than max_length), so the data here are chat records, not SFT's token rows.
 
-The recipe: params -> tokenizer -> teacher check -> chat records -> models -> trainer -> train -> save.
+The recipe: params and tokenizer -> teacher check -> chat records -> models -> trainer -> train -> save.
 """
 
 from __future__ import annotations
 
-from workbench import models
-from workbench import params as params_mod
-from workbench.data import preflight
 from workbench.data.errors import DataError
 from workbench.data.mixing import mix
 from workbench.data.prep import hold_out, read_source
 from workbench.methods.distill_params import GKDParams
 from workbench.methods.kit import teacher as teachers
-from workbench.methods.kit.callback import EventCallback
-from workbench.methods.kit.train_args import (
-    check_mode,
-    dtype_name,
-    finish,
-    load_model,
-    peft_config,
-    prepare_base,
-    trainer_args,
-)
+from workbench.methods.kit.recipe import build_trainer, count_data, start, train_to_end
+from workbench.methods.kit.sft_preflight import check_rows
+from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
 
@@ -57,55 +47,35 @@ def chat_datasets(spec: JobSpec, eval_fraction: float, seed: int):
 def run(spec: JobSpec, job: JobContext):
     from trl.experimental.gkd import GKDConfig, GKDTrainer
 
-    # 1. Parameters, checked against their bounds (a teacher is required).
-    p: GKDParams = params_mod.build(GKDParams, spec.params)
-    runtime = spec.runtime
-    check_mode(p, runtime)
+    # 1. Parameters, checked against their bounds (a teacher is required); the student's tokenizer.
+    p, folder, tokenizer = start(spec, job, GKDParams)
 
-    # 2. Student tokenizer, then the teacher: resolved, and refused unless it shares the tokenizer.
-    folder, tokenizer = prepare_base(spec, job)
-    job.status(f"Preparing the teacher {p.teacher}")
-    teacher_folder = teachers.resolve(spec.project, p.teacher, job.status)
-    spec.notes.append(f"Teacher {p.teacher}: {teacher_folder}")
-    teachers.require_same_tokenizer(folder, teacher_folder)
+    # 2. The teacher: resolved, and refused unless it shares the student's tokenizer.
+    teacher_folder = teachers.prepare(spec, job, p.teacher, folder)
     job.check_stop()
 
     # 3. Chat records; the prompts are rendered with the tokenizer's chat template.
     job.status("Preparing the data")
-    train_ds, eval_ds = chat_datasets(spec, p.eval_fraction, runtime.seed)
-    job.data_counts = (len(train_ds), len(eval_ds) if eval_ds is not None else 0)
-    names = ", ".join(s.dataset for s in spec.train)
-    preflight.check_template([(names, train_ds.select(range(min(100, len(train_ds)))).to_list())],
-                             tokenizer).raise_errors()
+    train_ds, eval_ds = chat_datasets(spec, p.eval_fraction, spec.runtime.seed)
+    count_data(job, train_ds, eval_ds)
+    check_rows(spec, tokenizer, train_ds)
     job.check_stop()
 
     # 4. Models: the student, and the teacher frozen in eval mode on the same device.
-    job.status(f"Loading {models.describe(spec.base_model)} and the teacher")
-    dtype = dtype_name(runtime)
-    model = load_model(p, folder, runtime)
-    teacher_model = teachers.load(teacher_folder, dtype, runtime.device)
+    model, teacher_model = teachers.load_with_student(spec, job, p, folder, teacher_folder)
     job.check_stop()
 
     # 5. Trainer.
     config = GKDConfig(
-        **trainer_args(p, job, runtime, has_eval=eval_ds is not None),
+        **trainer_args(p, job, spec.runtime, has_eval=eval_ds is not None),
         lmbda=p.lmbda,
         beta=p.beta,
         temperature=p.temperature,
         max_new_tokens=p.max_new_tokens,
         seq_kd=p.seq_kd,
     )
-    trainer = GKDTrainer(
-        model=model,
-        teacher_model=teacher_model,
-        args=config,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(p),
-        callbacks=[EventCallback(job)],
-    )
-    job.check_stop()
+    trainer = build_trainer(GKDTrainer, job, model, config, tokenizer, train_ds, eval_ds,
+                            teacher_model=teacher_model, peft_config=peft_config(p))
 
     # 6. Train, final eval and save: the adapter alone for LoRA, the whole model otherwise.
-    return finish(trainer, job, p, tokenizer, has_eval=eval_ds is not None)
+    return train_to_end(trainer, job, p, tokenizer)

@@ -9,7 +9,9 @@ from workbench.data.errors import DataError
 from workbench.data.feedback import ranked_pairs
 from workbench.data.mixing import mix
 from workbench.data.prep import hold_out, read_source
-from workbench.run.spec import DataSource
+from workbench.methods.kit.recipe import count_data
+from workbench.run.context import JobContext
+from workbench.run.spec import DataSource, JobSpec
 
 
 def record_pairs(record: dict) -> list[dict]:
@@ -61,3 +63,11 @@ def pair_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_
         raise DataError("The training datasets give no preference pair.")
     eval_rows = pair_rows(eval_records, conversational)
     return Dataset.from_list(train_rows), (Dataset.from_list(eval_rows) if eval_rows else None)
+
+
+def prepare(spec: JobSpec, job: JobContext, eval_fraction: float):
+    """A run's (train, eval or None) pairs, as `pair_datasets` makes them, with their counts recorded."""
+    job.status("Preparing the data")
+    train_ds, eval_ds = pair_datasets(spec.train, spec.eval, eval_fraction, spec.runtime.seed)
+    count_data(job, train_ds, eval_ds)
+    return train_ds, eval_ds

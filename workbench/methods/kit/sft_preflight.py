@@ -1,6 +1,7 @@
-"""The preflight of an SFT run: the data checks of `workbench.data.preflight` on the rows
-about to be trained. Warnings become status events and the run goes on; refusals raise
-`DataError` before the model is even loaded."""
+"""The data of an SFT run (and of an offline distillation, which trains on the same rows), and
+its preflight: the data checks of `workbench.data.preflight` on the rows about to be trained.
+Warnings become status events and the run goes on; refusals raise `DataError` before the model
+is even loaded."""
 
 from __future__ import annotations
 
@@ -8,10 +9,25 @@ from pathlib import Path
 
 from workbench.data import preflight
 from workbench.data.memory import free_bytes, model_shape
-from workbench.data.render import render, stop_token_ids
+from workbench.data.prep import sft_datasets
+from workbench.data.render import render, stop_token_ids, tokenize
+from workbench.methods.kit.recipe import count_data
 from workbench.methods.sft_params import SFTParams
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
+
+
+def token_datasets(spec: JobSpec, job: JobContext, p: SFTParams, folder: Path, tokenizer):
+    """(train, eval or None): the run's records mixed (chat records learn their last answer), an eval
+    split held out when none is given, tokenised once (the trainer then only truncates), and checked."""
+    job.status("Preparing the data")
+    train_rows, eval_rows = sft_datasets(spec.train, spec.eval, p.eval_fraction, spec.runtime.seed)
+    count_data(job, train_rows, eval_rows)
+    check_rows(spec, tokenizer, train_rows)
+    train_ds = tokenize(train_rows, tokenizer)
+    eval_ds = tokenize(eval_rows, tokenizer) if eval_rows is not None else None
+    check_tokenized(spec, job, p, folder, tokenizer, train_ds)
+    return train_ds, eval_ds
 
 
 def check_rows(spec: JobSpec, tokenizer, train_rows) -> None:

@@ -17,7 +17,10 @@ import json
 from pathlib import Path
 
 from workbench import models
+from workbench.methods.kit.train_args import dtype_name, load_model
 from workbench.params import ParamError
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec
 
 SPECIAL = ("eos", "pad", "bos", "unk")
 SHARD_ROWS = 256
@@ -87,6 +90,24 @@ def load(folder: Path, dtype: str, device: str):
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def prepare(spec: JobSpec, job: JobContext, ref: str, student_folder: Path) -> Path:
+    """The teacher's model folder: resolved from `ref`, noted in the spec, and refused unless it
+    shares the student's tokenizer (loaded after the student's base is prepared)."""
+    job.status(f"Preparing the teacher {ref}")
+    folder = resolve(spec.project, ref, job.status)
+    spec.notes.append(f"Teacher {ref}: {folder}")
+    require_same_tokenizer(student_folder, folder)
+    return folder
+
+
+def load_with_student(spec: JobSpec, job: JobContext, p, student_folder: Path, teacher_folder: Path):
+    """(student, teacher): the student loaded for its mode (`load_model`), and the teacher frozen in
+    eval mode on the same device, in the student's dtype."""
+    job.status(f"Loading {models.describe(spec.base_model)} and the teacher")
+    model = load_model(p, student_folder, spec.runtime)
+    return model, load(teacher_folder, dtype_name(spec.runtime), spec.runtime.device)
 
 
 # --- The top-k cache ---------------------------------------------------------------------------
