@@ -23,9 +23,14 @@ def export_merged(folder: Path, is_adapter: bool, spec, out: Path, status) -> Pa
     else:
         status("Loading the fine-tuned model")
         model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return save(model, tokenizer, out, status, "Merged model")
+
+
+def save(model, tokenizer, out: Path, status, what: str) -> Path:
+    """Write a loaded model and its tokenizer into `out` (created), saying so."""
     status(f"Saving to {out}")
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    status(f"Merged model written to {out}")
+    status(f"{what} written to {out}")
     return out

@@ -29,6 +29,7 @@ def export_reward_merged(folder: Path, is_adapter: bool, spec, out: Path, status
     reward model loads it (`workbench.rewards.model`), written to `out` with its tokenizer. Its config
     keeps whether it learnt from conversations, so it encodes pairs as the run did once it has left it."""
     from workbench.data.errors import DataError
+    from workbench.export.merged import save
     from workbench.rewards.model import CONVERSATIONAL, load_folder, spec_trained_on_conversations
 
     status("Merging the adapter and its score head" if is_adapter else "Loading the fine-tuned reward model")
@@ -39,9 +40,4 @@ def export_reward_merged(folder: Path, is_adapter: bool, spec, out: Path, status
         conversational = None
     if conversational is not None:
         setattr(model.config, CONVERSATIONAL, conversational)
-    status(f"Saving to {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    status(f"Merged reward model written to {out}")
-    return out
+    return save(model, tokenizer, out, status, "Merged reward model")

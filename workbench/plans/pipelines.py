@@ -392,7 +392,7 @@ def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | Non
             terminal, started = None, True
         elif isinstance(event, RunnerFinished):
             terminal = event
-    if terminal is not None and alive and _mtime(plan.path / layout.PID) > terminal.time:
+    if terminal is not None and alive and liveness.mtime(plan.path / layout.PID) > terminal.time:
         terminal, started = None, False  # resumed: the new runner has not written its first event yet
     stages = _stage_infos(plan, events, runs)
     info = PlanInfo(plan=plan, state="starting", alive=alive and terminal is None, stages=stages,
@@ -408,13 +408,6 @@ def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | Non
         launched = [s.index for s in stages if s.run_id]
         info.stage = launched[-1] if launched else 0
     return info
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
 
 
 def list_plan_runs(project_name: str, runs: dict[str, store.RunInfo] | None = None) -> list[PlanInfo]:
