@@ -21,6 +21,7 @@ from typing import Any
 from workbench import locations
 from workbench import project as projects
 from workbench.data.feedback import ordered_pairs, ranked_pairs
+from workbench.data.prompts import as_messages
 from workbench.files import write_atomic
 from workbench.run.events import JsonlTail
 
@@ -99,11 +100,6 @@ def agreement(record: dict[str, Any], scores: list[float]) -> float | None:
     if not pairs:
         return None
     return sum(scores[better] > scores[worse] for better, worse in pairs) / len(pairs)
-
-
-def as_messages(prompt: Any) -> list[dict[str, str]]:
-    """A text prompt as the single user turn it was sampled as; a conversation as it is."""
-    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
 
 
 def ranked_record(record: dict[str, Any]) -> dict[str, Any] | None:
