@@ -12,7 +12,7 @@ as answer or tests, reach the rewards), prompt/completion records (the completio
 `answer` column) and chat records (the turns before the last answer are the prompt; that answer
 is the `answer` column).
 
-The recipe: params -> tokenizer -> prompts -> rewards -> model -> trainer -> train -> save.
+The recipe: params and tokenizer -> prompts -> rewards -> model -> trainer -> train -> save.
 """
 
 from __future__ import annotations
@@ -21,21 +21,17 @@ from dataclasses import fields
 from types import SimpleNamespace
 from typing import Any
 
-from workbench import models
-from workbench import params as params_mod
 from workbench.data.prep import read_prompt_rows
 from workbench.data.prompts import has_chat_template
 from workbench.methods.grpo_params import GRPOParams
-from workbench.methods.kit.callback import EventCallback
-from workbench.methods.kit.train_args import (
-    check_mode,
-    dtype_name,
-    finish,
-    load_model,
-    peft_config,
-    prepare_base,
-    trainer_args,
+from workbench.methods.kit.recipe import (
+    build_trainer,
+    count_data,
+    load,
+    start,
+    train_to_end,
 )
+from workbench.methods.kit.train_args import dtype_name, peft_config, trainer_args
 from workbench.rewards.setup import check_group, method_rewards
 from workbench.run.context import JobContext
 from workbench.run.spec import DataSource, JobSpec, Runtime
@@ -44,31 +40,25 @@ from workbench.run.spec import DataSource, JobSpec, Runtime
 def run(spec: JobSpec, job: JobContext):
     from trl import GRPOConfig, GRPOTrainer
 
-    # 1. Parameters, checked against their bounds and each other.
-    p: GRPOParams = params_mod.build(GRPOParams, spec.params)
-    check_group(p)
+    # 1. Parameters, checked against their bounds and each other; the tokenizer.
+    p, folder, tokenizer = start(spec, job, GRPOParams, check_group)
     runtime = spec.runtime
-    check_mode(p, runtime)
 
-    # 2. Tokenizer.
-    folder, tokenizer = prepare_base(spec, job)
-
-    # 3. Prompts, with the columns the rewards read.
+    # 2. Prompts, with the columns the rewards read.
     job.status("Preparing the prompts")
     train_ds = prompt_dataset(spec.train, runtime.seed, chat=has_chat_template(tokenizer))
-    job.data_counts = (len(train_ds), 0)
+    count_data(job, train_ds)
     job.check_stop()
 
-    # 4. Rewards: the library's and the reward file's, checked on a first record; the reward model last.
+    # 3. Rewards: the library's and the reward file's, checked on a first record; the reward model last.
     reward_funcs, weights = reward_setup(spec, job, p, train_ds)
     job.check_stop()
 
-    # 5. Policy model.
-    job.status(f"Loading {models.describe(spec.base_model)}")
-    model = load_model(p, folder, runtime)
+    # 4. Policy model.
+    model = load(spec, job, p, folder)
     job.check_stop()
 
-    # 6. Trainer.
+    # 5. Trainer.
     config = GRPOConfig(
         **rl_args(p, job, runtime, GRPOConfig),
         num_generations=p.num_generations,
@@ -80,19 +70,11 @@ def run(spec: JobSpec, job: JobContext):
         scale_rewards=p.scale_rewards,
         reward_weights=weights,
     )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=reward_funcs,
-        args=config,
-        train_dataset=train_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config(p),
-        callbacks=[EventCallback(job)],
-    )
-    job.check_stop()
+    trainer = build_trainer(GRPOTrainer, job, model, config, tokenizer, train_ds,
+                            reward_funcs=reward_funcs, peft_config=peft_config(p))
 
-    # 7. Train and save: the adapter alone for LoRA and QLoRA, the whole model otherwise.
-    return finish(trainer, job, p, tokenizer, has_eval=False)
+    # 6. Train and save: the adapter alone for LoRA and QLoRA, the whole model otherwise.
+    return train_to_end(trainer, job, p, tokenizer)
 
 
 # --- shared with RLOO ------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 config, the model loaded for its mode (lora, qlora, full, last_layer) and the adapter config.
 
 Each method passes these to its own TRL config (SFTConfig, RewardConfig, DPOConfig) and adds
-what only it needs. On the CPU: use_cpu=True and no mixed precision."""
+what only it needs. On the CPU: use_cpu=True and no mixed precision. The steps a recipe takes
+with them (build the trainer, train it to the end) are in `recipe`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 
 from workbench import models
 from workbench.params import ParamError
-from workbench.run import layout
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec, Runtime
 
@@ -179,17 +179,3 @@ def train_head_only(model) -> list[str]:
         param.requires_grad = name.split(".")[0] in heads
     return heads
 
-
-def finish(trainer, job: JobContext, p: Any, tokenizer, has_eval: bool):
-    """Train (from the last checkpoint when resuming), evaluate at the end, save; the output folder or None."""
-    job.status("Training")
-    trainer.train(resume_from_checkpoint=job.resume_checkpoint)
-    if job.stop_requested:
-        return None
-    if has_eval and job.last_eval_step != job.last_step:
-        trainer.evaluate()
-    out = layout.output_for(job.run_dir, adapter=p.mode in ADAPTER_MODES)
-    job.status(f"Saving {out.name}")
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
-    return out
