@@ -50,6 +50,12 @@ def test_reward_model_reports_pair_accuracy_on_held_out_pairs(pair_project):
     assert "score" in (adapter / "adapter_config.json").read_text()  # the head is saved with the adapter
 
 
+def test_two_reward_runs_of_one_spec_train_the_same(pair_project):
+    """The score head the base lacks starts from the seed, so a reward run can be repeated exactly."""
+    losses = [[log.loss for log in of_type(train(pair_project, "reward")[1], ev.Log)] for _ in range(2)]
+    assert losses[0] == losses[1]
+
+
 def test_dpo_streams_reward_margins(pair_project):
     _, got = train(pair_project, "dpo")
     logs = of_type(got, ev.Log)

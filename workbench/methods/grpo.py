@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, Callable
 
 from workbench.data.prep import read_prompt_rows
 from workbench.data.prompts import has_chat_template
@@ -40,8 +40,22 @@ from workbench.run.spec import DataSource, JobSpec, Runtime
 def run(spec: JobSpec, job: JobContext):
     from trl import GRPOConfig, GRPOTrainer
 
+    def own(p: GRPOParams) -> dict[str, Any]:
+        return {"loss_type": p.loss_type, "scale_rewards": p.scale_rewards,
+                "importance_sampling_level": "sequence" if p.loss_type == "luspo" else "token"}
+
+    return train_on_rewards(spec, job, GRPOParams, GRPOConfig, GRPOTrainer, own)
+
+
+# --- shared with RLOO ------------------------------------------------------------------------------
+
+
+def train_on_rewards(spec: JobSpec, job: JobContext, params_cls: type, config_cls: type, trainer_cls: type,
+                     own: Callable[[Any], dict[str, Any]]):
+    """The recipe GRPO and RLOO share (TRL's trainers differ in how a completion's advantage is
+    computed); `own(p)` gives the config fields of one method only."""
     # 1. Parameters, checked against their bounds and each other; the tokenizer.
-    p, folder, tokenizer = start(spec, job, GRPOParams, check_group)
+    p, folder, tokenizer = start(spec, job, params_cls, check_group)
     runtime = spec.runtime
 
     # 2. Prompts, with the columns the rewards read.
@@ -54,30 +68,25 @@ def run(spec: JobSpec, job: JobContext):
     reward_funcs, weights = reward_setup(spec, job, p, train_ds)
     job.check_stop()
 
-    # 4. Policy model.
+    # 4. Policy model (with beta > 0, TRL keeps the frozen reference for the KL penalty).
     model = load(spec, job, p, folder)
     job.check_stop()
 
     # 5. Trainer.
-    config = GRPOConfig(
-        **rl_args(p, job, runtime, GRPOConfig),
+    config = config_cls(
+        **rl_args(p, job, runtime, config_cls),
         num_generations=p.num_generations,
         max_completion_length=p.max_completion_length,
         temperature=p.temperature,
         beta=p.beta,
-        loss_type=p.loss_type,
-        importance_sampling_level="sequence" if p.loss_type == "luspo" else "token",
-        scale_rewards=p.scale_rewards,
         reward_weights=weights,
+        **own(p),
     )
-    trainer = build_trainer(GRPOTrainer, job, model, config, tokenizer, train_ds,
+    trainer = build_trainer(trainer_cls, job, model, config, tokenizer, train_ds,
                             reward_funcs=reward_funcs, peft_config=peft_config(p))
 
     # 6. Train and save: the adapter alone for LoRA and QLoRA, the whole model otherwise.
     return train_to_end(trainer, job, p, tokenizer)
-
-
-# --- shared with RLOO ------------------------------------------------------------------------------
 
 
 def prompt_dataset(train: list[DataSource], seed: int, chat: bool):

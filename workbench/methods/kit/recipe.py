@@ -47,8 +47,14 @@ def count_data(job: JobContext, train_ds, eval_ds=None) -> None:
 
 
 def load(spec: JobSpec, job: JobContext, p: Any, folder: Path, **kw):
-    """The model to train, loaded for its mode (`load_model`; `kw` as there), with a status event."""
+    """The model to train, loaded for its mode (`load_model`; `kw` as there), with a status event.
+
+    The seed is set first: a head the base lacks (a reward model's score, a classifier's) starts
+    from the same weights in every run of the same spec."""
+    from transformers import set_seed
+
     job.status(f"Loading {models.describe(spec.base_model)}")
+    set_seed(spec.runtime.seed)
     return load_model(p, folder, spec.runtime, **kw)
 
 
