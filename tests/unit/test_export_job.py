@@ -13,6 +13,7 @@ from tests.unit.test_store import make_run
 from workbench import locations
 from workbench import project as projects
 from workbench.export import ExportError
+from workbench.jobs.store import RunError
 from workbench.export import job as export_job
 from workbench.jobs import store
 from workbench.jobs.errors import humanize
@@ -54,7 +55,7 @@ def test_start_refuses_what_cannot_be_exported_before_starting_anything(proj, fi
     with pytest.raises(ExportError, match="exists and is not empty"):
         export_job.start(proj, finished_run, "lora", full)
     make_run(proj, "r2", [ev.Started()])
-    with pytest.raises(ExportError, match="no trained weights"):
+    with pytest.raises(RunError, match="no trained weights"):
         export_job.start(proj, "r2", "lora")
     assert not locations.export_jobs_dir(proj, finished_run).exists()
     assert not locations.export_jobs_dir(proj, "r2").exists()

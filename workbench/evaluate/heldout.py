@@ -167,7 +167,7 @@ def load_model(project: projects.Project, run_id: str | None, status: StatusFn):
         status(f"Loading {models.describe(project.base_model)}")
         return models.load_causal_lm(base), models.load_tokenizer(base), models.describe(project.base_model)
 
-    from workbench.export import trained_weights
+    from workbench.jobs.store import trained_weights
     from workbench.run.spec import JobSpec
 
     folder, is_adapter = trained_weights(project.name, run_id)
@@ -266,12 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run", nargs="?", help="a run id; without it, the base model is scored")
     parser.add_argument("--limit", type=int, help="score only the first N eval records")
     args = parser.parse_args(argv)
-    from workbench.export import ExportError
     from workbench.jobs.store import RunError
 
     try:
         report = evaluate(args.project, args.run, args.limit, status=lambda m: print(m, file=sys.stderr, flush=True))
-    except (EvalError, projects.ProjectError, models.ModelError, ExportError, RunError) as exc:
+    except (EvalError, projects.ProjectError, models.ModelError, RunError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(describe(report))

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from workbench import locations
 from workbench.jobs import store
-from workbench.run.layout import latest_checkpoint
 from workbench.run.spec import JobSpec
 
 FORMATS = ("lora", "merged")
@@ -21,17 +20,6 @@ class ExportError(RuntimeError):
     kind = "export"
 
 
-def trained_weights(project: str, run_id: str) -> tuple[Path, bool]:
-    """(folder with the trained weights, is_adapter): the final output, else the latest checkpoint."""
-    info = store.get(project, run_id)
-    if info.alive:
-        raise ExportError(f"Run {run_id} is still running; stop it or wait for it to finish.")
-    folder = info.output or latest_checkpoint(info.path)
-    if folder is None:
-        raise ExportError(f"Run {run_id} has no trained weights yet (state: {info.state}).")
-    return folder, (folder / "adapter_config.json").exists()
-
-
 def default_out(project: str, run_id: str, fmt: str) -> Path:
     """`exports/<format>` of the run, or of the project's base model when `run_id` is empty."""
     exports = locations.exports_dir(project, run_id) if run_id else locations.base_exports_dir(project)
@@ -41,7 +29,7 @@ def default_out(project: str, run_id: str, fmt: str) -> Path:
 def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=print) -> Path:
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
-    folder, is_adapter = trained_weights(project, run_id)
+    folder, is_adapter = store.trained_weights(project, run_id)
     spec = JobSpec.load(locations.run_dir(project, run_id))
     out = Path(out) if out else default_out(project, run_id, fmt)
     if out.exists() and any(out.iterdir()):

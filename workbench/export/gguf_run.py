@@ -7,8 +7,9 @@ from pathlib import Path
 
 from workbench import locations, models
 from workbench import project as projects
-from workbench.export import ExportError, default_out, gguf, trained_weights
+from workbench.export import ExportError, default_out, gguf
 from workbench.export.reward import refuse_gguf
+from workbench.jobs import store
 from workbench.run import layout
 from workbench.run.spec import JobSpec
 
@@ -41,7 +42,7 @@ def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outty
     the merged model is removed however the export ends."""
     if fmt not in GGUF_FORMATS:
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(GGUF_FORMATS)}.")
-    folder, is_adapter = trained_weights(project, run_id)
+    folder, is_adapter = store.trained_weights(project, run_id)
     spec = JobSpec.load(locations.run_dir(project, run_id))
     refuse_gguf(spec, run_id)
     base = models.resolve(spec.model_path or spec.base_model)

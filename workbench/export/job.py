@@ -20,7 +20,7 @@ from typing import Iterator
 from workbench import locations
 from workbench import project as projects
 from workbench.export import FORMATS as FOLDER_FORMATS
-from workbench.export import ExportError, default_out, trained_weights
+from workbench.export import ExportError, default_out
 from workbench.export.gguf import file_line
 from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
 from workbench.jobs import launch, store
@@ -42,7 +42,7 @@ def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, qu
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
     if run_id:
-        trained_weights(project, run_id)  # the run exists, has ended and has weights
+        store.trained_weights(project, run_id)  # the run exists, has ended and has weights
         base_model = JobSpec.load(locations.run_dir(project, run_id)).base_model
     elif fmt == "gguf":
         base_model = projects.load(project).base_model

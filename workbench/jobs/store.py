@@ -22,7 +22,9 @@ from workbench.run.spec import JobSpec
 
 
 class RunError(RuntimeError):
-    pass
+    """A run that cannot be used as asked; the message says why, for a person."""
+
+    kind = "bad_run"
 
 
 @dataclass
@@ -190,3 +192,14 @@ def model_choices(project_name: str, methods: tuple[str, ...] = ("sft", "dpo", "
         out.extend(ModelChoice(f"run:{info.id}/{p.name}", f"{info.id} checkpoint {layout.checkpoint_step(p)}")
                    for p in folders)
     return out
+
+
+def trained_weights(project_name: str, run_id: str) -> tuple[Path, bool]:
+    """(folder with a run's trained weights, is_adapter): its final output, else its latest checkpoint."""
+    info = get(project_name, run_id)
+    if info.alive:
+        raise RunError(f"Run {run_id} is still running; stop it or wait for it to finish.")
+    folder = info.output or layout.latest_checkpoint(info.path)
+    if folder is None:
+        raise RunError(f"Run {run_id} has no trained weights yet (state: {info.state}).")
+    return folder, (folder / "adapter_config.json").exists()
