@@ -97,3 +97,32 @@ def test_split_refuses_what_it_cannot_do(pc_project):
         split(pc_project, "qa", count=5)
     with pytest.raises(SplitError, match="already an eval split"):
         split(pc_project, "qa-eval", count=1)
+
+
+def test_split_sources_holds_out_before_mixing_and_checks_each_source(tmp_path):
+    from workbench.data.errors import DataError
+    from workbench.data.prep import split_sources
+    from workbench.run.spec import DataSource
+
+    def source(name, texts, weight=1.0):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps({"prompt": t, "completion": t.upper()}) + "\n" for t in texts))
+        return DataSource(dataset=name, file=str(path), kind="prompt_completion", weight=weight)
+
+    a = source("a", [f"a{i}" for i in range(30)])
+    b = source("b", [f"b{i}" for i in range(10)], weight=3.0)
+    split = split_sources([a, b], [], eval_fraction=0.1, seed=7)
+    held = {r["prompt"] for r in split.eval}
+    assert len(held) == 4 and len(split.every) == 40
+    assert not held & {r["prompt"] for r in split.train}  # no eval record is ever trained on
+    assert split == split_sources([a, b], [], eval_fraction=0.1, seed=7)
+
+    named = source("named", ["x0", "x1"])
+    kept = split_sources([a], [named], eval_fraction=0.1, seed=7)
+    assert [r["prompt"] for r in kept.eval] == ["x0", "x1"] and len(kept.train) == 30
+
+    seen = []
+    split_sources([a], [named], 0.1, 7, check=lambda s, records: seen.append((s.dataset, len(records))))
+    assert seen == [("a", 30), ("named", 2)]
+    with pytest.raises(DataError, match="hold no records"):
+        split_sources([source("empty", [])], [], 0.1, 7)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.data import kinds
@@ -59,22 +61,42 @@ def sft_rows(records: list[dict], conversational: bool | None = None) -> list[di
     return [to_prompt_completion(r, conversational) for r in records]
 
 
-def sft_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_fraction: float, seed: int):
-    """(train, eval or None) as `datasets.Dataset`s of prompt/completion (or text) rows.
+@dataclass
+class Split:
+    """The records of a run's sources: `train` mixed by weight, `eval` held out before mixing (so no
+    eval record is ever trained on), and `every` record read, before either (what kind of rows to
+    build is decided on all of them)."""
 
-    Several training sources are mixed by their weights (see `workbench.data.mixing`);
-    the eval part is held out before mixing, so no eval record is ever trained on."""
-    from datasets import Dataset
+    train: list[dict]
+    eval: list[dict]
+    every: list[dict]
 
+
+def split_sources(train: list[DataSource], eval_sources: list[DataSource], eval_fraction: float, seed: int,
+                  check: Callable[[DataSource, list[dict]], None] | None = None) -> Split:
+    """Read every source (`check(source, records)` each, when given), hold out the eval part (`hold_out`)
+    and mix the training sources by their weights (see `workbench.data.mixing`)."""
     groups = [read_source(s) for s in train]
-    eval_records = [r for s in eval_sources for r in read_source(s)]
+    evals = [read_source(s) for s in eval_sources]
+    if check is not None:
+        for source, records in zip(train + eval_sources, groups + evals):
+            check(source, records)
     if not any(groups):
         raise DataError("The training datasets hold no records.")
-    conversational = is_conversational([r for g in groups for r in g] + eval_records)
+    eval_records = [r for records in evals for r in records]
+    every = [r for g in groups for r in g] + eval_records
     groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
-    train_records = mix(groups, [s.weight for s in train], seed)
-    train_ds = Dataset.from_list(sft_rows(train_records, conversational))
-    eval_ds = Dataset.from_list(sft_rows(eval_records, conversational)) if eval_records else None
+    return Split(train=mix(groups, [s.weight for s in train], seed), eval=eval_records, every=every)
+
+
+def sft_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_fraction: float, seed: int):
+    """(train, eval or None) as `datasets.Dataset`s of prompt/completion (or text) rows (see `split_sources`)."""
+    from datasets import Dataset
+
+    split = split_sources(train, eval_sources, eval_fraction, seed)
+    conversational = is_conversational(split.every)
+    train_ds = Dataset.from_list(sft_rows(split.train, conversational))
+    eval_ds = Dataset.from_list(sft_rows(split.eval, conversational)) if split.eval else None
     return train_ds, eval_ds
 
 

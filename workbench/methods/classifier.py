@@ -15,8 +15,7 @@ from __future__ import annotations
 import json
 
 from workbench.data.errors import DataError
-from workbench.data.mixing import mix
-from workbench.data.prep import hold_out, read_source
+from workbench.data.prep import split_sources
 from workbench.methods.classifier_params import ClassifierParams
 from workbench.methods.kit.recipe import (
     build_trainer,
@@ -70,20 +69,15 @@ def class_datasets(train: list[DataSource], eval_sources: list[DataSource], eval
     """(train, eval or None, class names): tokenised texts with their class ids."""
     from datasets import Dataset
 
-    groups = [read_source(s) for s in train]
-    eval_records = [r for s in eval_sources for r in read_source(s)]
-    if not any(groups):
-        raise DataError("The training datasets hold no records.")
-    names = class_names([r for g in groups for r in g] + eval_records)
+    split = split_sources(train, eval_sources, eval_fraction, seed)
+    names = class_names(split.every)
     ids = {name: i for i, name in enumerate(names)}
-    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
 
     def tokenised(records: list[dict]):
         encoded = tokenizer([record_text(r, tokenizer) for r in records], truncation=True, max_length=max_length)
         return Dataset.from_dict({**encoded, "labels": [ids[label_name(r)] for r in records]})
 
-    train_records = mix(groups, [s.weight for s in train], seed)
-    return tokenised(train_records), (tokenised(eval_records) if eval_records else None), names
+    return tokenised(split.train), (tokenised(split.eval) if split.eval else None), names
 
 
 def accuracy(prediction) -> dict[str, float]:

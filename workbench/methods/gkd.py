@@ -15,33 +15,28 @@ The recipe: params and tokenizer -> teacher check -> chat records -> models -> t
 from __future__ import annotations
 
 from workbench.data.errors import DataError
-from workbench.data.mixing import mix
-from workbench.data.prep import hold_out, read_source
+from workbench.data.prep import split_sources
 from workbench.methods.distill_params import GKDParams
 from workbench.methods.kit import teacher as teachers
 from workbench.methods.kit.recipe import build_trainer, count_data, start, train_to_end
 from workbench.methods.kit.sft_preflight import check_rows
 from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.run.context import JobContext
-from workbench.run.spec import JobSpec
+from workbench.run.spec import DataSource, JobSpec
 
 
 def chat_datasets(spec: JobSpec, eval_fraction: float, seed: int):
     """(train, eval or None) as `datasets.Dataset`s of `messages`, mixed and held out like SFT's."""
     from datasets import Dataset
 
-    groups = [read_source(s) for s in spec.train]
-    eval_records = [r for s in spec.eval for r in read_source(s)]
-    if not any(groups):
-        raise DataError("The training datasets hold no records.")
-    for source, records in zip(spec.train + spec.eval, groups + [eval_records]):
+    def chat_only(source: DataSource, records: list[dict]) -> None:
         if any("messages" not in r for r in records):
             raise DataError(f"Dataset '{source.dataset}': on-policy distillation reads chat records "
                             "(messages ending with the assistant's answer).")
-    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
-    train = mix(groups, [s.weight for s in spec.train], seed)
+
+    split = split_sources(spec.train, spec.eval, eval_fraction, seed, check=chat_only)
     as_rows = lambda records: Dataset.from_list([{"messages": r["messages"]} for r in records])  # noqa: E731
-    return as_rows(train), (as_rows(eval_records) if eval_records else None)
+    return as_rows(split.train), (as_rows(split.eval) if split.eval else None)
 
 
 def run(spec: JobSpec, job: JobContext):

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from workbench.data.errors import DataError
 from workbench.data.feedback import ranked_pairs
-from workbench.data.mixing import mix
-from workbench.data.prep import hold_out, read_source
+from workbench.data.prep import split_sources
 from workbench.methods.kit.recipe import count_data
 from workbench.run.context import JobContext
 from workbench.run.spec import DataSource, JobSpec
@@ -51,17 +50,12 @@ def pair_datasets(train: list[DataSource], eval_sources: list[DataSource], eval_
     """(train, eval or None) as `datasets.Dataset`s of prompt/chosen/rejected rows, mixed by weight."""
     from datasets import Dataset
 
-    groups = [read_source(s) for s in train]
-    eval_records = [r for s in eval_sources for r in read_source(s)]
-    if not any(groups):
-        raise DataError("The training datasets hold no records.")
-    everything = [r for g in groups for r in g] + eval_records
-    conversational = any(isinstance(r.get(k), list) for r in everything for k in ("prompt", "chosen", "rejected"))
-    groups, eval_records = hold_out(groups, eval_records, eval_fraction, seed)
-    train_rows = pair_rows(mix(groups, [s.weight for s in train], seed), conversational)
+    split = split_sources(train, eval_sources, eval_fraction, seed)
+    conversational = any(isinstance(r.get(k), list) for r in split.every for k in ("prompt", "chosen", "rejected"))
+    train_rows = pair_rows(split.train, conversational)
     if not train_rows:
         raise DataError("The training datasets give no preference pair.")
-    eval_rows = pair_rows(eval_records, conversational)
+    eval_rows = pair_rows(split.eval, conversational)
     return Dataset.from_list(train_rows), (Dataset.from_list(eval_rows) if eval_rows else None)
 
 
