@@ -5,6 +5,16 @@
 
 It is imported from its path by the process that scores (the worker or the dry run), never
 by the UI. Every public function defined in the file is a reward named after itself.
+
+The file is the person's own code, trusted as a training script of theirs is: it is not
+sandboxed (it may read their files, import their packages, load a model on the GPU) and it
+runs with the scoring process's environment. What the workbench hands it is the prompts, the
+completions and the record's columns only (a `tokenizer` when a function names that keyword);
+nothing runs it before a run or a dry run that names it starts, so opening a project someone
+shared runs none of its code, and a reward file from someone else is read before it is named.
+Code inside completions is the model's, not the person's: a function that runs it hands it to
+`workbench.rewards.sandbox.run_tests` (as the library's `code` reward does), where it gets no
+environment variable of the parent's, an empty HOME and no read of the person's home folder.
 """
 
 from __future__ import annotations
