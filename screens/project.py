@@ -18,8 +18,14 @@ from workbench.jobs import store
 from workbench.plans import pipelines
 
 REFRESH_SECONDS = 1.5
-STATE_STYLES = {"starting": "cyan", "running": "bold green", "completed": "green", "stopped": "yellow",
-                "failed": "bold red", "lost": "magenta"}
+STATE_STYLES = {"starting": "cyan", "running": "bold green", "stalled": "bold dark_orange", "completed": "green",
+                "stopped": "yellow", "failed": "bold red", "lost": "magenta"}
+
+
+def state_text(item: store.RunInfo | pipelines.PlanInfo) -> Text:
+    """The state word, with the seconds since the last heartbeat for a stalled worker."""
+    word = f"stalled {item.stalled_for:.0f} s" if item.state == "stalled" else item.state
+    return Text(word, style=STATE_STYLES.get(item.state, ""))
 
 
 def fmt_loss(value: float | None) -> str:
@@ -36,7 +42,7 @@ def row_key(item: store.RunInfo | pipelines.PlanInfo) -> str:
 
 def run_cells(run: store.RunInfo, depth: int) -> dict:
     return {"id": ("  └ " if depth else "") + run.id, "method": run.method,
-            "state": Text(run.state, style=STATE_STYLES.get(run.state, "")),
+            "state": state_text(run),
             "step": fmt_steps(run), "loss": fmt_loss(run.last_loss), "eval": fmt_loss(run.last_eval_loss)}
 
 
@@ -46,7 +52,7 @@ def plan_cells(plan: pipelines.PlanInfo) -> dict:
     current = plan.current.run if plan.current else None
     evals = [r.last_eval_loss for r in runs if r.last_eval_loss is not None]
     return {"id": Text(f"▾ {plan.plan.name}", style="bold"), "method": plan.plan.kind,
-            "state": Text(plan.state, style=STATE_STYLES.get(plan.state, "")), "step": plan.progress(),
+            "state": state_text(plan), "step": plan.progress(),
             "loss": fmt_loss(current.last_loss if current else None),
             "eval": fmt_loss(min(evals) if plan.plan.kind == "sweep" and evals else
                              current.last_eval_loss if current else None)}
@@ -186,6 +192,8 @@ class ProjectScreen(Screen):
             text = f"{run.id}: {said if run.message else run.state}"
             if run.resumable:
                 text += "  (press r to resume)"
+            elif run.state == "stalled":
+                text += "  (press s to stop it)"
         self.query_one("#run-details", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

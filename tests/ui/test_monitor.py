@@ -17,6 +17,7 @@ from screens.export.screen import ExportScreen
 from screens.messages import ExportRun
 from screens.monitor import MonitorScreen
 from screens.widgets.loss_chart import LossChart
+from tests.unit.test_store import hold_here, release_held  # noqa: F401 - a fixture
 from workbench import locations
 from workbench.registry.specs import make_spec
 from workbench.run import events as ev
@@ -57,6 +58,7 @@ def fake_run(project: str = "demo", run_id: str = "run-1", alive: bool = False) 
     if alive:
         (run_dir / "pid").write_text(f"{os.getpid()}\n")
         (run_dir / "heartbeat").write_text(f"{time.time()}\n")
+        hold_here(run_dir)
     return run_dir
 
 
@@ -208,6 +210,25 @@ async def test_keys_follow_the_state_and_export_opens_the_export_screen(home):
         await wait_for(pilot, lambda: isinstance(app.screen, ExportScreen), what="the export screen")
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, what="back to the monitor")
+
+
+async def test_a_stalled_worker_reads_stalled_with_its_silence_and_can_be_stopped_not_resumed(home, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HEARTBEAT_STALE", "5")
+    run_dir = fake_run(alive=True)
+    (run_dir / "checkpoints" / "checkpoint-5").mkdir()
+    (run_dir / "checkpoints" / "checkpoint-5" / "trainer_state.json").write_text("{}")
+    t0 = time.time() - 120
+    write_events(run_dir, training_events(5, t0))
+    for name in ("pid", "heartbeat"):
+        os.utime(run_dir / name, (t0 + 30, t0 + 30))  # silent for 90 s
+    app = MonitorApp("demo", "run-1")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.info is not None, what="the state")
+        stats = text_of(screen.query_one("#stats"))
+        assert "stalled" in stats and "no heartbeat for 90 s" in stats
+        assert screen.check_action("stop", ()) is True  # stop reaches a stalled worker
+        assert screen.check_action("resume", ()) is None  # a second worker never starts beside it
 
 
 async def test_chart_redraws_are_throttled(home):

@@ -16,6 +16,7 @@ from textual.widgets import Static
 
 from screens.rank.screen import RankScreen
 from screens.widgets.candidate_card import CandidateCard
+from tests.unit.test_store import hold_here, release_held  # noqa: F401 - a fixture
 from workbench import locations
 from workbench import project as projects
 from workbench.ranking import candidates
@@ -50,6 +51,7 @@ def make_session(project: str = "alpha", run_id: str = SESSION, prompts: list[st
     if alive:
         (run_dir / "pid").write_text(f"{os.getpid()}\n")
         (run_dir / "heartbeat").write_text(f"{time.time()}\n")
+        hold_here(run_dir)
     return run_dir
 
 

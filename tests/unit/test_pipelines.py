@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.unit.test_store import dead_pid, make_run
+from tests.unit.test_store import dead_pid, hold_here, make_run, release_held  # noqa: F401 - a fixture
 from workbench import project as projects
 from workbench.cli.main import main
 from workbench.data.importer import import_file
@@ -182,10 +182,11 @@ def test_a_dead_runner_without_a_final_event_is_lost(proj):
 
 
 def test_a_live_runner_is_running_and_a_resumed_one_starts_a_new_life(proj):
-    make_run(proj, "r1", DONE[:3], pid=os.getpid(), heartbeat_age=0)
+    hold_here(make_run(proj, "r1", DONE[:3], pid=os.getpid(), heartbeat_age=0))
     plan = make_plan(proj, [pipelines.RunnerStarted(pid=1), S(stage=0, run_id="r1"),
                             F(state="stopped", stage=0, message="stopped"), pipelines.RunnerStarted(pid=2, resumed=True),
                             S(stage=0, run_id="r1", action="resumed")], pid=os.getpid())
+    hold_here(plan.path)
     info = pipelines.status(proj, plan.id)
     assert (info.state, info.alive, info.message) == ("running", True, "")
     assert info.progress() == "stage 1/2 sft running"
@@ -194,8 +195,24 @@ def test_a_live_runner_is_running_and_a_resumed_one_starts_a_new_life(proj):
 def test_a_runner_just_resumed_is_starting_not_stopped(proj):
     plan = make_plan(proj, [pipelines.RunnerStarted(pid=1), F(state="stopped", stage=0, time=time.time() - 5)])
     (plan.path / "pid").write_text(f"{os.getpid()}\n")  # written after the final event: a new runner
+    hold_here(plan.path)
     info = pipelines.status(proj, plan.id)
     assert (info.state, info.alive) == ("starting", True)
+
+
+def test_a_silent_runner_is_stalled_and_cannot_be_resumed(proj, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_HEARTBEAT_STALE", "5")
+    plan = make_plan(proj, [pipelines.RunnerStarted(pid=1), S(stage=0, run_id="r1")], pid=os.getpid())
+    old = time.time() - 30
+    for name in ("pid", "heartbeat"):
+        os.utime(plan.path / name, (old, old))
+    hold_here(plan.path)
+    info = pipelines.status(proj, plan.id)
+    assert (info.state, info.alive, info.resumable) == ("stalled", True, False)
+    assert 29 <= info.stalled_for < 60 and "no heartbeat for 30 s" in info.message
+    from workbench.plans import runner as pipeline_runner
+    with pytest.raises(PipelineError, match=f"Pipeline run {plan.id} is already running \\(pid {os.getpid()}\\)"):
+        pipeline_runner.resume(proj, plan.id, wait_for_start=False)
 
 
 def test_the_runs_list_groups_a_pipeline_over_its_runs(proj):

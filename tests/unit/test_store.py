@@ -1,19 +1,22 @@
-"""A run's state is derived from its files: the last terminal event, else the worker's liveness."""
+"""A run's state is derived from its files: the last terminal event, else the worker's liveness
+(whether a process holds the run's lock, and how long its heartbeat has been silent)."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from workbench import locations
 from workbench import project as projects
-from workbench.jobs import store
-from workbench.run import liveness
+from workbench.jobs import launch, store
 from workbench.run import events as ev
+from workbench.run import liveness
 from workbench.run.spec import DataSource, JobSpec
 
 
@@ -49,13 +52,45 @@ def proj(home):
     return "p"
 
 
+_HELD: list[liveness.Lock] = []
+
+
+def hold_here(folder: Path) -> None:
+    """This test process holds the folder's lock, as a worker would, until the test ends."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    _HELD.append(liveness.claim(folder))
+
+
+@pytest.fixture(autouse=True)
+def release_held():
+    """Closes the locks `hold_here` took (a module that calls it imports this fixture)."""
+    yield
+    while _HELD:
+        _HELD.pop().close()
+
+
+HOLDER = "import sys, time; from workbench.run import liveness; liveness.hold(sys.argv[1]); print('held', flush=True); " \
+         "time.sleep(120)"
+
+
 @pytest.fixture
-def sleeper():
-    """A live process standing in for a worker."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-    yield proc.pid
-    proc.kill()
-    proc.wait()
+def holder():
+    """Starts a process standing in for a worker: in its own session, holding a folder's lock; its pid returned."""
+    procs: list[subprocess.Popen] = []
+
+    def start(folder: Path) -> int:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True,
+                                start_new_session=True, cwd=Path(__file__).resolve().parents[2])
+        procs.append(proc)
+        assert proc.stdout.readline().strip() == "held"
+        return proc.pid
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def dead_pid() -> int:
@@ -97,31 +132,71 @@ def test_dead_worker_without_final_event_is_lost(proj):
     assert info.resumable
 
 
-def test_live_worker_with_fresh_heartbeat_is_running(proj, sleeper):
-    make_run(proj, "r1", TRAINED[:3], pid=sleeper, heartbeat_age=0)
-    make_run(proj, "r2", [], pid=sleeper, heartbeat_age=0)
+def test_live_worker_with_fresh_heartbeat_is_running(proj, holder):
+    make_run(proj, "r1", TRAINED[:3], pid=holder(locations.run_dir(proj, "r1")), heartbeat_age=0)
+    make_run(proj, "r2", [], pid=holder(locations.run_dir(proj, "r2")), heartbeat_age=0)
     assert (store.get(proj, "r1").state, store.get(proj, "r1").alive) == ("running", True)
     assert store.get(proj, "r2").state == "starting"
 
 
-def test_live_pid_with_stale_heartbeat_is_lost(proj, sleeper):
-    """A reused pid or a hung worker: the heartbeat is what proves it is ours and alive."""
-    make_run(proj, "r1", TRAINED[:3], pid=sleeper, heartbeat_age=liveness.HEARTBEAT_STALE_SECONDS + 5)
-    assert store.get(proj, "r1").state == "lost"
+def test_a_live_pid_without_the_lock_is_lost(proj):
+    """A reused pid with a fresh heartbeat: only the lock proves that a worker is in the run."""
+    make_run(proj, "r1", TRAINED[:3], pid=os.getpid(), heartbeat_age=0, checkpoint=5)
+    info = store.get(proj, "r1")
+    assert (info.state, info.alive, info.resumable) == ("lost", False, True)
 
 
-def test_a_resumed_run_starts_a_new_life(proj, sleeper):
+def test_a_silent_holder_is_stalled_not_lost_and_stop_still_reaches_it(proj, holder, monkeypatch):
+    """Paused (SIGSTOP) or busy past the heartbeat window: still alive, so resume waits and stop
+    reaches it (SIGTERM, then SIGCONT so that a stopped process takes it)."""
+    monkeypatch.setenv(liveness.STALE_ENV, "5")
+    pid = holder(locations.run_dir(proj, "r1"))
+    make_run(proj, "r1", TRAINED[:3], pid=pid, heartbeat_age=42, checkpoint=5)
+    os.kill(pid, signal.SIGSTOP)
+    info = store.get(proj, "r1")
+    assert (info.state, info.alive, info.resumable, info.pid) == ("stalled", True, False, pid)
+    assert 41 <= info.stalled_for < 60 and "no heartbeat for 42 s" in info.message
+    with pytest.raises(launch.LaunchError, match=f"Run r1 is already running \\(pid {pid}\\)"):
+        launch.resume(proj, "r1", wait_for_start=False)
+    store.stop(proj, "r1")
+    ended = time.monotonic() + 10
+    while liveness.held(locations.run_dir(proj, "r1")) and time.monotonic() < ended:
+        time.sleep(0.02)
+    info = store.get(proj, "r1")
+    assert (info.state, info.alive, info.resumable) == ("lost", False, True)  # no final event: it had none to write
+
+
+def test_the_window_follows_the_environment(monkeypatch):
+    monkeypatch.setenv(liveness.STALE_ENV, "3")
+    assert (liveness.stale_seconds(), liveness.beat_seconds()) == (3.0, 0.75)
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv(liveness.STALE_ENV, bad)
+        assert liveness.stale_seconds() == liveness.HEARTBEAT_STALE_SECONDS
+
+
+def test_one_claim_per_folder(tmp_path):
+    """A second claim is refused while the first is held, and granted once it is released."""
+    first = liveness.claim(tmp_path)
+    with pytest.raises(liveness.Held):
+        liveness.claim(tmp_path, patience=0.05)
+    assert liveness.held(tmp_path)
+    first.release()
+    assert not liveness.held(tmp_path)
+    liveness.claim(tmp_path).close()
+
+
+def test_a_resumed_run_starts_a_new_life(proj, holder):
     """After a stop, a `started` event wipes the old terminal state: the run is running again."""
     events = TRAINED[:3] + [ev.Finished(reason="stopped", step=5), ev.Started(pid=2, resumed_from="checkpoint-5"),
                             ev.Log(step=6, total_steps=10, loss=1.4)]
-    make_run(proj, "r1", events, pid=sleeper, heartbeat_age=0)
+    make_run(proj, "r1", events, pid=holder(locations.run_dir(proj, "r1")), heartbeat_age=0)
     info = store.get(proj, "r1")
     assert (info.state, info.step, info.last_loss) == ("running", 6, 1.4)
 
 
-def test_a_just_spawned_worker_is_starting_not_lost(proj, sleeper):
+def test_a_just_spawned_worker_is_starting_not_lost(proj, holder):
     """No heartbeat yet (the worker is still importing torch): the fresh pid file vouches for it."""
-    make_run(proj, "r1", [], pid=sleeper)
+    make_run(proj, "r1", [], pid=holder(locations.run_dir(proj, "r1")))
     info = store.get(proj, "r1")
     assert (info.state, info.alive) == ("starting", True)
 

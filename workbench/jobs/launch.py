@@ -2,7 +2,9 @@
 
 A job is a folder holding its spec (`job.toml`); `start` spawns the worker on it, which
 runs the runner the spec names (a training recipe, a sampler, an export...). The worker
-starts in its own session: it outlives the app and the SSH connection.
+starts in its own session: it outlives the app and the SSH connection. One worker at a time:
+the launcher takes the folder's lock before it spawns the worker and hands it over, and the
+worker keeps it for its life (run.liveness), so a second start or resume is refused.
 """
 
 from __future__ import annotations
@@ -40,23 +42,43 @@ def new_job_id(parent: Path, kind: str) -> str:
     return job_id
 
 
-def _spawn(run_dir: Path, threads: int, resume: bool) -> subprocess.Popen:
+def claim(folder: Path, what: str) -> liveness.Lock:
+    """The folder's lock, or a LaunchError naming the process that holds it (`what` names the job)."""
+    try:
+        return liveness.claim(folder)
+    except liveness.Held as held:
+        raise LaunchError(f"{what} is already running{f' (pid {held.pid})' if held.pid else ''}.") from None
+
+
+def _spawn(run_dir: Path, threads: int, resume: bool, lock: liveness.Lock) -> subprocess.Popen:
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(threads)
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
     env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     args = [sys.executable, "-m", "workbench.jobs.worker", str(run_dir)] + (["--resume"] if resume else [])
-    return spawn_detached(args, run_dir, env)
+    return spawn_detached(args, run_dir, env, lock)
 
 
-def spawn_detached(args: list[str], folder: Path, env: dict[str, str]) -> subprocess.Popen:
+def spawn_detached(args: list[str], folder: Path, env: dict[str, str],
+                   lock: liveness.Lock | None = None) -> subprocess.Popen:
     """Start a process in its own session (it outlives the app and the SSH connection), its output in
-    `folder/stderr.log`, its pid in `folder/pid`; `liveness.reap()` collects it once it ends."""
-    with open(Path(folder) / layout.STDERR, "ab") as stderr:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                start_new_session=True, env=env, cwd=folder)
-    liveness.track(proc, folder)
+    `folder/stderr.log`, its pid in `folder/pid`; `liveness.reap()` collects it once it ends.
+
+    The process holds the folder's lock from its first instant: `lock`, this process's claim, is
+    handed over (the caller closes its own handle afterwards), or one is claimed here (LaunchError
+    when another process holds it). The process keeps it with `liveness.hold`."""
+    own = claim(folder, f"The job in {folder}") if lock is None else None
+    lock = lock or own
+    try:
+        with open(Path(folder) / layout.STDERR, "ab") as stderr:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                    start_new_session=True, env={**env, liveness.LOCK_FD_ENV: str(lock.fd)},
+                                    pass_fds=(lock.fd,), cwd=folder)
+        liveness.track(proc, folder)
+    finally:
+        if own is not None:
+            own.close()
     return proc
 
 
@@ -89,26 +111,32 @@ def start(spec: JobSpec, wait_for_start: bool = True, run_dir: Path | None = Non
     if (run_dir / layout.SPEC).exists():
         raise LaunchError(f"{run_dir} already holds a job.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    spec.save(run_dir)
-    proc = _spawn(run_dir, spec.runtime.threads, resume=False)
+    with claim(run_dir, f"Job {spec.id}") as lock:
+        spec.save(run_dir)
+        proc = _spawn(run_dir, spec.runtime.threads, resume=False, lock=lock)
     if wait_for_start:
         wait_started(run_dir, proc)
     return run_dir
 
 
 def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
+    """Start a new worker on a run that ended without completing, from its latest checkpoint. Race-free:
+    the run's lock is taken first and its state read under it, so of two resumes at once one starts a
+    worker and the other is refused."""
     info = store.get(project_name, run_id)
     if info.alive:
-        raise LaunchError(f"Run {run_id} is still running (or already resuming).")
-    if info.state == "completed":
-        raise LaunchError(f"Run {run_id} has completed; start a new run to train further.")
-    if layout.latest_checkpoint(info.path) is None:
-        raise LaunchError(f"Run {run_id} has no checkpoint to resume from.")
-    spec = JobSpec.load(info.path)
-    if not spec.runner:
-        raise LaunchError(f"Run {run_id} was made before runs recorded their runner: start it again.")
-    offset = events_size(info.path)
-    proc = _spawn(info.path, spec.runtime.threads, resume=True)
+        raise LaunchError(f"Run {run_id} is already running{f' (pid {info.pid})' if info.pid else ''}.")
+    with claim(info.path, f"Run {run_id}") as lock:
+        info = store.read(info.path, liveness.NOBODY)  # under the lock: no worker but the one started here
+        if info.state == "completed":
+            raise LaunchError(f"Run {run_id} has completed; start a new run to train further.")
+        if layout.latest_checkpoint(info.path) is None:
+            raise LaunchError(f"Run {run_id} has no checkpoint to resume from.")
+        spec = JobSpec.load(info.path)
+        if not spec.runner:
+            raise LaunchError(f"Run {run_id} was made before runs recorded their runner: start it again.")
+        offset = events_size(info.path)
+        proc = _spawn(info.path, spec.runtime.threads, resume=True, lock=lock)
     if wait_for_start:
         wait_started(info.path, proc, offset)
     return info.path

@@ -1,8 +1,10 @@
 """The runs of a project: their state read from files, and stopping them.
 
 State is derived, never stored: the last `finished`/`error` event says how a worker
-ended; otherwise a live pid with a fresh heartbeat says it is running, and a dead one
-says it was lost (killed, machine rebooted) and can be resumed from its checkpoint.
+ended; otherwise the run's lock says whether a worker is in it (run.liveness). Held, it is
+running, or stalled when its heartbeat has been silent for longer than the window (paused,
+or busy in a long step or save: still alive, so stop reaches it and resume waits); free, the
+worker was lost (killed, machine rebooted) and the run can be resumed from its checkpoint.
 """
 
 from __future__ import annotations
@@ -16,8 +18,7 @@ from pathlib import Path
 from workbench import locations
 from workbench.files import read_toml
 from workbench.run import events as ev
-from workbench.run import layout
-from workbench.run.liveness import is_alive, mtime, read_pid
+from workbench.run import layout, liveness
 from workbench.run.spec import JobSpec
 
 
@@ -32,7 +33,7 @@ class RunInfo:
     id: str
     path: Path
     method: str
-    state: str  # starting | running | completed | stopped | failed | lost
+    state: str  # starting | running | stalled | completed | stopped | failed | lost
     alive: bool
     step: int = 0
     total_steps: int = 0
@@ -40,6 +41,7 @@ class RunInfo:
     last_eval_loss: float | None = None
     message: str = ""
     pid: int | None = None
+    stalled_for: float = 0.0  # seconds since a stalled worker's last heartbeat
     created: str = ""
     events: list[ev.Event] = field(default_factory=list, repr=False)
 
@@ -67,15 +69,16 @@ def read_events(run_dir: Path) -> list[ev.Event]:
     return list(events)
 
 
-def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
+def summarize(run_dir: Path, events: list[ev.Event], life: liveness.Life) -> RunInfo:
     run_dir = Path(run_dir)
+    alive = life.alive
     try:
         spec = JobSpec.load(run_dir)
         method, created = spec.method, spec.created
     except (OSError, KeyError, ValueError):
         method, created = "?", ""
     info = RunInfo(id=run_dir.name, path=run_dir, method=method, state="starting", alive=alive,
-                   pid=read_pid(run_dir), created=created, events=events)
+                   pid=life.pid, created=created, events=events)
     terminal: ev.Event | None = None
     for event in events:
         if isinstance(event, ev.Started):
@@ -93,7 +96,7 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
         if isinstance(event, ev.Status):
             info.message = event.message
     started = any(isinstance(e, ev.Started) for e in events)
-    if terminal is not None and alive and mtime(run_dir / layout.PID) > terminal.time:
+    if terminal is not None and alive and liveness.mtime(run_dir / layout.PID) > terminal.time:
         # resumed: a new worker is up but has not written `started` yet
         terminal, started = None, False
     if isinstance(terminal, ev.Finished):
@@ -102,6 +105,11 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
         info.message = "finished" if info.state == "completed" else "stopped; checkpoint saved"
     elif isinstance(terminal, ev.Error):
         info.state, info.message = "failed", terminal.message
+    elif life.stalled:
+        info.state, info.stalled_for = "stalled", life.silent
+        who = f"pid {life.pid}" if life.pid else "the worker"
+        info.message = (f"no heartbeat for {life.silent:.0f} s from {who} (paused, or busy in a long step "
+                        "or save); it still holds the run: stop reaches it")
     elif alive:
         info.state = "running" if started else "starting"
     else:
@@ -111,9 +119,10 @@ def summarize(run_dir: Path, events: list[ev.Event], alive: bool) -> RunInfo:
     return info
 
 
-def read(folder: Path) -> RunInfo:
-    """The state of the job in `folder` (a run, or a job kept elsewhere, such as an export)."""
-    return summarize(folder, read_events(folder), is_alive(folder))
+def read(folder: Path, life: liveness.Life | None = None) -> RunInfo:
+    """The state of the job in `folder` (a run, or a job kept elsewhere, such as an export); `life`
+    stands in for its lock's (a launcher holding the lock itself reads it as `liveness.NOBODY`)."""
+    return summarize(folder, read_events(folder), life or liveness.check(folder))
 
 
 def get(project_name: str, run_id: str) -> RunInfo:
@@ -146,15 +155,28 @@ def stop(project_name: str, run_id: str) -> RunInfo:
 
 
 def stop_job(folder: Path, what: str = "The job") -> RunInfo:
-    """SIGTERM to the process group of the job in `folder`; `what` names it in the errors."""
+    """SIGTERM to the process group of the job in `folder` (of the process holding its lock); `what`
+    names it in the errors."""
     info = read(folder)
-    if not info.alive or info.pid is None:
+    if not info.alive:
         raise RunError(f"{what} is not running (state: {info.state}).")
+    signal_holder(folder, what)
+    return info
+
+
+def signal_holder(folder: Path, what: str = "The job") -> int:
+    """SIGTERM to the process group of the process holding the lock of `folder`, then SIGCONT, so
+    that a stopped (SIGSTOP) process wakes to take it; its pid returned."""
+    pid = liveness.holder(folder)
+    if pid is None:
+        raise RunError(f"{what} ended before it could be stopped.")
     try:
-        os.killpg(os.getpgid(info.pid), signal.SIGTERM)
+        group = os.getpgid(pid)
+        os.killpg(group, signal.SIGTERM)
+        os.killpg(group, signal.SIGCONT)
     except ProcessLookupError:
         raise RunError(f"{what} ended before it could be stopped.") from None
-    return info
+    return pid
 
 
 def wait(project_name: str, run_id: str, timeout: float | None = None, poll: float = 0.5) -> RunInfo:

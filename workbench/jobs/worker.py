@@ -3,8 +3,10 @@
 Started in its own session by `launch`, it outlives the UI and the SSH connection.
 It runs the runner the spec names (`module:function`, called with the spec and a job
 context): a training recipe, a sampler, a judge, any job that loads a model.
-It writes `pid`, a `heartbeat` every few seconds, the resolved `job.toml`, and one
-event per line in `events.jsonl`. SIGTERM asks for a checkpoint and a clean stop.
+It holds the run's lock for its life (one worker per run: one started on a run another
+worker holds exits at once, writing nothing), and writes `pid`, a `heartbeat` every few
+seconds, the resolved `job.toml`, and one event per line in `events.jsonl`. SIGTERM asks
+for a checkpoint and a clean stop.
 A crash becomes an `error` event with a human message; the traceback goes to stderr
 (which the launcher points at `stderr.log`).
 """
@@ -61,6 +63,12 @@ def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
 
 def run(run_dir: Path, resume: bool) -> int:
     run_dir = Path(run_dir).resolve()
+    try:
+        lock = liveness.hold(run_dir)  # before anything is written; released last, or by the kernel at exit
+    except liveness.Held as held:
+        print(f"Another worker{f' (pid {held.pid})' if held.pid else ''} is running {run_dir}; "
+              "this one exits without touching it.", file=sys.stderr)
+        return 3
     writer = ev.EventWriter(run_dir / layout.EVENTS)
     beat_stop = liveness.announce(run_dir)
     job: JobContext | None = None
@@ -103,6 +111,7 @@ def run(run_dir: Path, resume: bool) -> int:
         beat_stop.set()
         sys.stderr.flush()
         writer.close()
+        lock.release()  # the final event is written: a resume may start at once
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -328,10 +328,11 @@ class StageInfo:
 @dataclass
 class PlanInfo:
     plan: Plan
-    state: str  # starting | running | completed | failed | stopped | lost
+    state: str  # starting | running | stalled | completed | failed | stopped | lost
     alive: bool
     stages: list[StageInfo]
     message: str = ""
+    stalled_for: float = 0.0  # seconds since a stalled runner's last heartbeat
     stage: int = -1  # the stage a finished run ended on, else the current one
     notes: list[str] = field(default_factory=list)  # the runner's status lines
 
@@ -380,11 +381,15 @@ def _stage_infos(plan: Plan, events: list[ev.Event], runs: dict[str, store.RunIn
     return infos
 
 
-def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | None = None) -> PlanInfo:
-    """The state of a pipeline or sweep run; `runs` (by id) spares reading runs already read."""
+def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | None = None,
+           life: liveness.Life | None = None) -> PlanInfo:
+    """The state of a pipeline or sweep run; `runs` (by id) spares reading runs already read. The runner
+    holds the plan folder's lock as a worker holds its run's: held, it is running (stalled when its
+    heartbeat is silent); free, lost. `life` stands in for the lock's (liveness.NOBODY for its holder)."""
     plan = load_plan(project_name, plan_id)
     events = read_runner_events(plan.path)
-    alive = liveness.is_alive(plan.path)
+    life = life or liveness.check(plan.path)
+    alive = life.alive
     terminal: RunnerFinished | None = None
     started = False
     for event in events:
@@ -399,6 +404,10 @@ def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | Non
                     notes=[e.message for e in events if isinstance(e, RunnerStatus)])
     if terminal is not None:
         info.state, info.message, info.stage = terminal.state, terminal.message, terminal.stage
+    elif life.stalled:
+        info.state, info.stalled_for = "stalled", life.silent
+        who = f"pid {life.pid}" if life.pid else "the runner"
+        info.message = f"no heartbeat for {life.silent:.0f} s from {who}; it still holds the run: stop reaches it"
     elif alive:
         info.state = "running" if started else "starting"
     else:

@@ -2,11 +2,12 @@
 
 Started in its own session, as the worker is, it outlives the UI. It launches the stages'
 runs through `launch`, watches them through `store`, and appends what it does to the
-plan's `events.jsonl`; `pid` and `heartbeat` say it is alive. A pipeline's stage starts
-from the previous stage's model and a stage that does not complete ends the pipeline; a
-sweep's runs are independent, one at a time or one per GPU. SIGTERM asks it to stop: the
-running stages save a checkpoint and stop. Resumed, it goes on from the first stage not
-completed, resuming a stopped stage from its checkpoint.
+plan's `events.jsonl`; it holds the plan folder's lock for its life, as a worker holds its
+run's (one runner per plan), and `pid` and `heartbeat` say who it is and when it last beat.
+A pipeline's stage starts from the previous stage's model and a stage that does not
+complete ends the pipeline; a sweep's runs are independent, one at a time or one per GPU.
+SIGTERM asks it to stop: the running stages save a checkpoint and stop. Resumed, it goes
+on from the first stage not completed, resuming a stopped stage from its checkpoint.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
 
 from workbench import locations
-from workbench.files import write_atomic, write_toml
+from workbench.files import write_toml
 from workbench.jobs import launch, store
 from workbench.plans import sweeps
 from workbench.plans.pipelines import (
@@ -51,10 +51,22 @@ ENDED = ("completed", "stopped", "failed", "lost")
 # the person's side: start, stop, resume, wait -------------------------------------
 
 
-def _spawn(plan: Plan, resume: bool) -> subprocess.Popen:
+def _spawn(plan: Plan, resume: bool, lock: liveness.Lock) -> subprocess.Popen:
     args = [sys.executable, "-m", "workbench.plans.runner", plan.project, plan.id] + \
         (["--resume"] if resume else [])
-    return launch.spawn_detached(args, plan.path, dict(os.environ))
+    return launch.spawn_detached(args, plan.path, dict(os.environ), lock)
+
+
+def _running(plan: Plan, pid: int | None) -> PipelineError:
+    return PipelineError(f"{plan.kind.capitalize()} run {plan.id} is already running{f' (pid {pid})' if pid else ''}.")
+
+
+def _claim(plan: Plan) -> liveness.Lock:
+    """The plan folder's lock, taken before its runner is spawned and handed over to it."""
+    try:
+        return liveness.claim(plan.path)
+    except liveness.Held as held:
+        raise _running(plan, held.pid) from None
 
 
 def _wait_started(plan: Plan, proc: subprocess.Popen, offset: int, timeout: float = 60.0) -> None:
@@ -74,38 +86,42 @@ def _wait_started(plan: Plan, proc: subprocess.Popen, offset: int, timeout: floa
 def start(plan: Plan, wait_for_start: bool = True) -> Path:
     """Save the plan in its own folder and start its runner."""
     plan.path.mkdir(parents=True)
-    plan.save()
-    proc = _spawn(plan, resume=False)
+    with _claim(plan) as lock:
+        plan.save()
+        proc = _spawn(plan, resume=False, lock=lock)
     if wait_for_start:
         _wait_started(plan, proc, 0)
     return plan.path
 
 
 def resume(project_name: str, plan_id: str, wait_for_start: bool = True) -> Path:
+    """Start a new runner on a plan that ended without completing; race-free, as `launch.resume` is."""
     info = status(project_name, plan_id)
     if info.alive:
-        raise PipelineError(f"{info.plan.kind.capitalize()} run {plan_id} is still running.")
-    if info.state == "completed":
-        raise PipelineError(f"{info.plan.kind.capitalize()} run {plan_id} has completed; nothing to resume.")
-    events = info.plan.path / layout.EVENTS
-    offset = events.stat().st_size if events.exists() else 0
-    proc = _spawn(info.plan, resume=True)
+        raise _running(info.plan, liveness.read_pid(info.plan.path))
+    with _claim(info.plan) as lock:
+        info = status(project_name, plan_id, life=liveness.NOBODY)  # under the lock: no runner but ours
+        if info.state == "completed":
+            raise PipelineError(f"{info.plan.kind.capitalize()} run {plan_id} has completed; nothing to resume.")
+        events = info.plan.path / layout.EVENTS
+        offset = events.stat().st_size if events.exists() else 0
+        proc = _spawn(info.plan, resume=True, lock=lock)
     if wait_for_start:
         _wait_started(info.plan, proc, offset)
     return info.plan.path
 
 
 def stop(project_name: str, plan_id: str) -> PlanInfo:
-    """Ask the runner to stop its running stages (each saves a checkpoint) and end `stopped`.
+    """Ask the runner to stop its running stages (each saves a checkpoint) and end `stopped`: SIGTERM
+    to the process group of the process holding the plan's lock, stalled or not.
 
     With the runner gone (lost), the stages it left running are stopped directly."""
     info = status(project_name, plan_id)
-    pid = liveness.read_pid(info.plan.path)
-    if info.alive and pid is not None:
+    if info.alive:
         try:
-            os.killpg(os.getpgid(pid), signal.SIGTERM)
+            store.signal_holder(info.plan.path, f"{info.plan.kind.capitalize()} run {plan_id}")
             return info
-        except ProcessLookupError:
+        except store.RunError:
             pass
     orphans = [s for s in info.stages if s.run is not None and s.run.alive]
     if not orphans:
@@ -195,8 +211,8 @@ class Runner:
         spec.notes.append(f"{self.where(index)} of {len(self.plan.stages)} of {label}; starts from {spec.base_ref}.")
         if gpu is not None:
             spec.notes.append(f"Run with CUDA_VISIBLE_DEVICES={gpu}.")
-        run_dir = locations.run_dir(self.plan.project, spec.id)
-        run_dir.mkdir(parents=True)
+        run_dir = locations.run_dir(self.plan.project, spec.id)  # reserved by make_spec
+        run_dir.mkdir(parents=True, exist_ok=True)
         write_toml(run_dir / layout.PIPELINE, {"pipeline": {
             "plan": self.plan.id, "kind": self.plan.kind, "name": self.plan.name,
             "stage": index + 1, "stages": len(self.plan.stages)}})
@@ -302,6 +318,12 @@ class Runner:
 
 def run(project_name: str, plan_id: str, resumed: bool) -> int:
     plan = load_plan(project_name, plan_id)
+    try:
+        lock = liveness.hold(plan.path)  # before anything is written; released last, or by the kernel at exit
+    except liveness.Held as held:
+        print(f"Another runner{f' (pid {held.pid})' if held.pid else ''} is running {plan.path}; "
+              "this one exits without touching it.", file=sys.stderr)
+        return 3
     known = {e.stage: e.run_id for e in read_runner_events(plan.path) if isinstance(e, StageStarted)}
     writer = ev.EventWriter(plan.path / layout.EVENTS)
     beat_stop = liveness.announce(plan.path)
@@ -320,6 +342,7 @@ def run(project_name: str, plan_id: str, resumed: bool) -> int:
         beat_stop.set()
         sys.stderr.flush()
         writer.close()
+        lock.release()  # the final event is written: a resume may start at once
 
 
 def main(argv: list[str] | None = None) -> int:

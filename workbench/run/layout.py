@@ -5,7 +5,8 @@ runs/<run-id>/
   job.toml          the resolved spec (run.spec)
   events.jsonl      one event a line (run.events)
   stderr.log        the worker's output and tracebacks
-  pid, heartbeat    who runs it and when it last showed life (run.liveness)
+  lock              held (flock) by the one process working in the folder, for its whole life
+  pid, heartbeat    who holds the lock and when it last showed life (run.liveness)
   pipeline.toml     which pipeline or sweep started it, and at which stage
   result.toml       written once it completed
   checkpoints/checkpoint-N/   resumable states (complete once trainer_state.json is there)
@@ -13,13 +14,13 @@ runs/<run-id>/
   eval.toml         its held-out evaluation report
   exports/<format>/ what an export wrote (by default; a person may name another folder), and
                     `<format>.merged-hf/` beside it, an export's scratch folder while it runs
-  exports/jobs/<export-id>/   one export job each: job.toml, events.jsonl, stderr.log, pid, heartbeat
+  exports/jobs/<export-id>/   one export job each: job.toml, events.jsonl, stderr.log, lock, pid, heartbeat
                     (a project's base model keeps its exports the same way, in `<project>/exports/`)
   prompts.json, candidates.jsonl, requests.jsonl   a sampling session's prompts, the groups
                     of candidates it sampled and the groups the ranking screen asked for
   generated.jsonl, synth_report.toml               a synthetic-data run's records and report
 pipeline-runs/<plan-id>/
-  plan.toml         the plan, and the same job.toml-less run files: events.jsonl, stderr.log, pid, heartbeat
+  plan.toml         the plan, and the same job.toml-less run files: events.jsonl, stderr.log, lock, pid, heartbeat
 ```
 Light: no imports beyond the standard library.
 """
@@ -31,6 +32,7 @@ from pathlib import Path
 SPEC = "job.toml"
 EVENTS = "events.jsonl"
 STDERR = "stderr.log"
+LOCK = "lock"
 PID = "pid"
 HEARTBEAT = "heartbeat"
 PIPELINE = "pipeline.toml"
