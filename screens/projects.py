@@ -15,6 +15,7 @@ from screens.messages import OpenProject, forward_failure
 from workbench import locations, models
 from workbench import project as projects
 from workbench.run import layout
+from workbench.terminal import printable
 
 
 @dataclass
@@ -125,7 +126,7 @@ class ProjectsScreen(Screen):
         text = ""
         if row:
             text = row.description or f"{row.name}: {row.datasets} dataset(s), {row.runs} run(s)."
-        self.query_one("#details", Static).update(text)
+        self.query_one("#details", Static).update(printable(text))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_details()

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Input, Static
 
 from screens.data.source import ChildError, run_json
 from screens.messages import forward_failure
+from workbench.terminal import printable
 
 REWARDS_COMMAND = (sys.executable, "-m", "workbench.cli", "rewards")
 EXCERPT = 56
@@ -40,7 +41,7 @@ def dry_run_argv(command: Sequence[str], project: str, method: str, values: dict
 
 
 def excerpt(text: str, width: int = EXCERPT) -> str:
-    flat = " ".join(str(text).split())
+    flat = printable(" ".join(str(text).split()))
     return flat if len(flat) <= width else flat[:width - 1] + "…"
 
 
@@ -111,7 +112,7 @@ class RewardDryRun(ModalScreen[None]):
             report = run_json(argv, lambda: self.closed)
         except (ChildError, OSError) as exc:
             if not self.closed:
-                self.app.call_from_thread(self.set_status, Text(f"✖ {exc}", style="bold"))
+                self.app.call_from_thread(self.set_status, Text(f"✖ {printable(exc)}", style="bold"))
             return
         if report is not None and not self.closed:
             self.app.call_from_thread(self.show, report)
@@ -124,16 +125,16 @@ class RewardDryRun(ModalScreen[None]):
         names = [r["name"] for r in report["rewards"]]
         table = self.query_one("#dry-table", DataTable)
         table.clear(columns=True)
-        table.add_columns("prompt", "completion", *names, "total")
+        table.add_columns("prompt", "completion", *(Text(printable(n)) for n in names), "total")
         for group in report["prompts"]:
             for i, row in enumerate(group["rows"]):
                 prompt = f"{group['index']}: {excerpt(group['prompt'], 24)}" if i == 0 else ""
-                table.add_row(prompt, excerpt(row["completion"]) or "(empty)",
+                table.add_row(Text(prompt), Text(excerpt(row["completion"]) or "(empty)"),
                               *(score_cell(row["scores"].get(n)) for n in names), score_cell(row["total"]))
         weights = ", ".join(f"{r['name']} x{r['weight']:g}" for r in report["rewards"])
         source = f"sampled from {report['model']}" if report["sampled"] else "the text you typed"
         lines = [f"{weights}; {source}"] + [f"⚠ {w}" for w in report["warnings"]]
-        self.set_status("\n".join(lines))
+        self.set_status(printable("\n".join(lines)))
 
     def on_worker_state_changed(self, event) -> None:
         forward_failure(self, event)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from workbench.terminal import printable
+
 LOSS_STYLE = "bold green"
 MASKED_STYLE = "dim"
 
@@ -12,16 +14,16 @@ def render_segments(segments: list[dict]) -> Text:
     """The templated text; the tokens that carry loss in LOSS_STYLE, the masked ones dim."""
     text = Text()
     for segment in segments:
-        text.append(str(segment.get("text", "")), style=LOSS_STYLE if segment.get("loss") else MASKED_STYLE)
+        text.append(printable(segment.get("text", "")), style=LOSS_STYLE if segment.get("loss") else MASKED_STYLE)
     return text
 
 
 def render_head(payload: dict) -> Text:
     """The line above the render: record, kind, tokens, learned tokens, truncation, and the legend."""
     head = Text()
-    head.append(f"record {payload.get('index')}", style="bold")
-    head.append(f"  ·  {payload.get('kind', '')}  ·  {payload.get('tokens', '?')} tokens  ·  ")
-    head.append(f"{payload.get('loss_tokens', '?')} learned", style=LOSS_STYLE)
+    head.append(printable(f"record {payload.get('index')}"), style="bold")
+    head.append(printable(f"  ·  {payload.get('kind', '')}  ·  {payload.get('tokens', '?')} tokens  ·  "))
+    head.append(printable(f"{payload.get('loss_tokens', '?')} learned"), style=LOSS_STYLE)
     if payload.get("truncated"):
         head.append("  ·  truncated", style="bold yellow")
     head.append("\n")

@@ -27,6 +27,7 @@ from screens.data.split import SplitModal
 from screens.messages import forward_failure
 from screens.widgets.data_stats import DataStats
 from workbench import project as projects
+from workbench.terminal import printable
 
 PAGE = 500
 RENDER_DELAY = 0.3
@@ -108,7 +109,7 @@ class DataScreen(Screen):
         self.datasets = datasets
         self.refresh_bindings()
         select = self.query_one("#dataset", Select)
-        select.set_options((f"{d.name} ({d.kind}, {d.records:,})", d.name) for d in datasets)
+        select.set_options((Text(printable(f"{d.name} ({d.kind}, {d.records:,})")), d.name) for d in datasets)
         if not datasets:
             self.query_one("#page-info", Static).update("No data yet: press i on the project screen to import.")
             self.ask_stats()
@@ -148,7 +149,8 @@ class DataScreen(Screen):
         table = self.query_one("#records", DataTable)
         table.clear()
         for row in rows:
-            table.add_row(str(row.index), row.kind, row.prompt, row.answer, key=str(row.index))
+            table.add_row(str(row.index), *(Text(printable(cell)) for cell in (row.kind, row.prompt, row.answer)),
+                          key=str(row.index))
         info = f"records {page * PAGE + 1:,}–{page * PAGE + len(rows):,} of {total:,}" if rows else "no records"
         if total > PAGE:
             info += "  ·  n/p next/previous page"
@@ -250,7 +252,7 @@ class DataScreen(Screen):
     def _split_done(self, line: str | None) -> None:
         """The child's one-line result; then the new eval dataset and counts are read again."""
         if line:
-            self.query_one("#split-result", Static).update(Text(f"✔ {line}", style="green"))
+            self.query_one("#split-result", Static).update(Text(f"✔ {printable(line)}", style="green"))
             self.load_project()  # the page and the dataset's figures follow the reselected dataset
             if self.query_one(DataStats).scope == "all":
                 self.ask_stats()
@@ -286,10 +288,10 @@ class DataScreen(Screen):
         if message.topic == "stats":
             self.query_one(DataStats).show_error(message.error)
         elif message.topic == "render":
-            self.query_one("#render-head", Static).update(Text(f"✖ {message.error}", style="bold red"))
+            self.query_one("#render-head", Static).update(Text(f"✖ {printable(message.error)}", style="bold red"))
             self.query_one("#rendered", Static).update("")
         else:
-            self.query_one("#page-info", Static).update(Text(f"✖ {message.error}", style="bold red"))
+            self.query_one("#page-info", Static).update(Text(f"✖ {printable(message.error)}", style="bold red"))
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -23,6 +23,7 @@ from textual.worker import WorkerState
 from screens.data.source import ChildError, last_error_line
 from screens.messages import forward_failure
 from workbench.project import DatasetEntry
+from workbench.terminal import printable
 
 SPLIT_TIMEOUT = 300
 
@@ -77,7 +78,7 @@ class SplitModal(ModalScreen[str | None]):
         self.busy = False
 
     def compose(self) -> ComposeResult:
-        name = self.entry.name
+        name = printable(self.entry.name)
         with Vertical(id="dialog"):
             yield Static(f"Hold out part of '{name}' ({self.entry.records:,} records) for evaluation",
                          classes="title", markup=False)
@@ -97,7 +98,7 @@ class SplitModal(ModalScreen[str | None]):
         try:
             size = size_args(event.value)
         except ValueError as exc:
-            self.query_one("#split-error", Static).update(str(exc))
+            self.query_one("#split-error", Static).update(printable(exc))
             return
         self.busy = True
         self.query_one("#split-error", Static).update(Text("splitting…", style="italic"))
@@ -114,7 +115,7 @@ class SplitModal(ModalScreen[str | None]):
 
     def failed(self, error: str) -> None:
         self.busy = False
-        self.query_one("#split-error", Static).update(Text(f"✖ {error}", style="bold"))
+        self.query_one("#split-error", Static).update(Text(f"✖ {printable(error)}", style="bold"))
 
     def action_cancel(self) -> None:
         if not self.busy:

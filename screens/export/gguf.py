@@ -14,6 +14,7 @@ from textual.widgets import Button, Checkbox, Static
 from workbench.export.gguf import human_size
 from workbench.export.llama_tools import COMMON_QUANTS, ToolsError, quant_types
 from workbench.run.events import Artifact
+from workbench.terminal import printable
 
 DEFAULT_CHECKED = ("Q4_K_M",)
 
@@ -41,7 +42,7 @@ class QuantPicker(Vertical):
         try:
             names = sorted(quant_types())
         except ToolsError as exc:
-            self.notify(str(exc), severity="error", timeout=10)
+            self.notify(printable(exc), severity="error", timeout=10, markup=False)
             return
         self.query_one("#more", Button).remove()
         extra = [name for name in names if name not in COMMON_QUANTS]
@@ -54,11 +55,11 @@ class QuantPicker(Vertical):
 
 def file_line(event: Artifact) -> Text:
     """The results-list line of a file written (`✔ NAME (SIZE)`) or of its verification."""
-    name = Path(event.path).name
+    name = printable(Path(event.path).name)
     if not event.verification:
         return Text.assemble(("✔ ", "green"), f"{name} ({human_size(event.size)})")
     return Text.assemble(("  ✔ " if event.passed else "  • ", "green" if event.passed else "yellow"),
-                         f"{name}: {event.verification}")
+                         f"{name}: {printable(event.verification)}")
 
 
 class FileLines(Static):

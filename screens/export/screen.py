@@ -27,6 +27,7 @@ from workbench.export.gguf import human_size
 from workbench.jobs.store import RunError
 from workbench.run import events as ev
 from workbench.run.spec import JobSpec
+from workbench.terminal import printable
 
 FORMATS = {"lora": "LoRA adapter (small; loads on top of the base model)",
            "merged": "Merged model (standalone folder with full weights)",
@@ -166,7 +167,7 @@ class ExportScreen(Screen):
         self._set_running(True)
         self.query_one(FileLines).clear()
         self.query_one("#result", Static).update(Text("exporting…", style="italic"))
-        self.query_one("#progress", RichLog).write(Text(f"Exporting {fmt} to {out}", style="bold"))
+        self.query_one("#progress", RichLog).write(Text(printable(f"Exporting {fmt} to {out}"), style="bold"))
 
     def action_stop(self) -> None:
         if self.job is None:
@@ -175,7 +176,7 @@ class ExportScreen(Screen):
         try:
             export_job.stop(self.job)
         except RunError as exc:
-            self.notify(str(exc), severity="warning")
+            self.notify(printable(exc), severity="warning", markup=False)
             return
         self.query_one("#progress", RichLog).write(Text("Stopping…", style="italic"))
 
@@ -221,7 +222,7 @@ class ExportScreen(Screen):
         self.job = message.folder
 
     def on_export_screen_progress(self, message: Progress) -> None:
-        self.query_one("#progress", RichLog).write(message.line)
+        self.query_one("#progress", RichLog).write(Text(printable(message.line)))
 
     def on_export_screen_file_written(self, message: FileWritten) -> None:
         self.query_one(FileLines).add(file_line(message.event))
@@ -229,10 +230,10 @@ class ExportScreen(Screen):
     def on_export_screen_done(self, message: Done) -> None:
         self.result = message.path
         self._set_running(False)
-        text = Text.assemble(("✔ Written to ", "bold green"), str(message.path),
+        text = Text.assemble(("✔ Written to ", "bold green"), printable(message.path),
                              (f"  ({human_size(message.size)} on disk)", "dim"))
         self.query_one("#result", Static).update(text)
-        self.query_one("#progress", RichLog).write(Text(f"Done: {message.path}", style="green"))
+        self.query_one("#progress", RichLog).write(Text(printable(f"Done: {message.path}"), style="green"))
 
     def on_export_screen_stopped(self, message: Stopped) -> None:
         self._set_running(False)
@@ -247,7 +248,8 @@ class ExportScreen(Screen):
             self._show_failure(str(event.worker.error) or type(event.worker.error).__name__)
 
     def _show_failure(self, error: str) -> None:
+        error = printable(error)
         self._set_running(False)
         self.query_one("#result", Static).update(Text.assemble(("✖ Export failed: ", "bold red"), (error, "red")))
         self.query_one("#progress", RichLog).write(Text(f"Failed: {error}", style="red"))
-        self.notify(error, title="Export failed", severity="error", timeout=10)
+        self.notify(error, title="Export failed", severity="error", timeout=10, markup=False)

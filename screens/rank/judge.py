@@ -29,6 +29,7 @@ from workbench.ranking.judge_params import (
 )
 from workbench.registry.specs import make_spec
 from workbench.run.spec import JobSpec
+from workbench.terminal import printable
 
 METHOD = "judge"
 
@@ -125,7 +126,7 @@ class JudgeScreen(ModalScreen[str | None]):
 
     def show_status(self, text: str, error: bool = False) -> None:
         if self.is_attached:
-            self.query_one("#status", Static).update(Text(text, style="bold red" if error else "italic"))
+            self.query_one("#status", Static).update(Text(printable(text), style="bold red" if error else "italic"))
 
     def action_close(self) -> None:
         self.dismiss(None)

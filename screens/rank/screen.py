@@ -34,6 +34,7 @@ from screens.widgets.candidate_card import CandidateCard
 from workbench import locations
 from workbench.ranking import candidates
 from workbench.ranking import rankings as ranking
+from workbench.terminal import printable
 
 POLL_SECONDS = 0.1  # candidates file: a new group shows within this
 STATE_SECONDS = 1.0  # the sampler's run state (reads its events)
@@ -217,7 +218,7 @@ class RankScreen(Screen):
         if message.error:
             self.scorer_ready = False
             self.scorer_status = f"reward model {message.run_id} unavailable"
-            self.notify(f"No reward scores: {message.error}", title="Reward model", severity="warning", timeout=10,
+            self.notify(printable(f"No reward scores: {message.error}"), title="Reward model", severity="warning", timeout=10,
                         markup=False)
         elif message.ready:
             self.scorer_status, self.scorer_ready = "", True
@@ -298,7 +299,7 @@ class RankScreen(Screen):
         elif self.sampler is None:
             waiting.update("waiting for candidates (reading the sampler)")
         else:
-            waiting.update(self.sampler.waiting_text())
+            waiting.update(printable(self.sampler.waiting_text()))
         self.query_one("#hint", Static).update("")
 
     def session_complete(self) -> bool:
@@ -320,7 +321,7 @@ class RankScreen(Screen):
 
     def show_progress(self) -> None:
         line = progress_line(self.tally, self.sampler, self.records, self.scorer_status, self.reward_run)
-        self.query_one("#progress", Static).update(line)
+        self.query_one("#progress", Static).update(Text(line))
 
     # the person's keys -----------------------------------------------------------
 
@@ -377,7 +378,8 @@ class RankScreen(Screen):
             record = ranking.make_record(g["prompt"], g["candidates"], order, tied, skipped=skipped, by="person",
                                          session=self.run_id, index=g["index"], round=g.get("round", 0))
         except ranking.RankingError as exc:
-            self.query_one("#hint", Static).update(Text(f"This group cannot be ranked: {exc}.", style="bold red"))
+            self.query_one("#hint", Static).update(Text(printable(f"This group cannot be ranked: {exc}."),
+                                                        style="bold red"))
             return
         self.committing = True
         self.refresh_bindings()
@@ -387,7 +389,8 @@ class RankScreen(Screen):
         except OSError as exc:
             self.committing = False
             self.refresh_bindings()
-            self.query_one("#hint", Static).update(Text(f"The ranking was not saved: {exc}", style="bold red"))
+            self.query_one("#hint", Static).update(Text(printable(f"The ranking was not saved: {exc}"),
+                                                        style="bold red"))
             return
         self.committing = False
         await self.committed(record)
@@ -418,7 +421,7 @@ class RankScreen(Screen):
         try:
             candidates.request_resample(self.run_dir, self.group["index"])
         except (OSError, candidates.SessionError) as exc:
-            self.notify(f"Could not ask for fresh candidates: {exc}", severity="error", markup=False)
+            self.notify(printable(f"Could not ask for fresh candidates: {exc}"), severity="error", markup=False)
             return
         self.resampling = True
         if self.ranking:
@@ -441,7 +444,7 @@ class RankScreen(Screen):
         try:
             pairs = ranking.rankings_as_dataset(self.project)
         except ranking.RankingError as exc:
-            self.app.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
+            self.app.call_from_thread(self.notify, printable(exc), severity="warning", markup=False)
             return
         self.app.call_from_thread(
             self.notify, f"Dataset 'rankings' now holds {pairs} preference pair(s): reward and DPO runs "

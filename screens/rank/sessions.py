@@ -26,6 +26,7 @@ from workbench.ranking import candidates
 from workbench.ranking import rankings as ranking
 from workbench.ranking.sample_params import PROMPT_KINDS, SampleParams
 from workbench.registry.specs import make_spec
+from workbench.terminal import printable
 
 TYPED = "__typed__"
 NUMBERS = (("n", "Candidates"), ("temperature", "Temperature"), ("top_p", "Top-p"),
@@ -136,7 +137,8 @@ class RankSetupScreen(ModalScreen[None]):
         table.clear()
         for row in rows:
             sampled = f"{row.sampled}/{row.total}" if row.total else str(row.sampled)
-            table.add_row(row.id, row.models, row.state, sampled, row.progress, key=row.id)
+            table.add_row(*(Text(printable(cell)) for cell in (row.id, row.models, row.state, sampled, row.progress)),
+                          key=row.id)
         table.display = bool(rows)
         self.query_one("#no-sessions").display = not rows
         (table if rows else self.query_one("#model")).focus()
@@ -212,7 +214,7 @@ class RankSetupScreen(ModalScreen[None]):
     def show_status(self, text: str, error: bool = False) -> None:
         if self.is_attached:
             status = self.query_one("#status", Static)
-            status.update(Text(text, style="bold red" if error else "italic"))
+            status.update(Text(printable(text), style="bold red" if error else "italic"))
 
     def action_close(self) -> None:
         self.dismiss(None)

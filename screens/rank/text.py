@@ -14,19 +14,20 @@ from textual.markup import escape
 from screens.rank.feed import SamplerState
 from screens.rank.state import Ranking, Tally
 from workbench.ranking import rankings as ranking
+from workbench.terminal import printable
 
 
 def prompt_text(prompt: Any) -> Text:
     """A prompt as a person reads it: the text, or each message under its role."""
     if isinstance(prompt, str):
-        return Text(prompt)
+        return Text(printable(prompt))
     text = Text()
     for message in prompt or []:
         if text:
             text.append("\n")
-        text.append(f"{message.get('role', '?')}: ", style="bold")
+        text.append(printable(f"{message.get('role', '?')}: "), style="bold")
         content = message.get("content", "")
-        text.append(content if isinstance(content, str) else str(content))
+        text.append(printable(content))
     return text
 
 
@@ -35,7 +36,7 @@ def prompt_subtitle(sources: set[str], blind: bool) -> str:
     if blind:
         return "blind A/B: which answer is better?"
     if len(sources) == 1 and "" not in sources:
-        return f"answers of {escape(next(iter(sources)))}"
+        return f"answers of {escape(printable(next(iter(sources))))}"
     return ""
 
 
@@ -84,7 +85,7 @@ def progress_line(t: Tally, s: SamplerState | None, records: list[dict], scorer_
         games = sum(rate.games for rate in rates)
         leader = max(max(rate.rate, 1 - rate.rate) for rate in rates)
         parts.append(f"A/B: {games} compared, the leading model wins {leader:.0%} (named at the end)")
-    return "  ·  ".join(parts)
+    return printable("  ·  ".join(parts))
 
 
 def summary(t: Tally, records: list[dict], reward_run: str) -> Text:
@@ -92,10 +93,10 @@ def summary(t: Tally, records: list[dict], reward_run: str) -> Text:
     text = Text("Session complete.\n\n", style="bold")
     text.append(f"ranked {t.ranked}, skipped {t.skipped}\n")
     if t.agreement is not None:
-        text.append(f"agreement with reward model {reward_run}: {t.agreement:.0%} "
-                    f"over {len(t.agreements)} ranking(s)\n")
+        text.append(printable(f"agreement with reward model {reward_run}: {t.agreement:.0%} "
+                    f"over {len(t.agreements)} ranking(s)\n"))
     for rate in ranking.ab_win_rates(records).values():
-        text.append(ab_line(rate) + "\n")
+        text.append(printable(ab_line(rate)) + "\n")
     text.append("\nPress d to turn the rankings into the preference dataset 'rankings' "
                 "(for reward and DPO), j to let a judge model rank this session, escape to go back.")
     return text

@@ -9,6 +9,8 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Static
 
+from workbench.terminal import printable
+
 
 class CandidateCard(VerticalScroll):
     """Card `number` (1-based, as the key that picks it); the screen sets its badge and score."""
@@ -63,7 +65,7 @@ class CandidateCard(VerticalScroll):
         yield Static(self._body(), classes="text", markup=False)
 
     def _body(self) -> str | Text:
-        return self.text if self.text.strip() else Text("(empty answer)", style="italic dim")
+        return printable(self.text) if self.text.strip() else Text("(empty answer)", style="italic dim")
 
     def set_candidate(self, text: str, label: str = "") -> None:
         """Show another answer in this card (cheaper than a new card when the next prompt comes)."""
@@ -85,7 +87,7 @@ class CandidateCard(VerticalScroll):
     def _set_titles(self) -> None:
         title = f" {self.number} "
         if self.label:
-            title += f"· {escape(self.label)} "
+            title += f"· {escape(printable(self.label))} "
         self.border_title = title
         parts = [p for p in (self.badge, "" if self.score is None else f"reward {self.score:+.2f}") if p]
         self.border_subtitle = f" {'  ·  '.join(parts)} " if parts else ""

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Input, Label, Select, Static
 
 from screens.widgets.histogram import Histogram
+from workbench.terminal import printable
 
 
 def describe_tokens(tokens: dict) -> Text:
@@ -32,9 +33,9 @@ def describe_findings(preflight: dict) -> Text:
         return Text("✔ no problems found", style="green")
     text = Text()
     for line in errors:
-        text.append(f"✖ {line}\n", style="bold red")
+        text.append(f"✖ {printable(line)}\n", style="bold red")
     for line in warnings:
-        text.append(f"⚠ {line}\n", style="yellow")
+        text.append(f"⚠ {printable(line)}\n", style="yellow")
     text.rstrip()
     return text
 
@@ -111,7 +112,7 @@ class DataStats(VerticalScroll):
     def show_error(self, error: str) -> None:
         status = self.query_one("#stats-status", Static)
         status.add_class("error")
-        status.update(Text(f"✖ {error}"))
+        status.update(Text(f"✖ {printable(error)}"))
 
     def show(self, stats: dict) -> None:
         status = self.query_one("#stats-status", Static)
@@ -121,7 +122,7 @@ class DataStats(VerticalScroll):
         status.update(f"{records:,} records in {len(sets)} dataset{'s' if len(sets) != 1 else ''}")
         kinds = Text()
         for kind, count in (stats.get("kinds") or {}).items():
-            kinds.append(f"{kind} ", style="bold")
+            kinds.append(f"{printable(kind)} ", style="bold")
             kinds.append(f"{count:,}  ")
         self.query_one("#kinds", Static).update(kinds)
         tokens = stats.get("tokens") or {}

@@ -7,6 +7,7 @@ from rich.text import Text
 
 from screens.run_history import RunHistory, duration, finite
 from screens.widgets.figures import FigurePanel, bar, figures_table
+from workbench.terminal import printable
 
 STATE_STYLES = {
     "starting": "bold yellow", "running": "bold green", "stopping": "bold yellow",
@@ -67,9 +68,9 @@ class RunStats(FigurePanel):
             table.add_row("last log", Text(ago, style="bold yellow" if age > 60 else ""))
         parts: list = [table]
         if history.warning:
-            parts.append(Text(f"⚠ {history.warning}", style="yellow"))
+            parts.append(Text(f"⚠ {printable(history.warning)}", style="yellow"))
         if message:
-            parts.append(Text(message, style="italic"))
+            parts.append(Text(printable(message), style="italic"))
         return Group(*parts)
 
     @staticmethod

@@ -173,3 +173,173 @@ async def test_opening_a_shared_project_in_the_app_runs_none_of_its_reward_file(
         assert pilot.app.screen.query_one("#param-reward_file", Input).value == "evil.py"
         await pilot.pause(0.5)
     assert not marker.exists()
+
+
+# (c) terminal escape sequences in a dataset and in a model's answers ---------------------------------
+
+HOSTILE = ("clear\x1b[2J clip\x1b]52;c;cHduZWQ=\x07 title\x1b]0;pwned\x07 csi\x9b31m red"
+           " back\rover bell\x07 del\x7f end")
+RAW = ("\x1b", "\x07", "\x9b", "\r", "\x7f")  # none of these may reach the terminal
+
+
+def painted(app) -> str:
+    """Everything on the app's screen as the terminal would be sent it (rendered to SVG text)."""
+    return app.export_screenshot()
+
+
+def assert_neutral(app) -> None:
+    screen = painted(app)
+    assert not [c for c in RAW if c in screen], [hex(ord(c)) for c in RAW if c in screen]
+    assert "␛[2J" in screen  # the sequence is shown, harmless, as a visible mark
+
+
+async def until(pilot, condition, timeout: float = 30.0, what: str = "the screen") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.1)
+
+
+def test_printable_marks_every_control_character():
+    assert printable(HOSTILE) == ("clear␛[2J clip␛]52;c;cHduZWQ=␇ title␛]0;pwned␇ csi␛[31m red"
+                                  " back␍over bell␇ del␡ end")
+    assert printable("a\tb\nc\r\nd") == "a\tb\nc\nd"  # tabs and line ends (CRLF too) stay
+    assert printable("naïve 日本 ␛") == "naïve 日本 ␛"
+    assert all(ord(c) >= 0x20 or c in "\t\n" for c in printable("".join(map(chr, range(0xA0)))))
+
+
+def test_the_import_report_and_the_export_lines_mark_control_characters():
+    from screens.data.importer import report_text
+    from screens.export.gguf import file_line
+    from workbench.data.import_report import ImportReport, Problem
+    from workbench.run.events import Artifact
+
+    report = ImportReport(source=f"/data/x{HOSTILE}.jsonl", dataset="x", problems=[Problem(3, HOSTILE)],
+                          notes=[HOSTILE])
+    lines = [report_text(report).plain, file_line(Artifact(path=f"/out/m{HOSTILE}.gguf", verification=HOSTILE)).plain]
+    for plain in lines:
+        assert not [c for c in RAW if c in plain] and "␛[2J" in plain
+
+
+class Tty:
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_the_cli_marks_control_characters_on_a_terminal_only():
+    from workbench.data.report_text import format_show
+
+    assert for_stream(HOSTILE, Tty(True)) == printable(HOSTILE)
+    assert for_stream(HOSTILE, Tty(False)) == HOSTILE  # a file or pipe gets the data as it is
+    shown = {"index": 0, "dataset": "d", "kind": "chat", "tokens": 3, "loss_tokens": 1, "truncated": False,
+             "max_length": 8, "segments": [{"text": HOSTILE, "loss": False}, {"text": HOSTILE, "loss": True}]}
+    on_tty = format_show(shown, colour=True)
+    assert "\x1b[2J" not in on_tty and "\x9b" not in on_tty and "\r" not in on_tty and "␛[2J" in on_tty
+    assert on_tty.count("\x1b[") == 2  # only the colour of the learned run: on, off
+    assert HOSTILE in format_show(shown, colour=False)
+
+
+FAKE_DATA = r'''
+import json, sys
+hostile = json.loads(sys.argv[1])
+args = sys.argv[2:]
+if "--show" in args:
+    print(json.dumps({"index": 0, "dataset": "evil", "kind": "chat", "record": {}, "tokens": 9, "loss_tokens": 4,
+                      "truncated": False, "segments": [{"text": "user: " + hostile, "loss": False},
+                                                       {"text": hostile, "loss": True}]}))
+else:
+    print(json.dumps({"project": "evil", "datasets": [{"name": "evil", "kind": "chat", "records": 3, "split": "train"}],
+                      "kinds": {"chat": 3}, "tokens": {"max_length": 128, "min": 1, "median": 2, "p95": 3, "max": 3,
+                      "histogram": [{"lo": 0, "hi": 4, "count": 3}], "truncated": 0},
+                      "preflight": {"errors": [hostile], "warnings": [hostile]}}))
+'''
+
+
+@pytest.fixture
+def evil_project(home, tmp_path):
+    """A project whose dataset, imported by the real importer, carries escape sequences everywhere."""
+    from workbench import project
+    from workbench.data.importer import import_file
+
+    project.create("evil")
+    records = [{"messages": [{"role": "user", "content": f"{i} {HOSTILE}"},
+                             {"role": "assistant", "content": f"answer {HOSTILE}"}]} for i in range(3)]
+    import_file("evil", write_jsonl(tmp_path / "evil.jsonl", records))
+    script = tmp_path / "fake_data.py"
+    script.write_text(FAKE_DATA)
+    return [sys.executable, str(script), json.dumps(HOSTILE)]
+
+
+async def test_the_data_screen_shows_escape_sequences_as_marks(evil_project):
+    from screens.app import WorkbenchApp
+    from screens.data.screen import DataScreen
+
+    async with WorkbenchApp().run_test(size=(140, 40)) as pilot:
+        screen = DataScreen("evil", command=evil_project)
+        await pilot.app.push_screen(screen)
+        await until(pilot, lambda: screen.query_one("#records", DataTable).row_count == 3, what="the records")
+        await until(pilot, lambda: "␛[2J" in str(screen.query_one("#rendered", Static).render()), what="the render")
+        await until(pilot, lambda: "␛" in str(screen.query_one("#preflight", Static).render()), what="the statistics")
+        await pilot.pause()
+        assert_neutral(pilot.app)
+
+
+async def test_the_rank_screen_shows_escape_sequences_as_marks(home):
+    from tests.ui.test_rank import RankApp, add_group, cards, make_session
+    from workbench.ranking import candidates
+
+    run_dir = make_session(project="evil", alive=False)
+    candidates.write_group(run_dir, 0, 0, [{"role": "user", "content": HOSTILE}],
+                           [{"text": f"{k} {HOSTILE}", "source": f"model\x1b[2J{k}"} for k in range(2)]
+                           + [{"text": HOSTILE, "source": "base"}])
+    add_group(run_dir, 1)
+    async with RankApp("evil", run_dir.name).run_test(size=(140, 40)) as pilot:
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.group is not None and len(cards(screen)) == 3, what="the cards")
+        await pilot.pause()
+        assert_neutral(pilot.app)
+        assert "␛[2J" in cards(screen)[0].border_title  # the model's name in the card's title too
+
+
+async def test_the_reward_dry_run_and_the_monitor_show_escape_sequences_as_marks(home, tmp_path):
+    from screens.monitor import MonitorScreen
+    from screens.reward_dry_run import RewardDryRun
+    from tests.ui.test_monitor import fake_run, write_events
+    from workbench.run import events as ev
+
+    report = {"rewards": [{"name": "evil", "weight": 1.0}], "model": "base", "sampled": True,
+              "warnings": [HOSTILE], "prompts": [{"index": 0, "prompt": HOSTILE,
+                                                  "rows": [{"completion": HOSTILE, "scores": {"evil": 1.0},
+                                                            "total": 1.0}]}]}
+    child = tmp_path / "fake_rewards.py"
+    child.write_text(f"import json\nprint(json.dumps({report!r}))\n")
+    dry_run = RewardDryRun("evil", "grpo", {}, [], command=(sys.executable, str(child)))
+
+    class One(App):
+        def on_mount(self) -> None:
+            self.push_screen(dry_run)
+
+    async with One().run_test(size=(140, 40)) as pilot:
+        await until(pilot, lambda: dry_run.report is not None, what="the dry run's table")
+        await pilot.pause()
+        assert_neutral(pilot.app)
+
+    from workbench import project
+    project.create("evil")
+    run_dir = fake_run("evil", "run-1")
+    t0 = time.time()
+    write_events(run_dir, [ev.Started(pid=1, method="sft", time=t0), ev.Status(message=HOSTILE, time=t0 + 1),
+                           ev.Error(kind="RuntimeError", message=HOSTILE, time=t0 + 2)])
+
+    class Monitor(App):
+        def on_mount(self) -> None:
+            self.push_screen(MonitorScreen("evil", "run-1"))
+
+    async with Monitor().run_test(size=(140, 40)) as pilot:
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.query_one("#error", Static).display, what="the failure banner")
+        await pilot.pause()
+        assert_neutral(pilot.app)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+from workbench.terminal import for_stream
+
 
 def cmd_data(args) -> None:
     from workbench import project as projects
@@ -15,16 +17,17 @@ def cmd_data(args) -> None:
     if args.show is not None:
         shown = report.show_record(args.name, args.show, settings, dataset=args.dataset)
         print(json.dumps(shown, ensure_ascii=False) if args.json else
-              report_text.format_show(shown, colour=sys.stdout.isatty()))
+              report_text.format_show(shown, colour=sys.stdout.isatty()))  # marks control characters on a tty
         return
     built = report.build_report(args.name, settings, dataset=args.dataset)
-    print(json.dumps(built, ensure_ascii=False) if args.json else report_text.format_report(built))
+    print(json.dumps(built, ensure_ascii=False) if args.json else for_stream(report_text.format_report(built), sys.stdout))
 
 
 def cmd_split(args) -> None:
     from workbench.data.splits import split
 
-    print(split(args.name, args.dataset, fraction=args.eval_fraction, count=args.eval_count, seed=args.seed))
+    print(for_stream(split(args.name, args.dataset, fraction=args.eval_fraction, count=args.eval_count, seed=args.seed),
+                     sys.stdout))
 
 
 def add_parsers(sub) -> None:

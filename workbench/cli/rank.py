@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from workbench.params import parse_assignments
 from workbench.ranking import candidates
 from workbench.ranking import rankings as ranking
 from workbench.registry.specs import make_spec
+from workbench.terminal import for_stream
 
 
 class RankCommandError(RuntimeError):
@@ -89,7 +91,7 @@ def cmd_score(args) -> None:
     prompt = json.loads(args.prompt) if args.messages else args.prompt
     model, _ = load(args.name, run_id)
     for answer, value in zip(args.answer, score(model, prompt, list(args.answer))):
-        print(f"{value:.6f}\t{answer}")
+        print(for_stream(f"{value:.6f}\t{answer}", sys.stdout))
 
 
 def add_parsers(sub) -> None:

@@ -9,7 +9,10 @@ and prints a table per prompt. `--completion TEXT` scores that text instead of s
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
+
+from workbench.terminal import for_stream
 
 EXCERPT = 60
 
@@ -25,7 +28,7 @@ def cmd_rewards(args) -> None:
     model = values.pop("model", None) or args.model
     report = dry_run(args.name, method=args.method, values=values, datasets=args.dataset or [],
                      model=model, n=args.n, prompts=args.prompts, completion=args.completion, seed=args.seed)
-    print(json.dumps(report, ensure_ascii=False) if args.json else format_report(report))
+    print(json.dumps(report, ensure_ascii=False) if args.json else for_stream(format_report(report), sys.stdout))
 
 
 def excerpt(text: str, width: int = EXCERPT) -> str:

@@ -1,8 +1,10 @@
-"""The data report and a rendered record as plain text for the terminal."""
+"""The data report and a rendered record as plain text for the terminal (where the record's control
+characters are shown as marks, `workbench.terminal.printable`)."""
 
 from __future__ import annotations
 
 from workbench.data.stats import text_histogram
+from workbench.terminal import printable
 
 LOSS_ON, LOSS_OFF = "\x1b[1;32m", "\x1b[0m"  # bold green: the tokens that carry loss
 MARK_OPEN, MARK_CLOSE = "\u00ab", "\u00bb"  # «...» when colour is off
@@ -35,9 +37,11 @@ def format_report(report: dict) -> str:
 
 
 def mark(segments: list[dict], colour: bool) -> str:
-    """The text with its loss-carrying runs coloured (tty) or wrapped in «...»."""
+    """The text with its loss-carrying runs coloured (tty, its control characters shown as marks) or
+    wrapped in «...» (the text as it is)."""
     opening, closing = (LOSS_ON, LOSS_OFF) if colour else (MARK_OPEN, MARK_CLOSE)
-    return "".join(f"{opening}{s['text']}{closing}" if s["loss"] else s["text"] for s in segments)
+    shown = printable if colour else str
+    return "".join(f"{opening}{shown(s['text'])}{closing}" if s["loss"] else shown(s["text"]) for s in segments)
 
 
 def format_show(shown: dict, colour: bool) -> str:
