@@ -31,6 +31,7 @@ from workbench import locations
 from workbench.jobs import launch, store
 from workbench.run import events as ev
 from workbench.run import layout
+from workbench.terminal import printable
 
 TAIL_SECONDS = 0.3
 INFO_SECONDS = 1.5
@@ -132,7 +133,7 @@ class MonitorScreen(Screen):
     def on_monitor_screen_info_read(self, message: InfoRead) -> None:
         if message.info is None:
             if message.error != self._info_error:  # once, not every poll
-                self.notify(message.error, severity="error", timeout=8)
+                self.notify(printable(message.error), severity="error", timeout=8, markup=False)
             self._info_error = message.error
             return
         self._info_error = ""
@@ -177,7 +178,7 @@ class MonitorScreen(Screen):
         failed = self.info is not None and self.info.state == "failed"
         message = self.history.error or (self.info.message if failed else "")
         if message:
-            banner.update(Text.assemble(("✖ Training failed: ", "bold"), message, "\n",
+            banner.update(Text.assemble(("✖ Training failed: ", "bold"), printable(message), "\n",
                                         (f"traceback: {self.run_dir / layout.STDERR}", "italic")))
         banner.display = bool(message)
 
@@ -190,7 +191,7 @@ class MonitorScreen(Screen):
     @staticmethod
     def _note_text(note: Note) -> Text:
         stamp = datetime.fromtimestamp(note.time).strftime("%H:%M:%S")
-        return Text.assemble((stamp, "dim"), " ", (note.text, NOTE_STYLES.get(note.kind, "")))
+        return Text.assemble((stamp, "dim"), " ", (printable(note.text), NOTE_STYLES.get(note.kind, "")))
 
     # actions -------------------------------------------------------------------
 
@@ -245,6 +246,6 @@ class MonitorScreen(Screen):
         self.stopping, self.resuming_since = False, None
         self.refresh_bindings()
         self._show_stats()
-        self.notify(str(error) or type(error).__name__, title="Run", severity="error", timeout=10)
+        self.notify(printable(error) or type(error).__name__, title="Run", severity="error", timeout=10, markup=False)
         if event.worker.group == "monitor.watch":
             self.set_timer(2.0, self.watch_run)

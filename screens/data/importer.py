@@ -25,6 +25,7 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static, S
 from screens.messages import forward_failure
 from workbench.data.import_report import ImportReport
 from workbench.data.kinds import KINDS
+from workbench.terminal import printable
 
 FORMATS_HELP = ("JSONL, JSON, CSV, TSV, Parquet or a folder saved with datasets.save_to_disk. Kinds: chat "
                 "(also ShareGPT, Alpaca), prompt/completion, preference, ranked, labelled, text. "
@@ -64,12 +65,12 @@ def report_text(report) -> Text:
     kinds = ", ".join(f"{n} {k}" for k, n in report.kinds.most_common())
     text = Text()
     if report.imported:
-        text.append(f"Imported {report.imported} record(s) into dataset '{report.dataset}' ({kinds}).\n",
+        text.append(printable(f"Imported {report.imported} record(s) into dataset '{report.dataset}' ({kinds}).\n"),
                     style="bold green")
     else:
-        text.append(f"Nothing imported: no usable record in {Path(report.source).name}.\n", style="bold red")
+        text.append(printable(f"Nothing imported: no usable record in {Path(report.source).name}.\n"), style="bold red")
     for note in report.notes:
-        text.append(f"Note: {note}\n")
+        text.append(printable(f"Note: {note}\n"))
     if report.duplicates:
         text.append(report.duplicates_text().replace("--dedupe", "the switch") + "\n", style="cyan")
     if not report.problems:
@@ -78,7 +79,7 @@ def report_text(report) -> Text:
     count = len(report.problems) + report.omitted_problems
     text.append(f"{count} record(s) skipped:\n")
     for p in report.problems[:REPORT_LIMIT]:
-        text.append(f"  {p.where}: {p.reason}\n", style="yellow")
+        text.append(printable(f"  {p.where}: {p.reason}\n"), style="yellow")
     if count > REPORT_LIMIT:
         text.append(f"  ... and {count - REPORT_LIMIT} more\n", style="yellow")
     return text
@@ -188,7 +189,7 @@ class ImportScreen(ModalScreen[int]):
         if error:
             self.query_one("#progress", ProgressBar).display = False
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(printable(text))
         status.set_class(error, "error")
 
     def show_report(self, report) -> None:
