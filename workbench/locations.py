@@ -1,6 +1,9 @@
 """Every path the workbench uses is built here, and nowhere else.
 
-`WORKBENCH_HOME` moves the projects home, `WORKBENCH_CACHE` the model cache.
+`WORKBENCH_HOME` moves the projects home, `WORKBENCH_CACHE` the model cache. A project's paths
+stay inside the projects home: one that leads outside it through a link (a shared project whose
+`datasets/x.jsonl` points at `~/.ssh/id_rsa`, or whose `runs/` points elsewhere) is refused with
+`OutsideHome` instead of being read or written. The home itself may be a link.
 """
 
 from __future__ import annotations
@@ -12,6 +15,21 @@ from pathlib import Path
 from workbench.run import layout
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class OutsideHome(PermissionError, ValueError):
+    """A project path that leads, through a link, outside the projects home."""
+
+
+def inside_home(path: Path) -> Path:
+    """`path` itself, when it ends inside the projects home after every link on its way is followed;
+    else `OutsideHome`."""
+    home = projects_home().resolve()
+    real = Path(path).resolve()
+    if real != home and home not in real.parents:
+        raise OutsideHome(f"{path} leads to {real}, outside the projects home {home}: project files are read and "
+                          "written only inside it. Remove the link, or copy the file or folder into the project.")
+    return Path(path)
 
 
 def projects_home() -> Path:
@@ -39,23 +57,23 @@ def models_cache() -> Path:
 
 
 def project_dir(name: str) -> Path:
-    return projects_home() / name
+    return inside_home(projects_home() / name)
 
 
 def project_file(name: str) -> Path:
-    return project_dir(name) / "project.toml"
+    return inside_home(projects_home() / name / "project.toml")
 
 
 def datasets_dir(name: str) -> Path:
-    return project_dir(name) / "datasets"
+    return inside_home(projects_home() / name / "datasets")
 
 
 def runs_dir(name: str) -> Path:
-    return project_dir(name) / "runs"
+    return inside_home(projects_home() / name / "runs")
 
 
 def run_dir(name: str, run_id: str) -> Path:
-    return runs_dir(name) / run_id
+    return inside_home(projects_home() / name / "runs" / run_id)
 
 
 def exports_dir(name: str, run_id: str) -> Path:
@@ -82,4 +100,4 @@ def base_exports_dir(name: str) -> Path:
 
 def rankings_file(name: str) -> Path:
     """The append-only log of a project's rankings (one JSON object per committed ranking)."""
-    return project_dir(name) / "rankings" / "rankings.jsonl"
+    return inside_home(projects_home() / name / "rankings" / "rankings.jsonl")

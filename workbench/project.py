@@ -110,20 +110,29 @@ def create(name: str, base_model: str = DEFAULT_BASE_MODEL, description: str = "
 
 
 def load(name: str) -> Project:
+    """The project `name`; a ProjectError when it is missing, or when its folders or dataset files
+    lead through a link outside the projects home (a shared project is not trusted to stay inside)."""
     validate_name(name)
-    path = locations.project_file(name)
-    if not path.exists():
-        raise ProjectError(f"No project named '{name}' in {locations.projects_home()}.")
-    data = read_toml(path)
-    meta = data.get("project", {})
-    return Project(
-        name=name,
-        base_model=meta.get("base_model", DEFAULT_BASE_MODEL),
-        description=meta.get("description", ""),
-        created=meta.get("created", ""),
-        datasets=[DatasetEntry(**d) for d in data.get("datasets", [])],
-        defaults=data.get("defaults", {}),
-    )
+    try:
+        path = locations.project_file(name)
+        if not path.exists():
+            raise ProjectError(f"No project named '{name}' in {locations.projects_home()}.")
+        data = read_toml(path)
+        meta = data.get("project", {})
+        project = Project(
+            name=name,
+            base_model=meta.get("base_model", DEFAULT_BASE_MODEL),
+            description=meta.get("description", ""),
+            created=meta.get("created", ""),
+            datasets=[DatasetEntry(**d) for d in data.get("datasets", [])],
+            defaults=data.get("defaults", {}),
+        )
+        for inside in (locations.datasets_dir(name), locations.runs_dir(name), locations.rankings_file(name),
+                       *(project.path / d.file for d in project.datasets)):
+            locations.inside_home(inside)
+    except locations.OutsideHome as exc:
+        raise ProjectError(f"Project '{name}': {exc}") from None
+    return project
 
 
 def list_projects() -> list[Project]:

@@ -343,3 +343,78 @@ async def test_the_reward_dry_run_and_the_monitor_show_escape_sequences_as_marks
         await until(pilot, lambda: screen.query_one("#error", Static).display, what="the failure banner")
         await pilot.pause()
         assert_neutral(pilot.app)
+
+
+# (d) links out of the projects home --------------------------------------------------------------
+
+
+@pytest.fixture
+def linked(home, tmp_path, chat_file):
+    """A project with a dataset, and a folder outside the projects home holding a secret."""
+    from workbench import project
+    from workbench.data.importer import import_file
+
+    project.create("shared")
+    import_file("shared", chat_file)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret-0451\n")
+    return outside
+
+
+def test_a_dataset_linked_outside_the_home_is_refused(linked):
+    from tests.faults.conftest import cli
+    from workbench import locations, project
+
+    data = locations.datasets_dir("shared") / "chat.jsonl"
+    data.unlink()
+    data.symlink_to(linked / "secret.txt")
+    with pytest.raises(project.ProjectError, match="outside the projects home"):
+        project.load("shared")
+    done = cli("data", "shared")
+    assert done.returncode == 1 and "secret-0451" not in done.stdout + done.stderr
+    assert f"leads to {linked / 'secret.txt'}, outside the projects home" in done.stderr
+
+
+def test_runs_linked_outside_the_home_are_neither_read_nor_written(linked):
+    from tests.faults.conftest import cli
+    from workbench import locations, project
+
+    runs = locations.project_dir("shared") / "runs"
+    runs.rmdir()
+    runs.symlink_to(linked, target_is_directory=True)
+    with pytest.raises(project.ProjectError, match="outside the projects home"):
+        project.load("shared")
+    with pytest.raises(locations.OutsideHome):
+        locations.run_dir("shared", "20250101-000000-sft")
+    done = cli("train", "shared", "--method", "sft", "--set", "max_steps=1")
+    assert done.returncode != 0 and "outside the projects home" in done.stderr
+    assert sorted(p.name for p in linked.iterdir()) == ["secret.txt"]  # nothing written through the link
+
+
+def test_one_run_folder_linked_outside_is_refused_and_links_inside_the_home_are_fine(linked, tmp_path):
+    from workbench import locations, project
+
+    runs = locations.runs_dir("shared")
+    (runs / "20250101-000000-sft").symlink_to(linked, target_is_directory=True)
+    with pytest.raises(locations.OutsideHome, match="Remove the link"):
+        locations.run_dir("shared", "20250101-000000-sft")
+    other = project.create("other")
+    (other.path / "datasets" / "chat.jsonl").symlink_to(locations.datasets_dir("shared") / "chat.jsonl")
+    other.datasets = list(project.load("shared").datasets)
+    other.save()
+    assert project.load("other").dataset_path("chat").read_text().count("\n") == 40
+
+
+def test_the_projects_home_itself_may_be_a_link(tmp_path, monkeypatch, chat_file):
+    from workbench import locations, project
+    from workbench.data.importer import import_file
+
+    real = tmp_path / "real-home"
+    real.mkdir()
+    (tmp_path / "home-link").symlink_to(real, target_is_directory=True)
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home-link"))
+    project.create("linked")
+    import_file("linked", chat_file)
+    assert project.load("linked").dataset_path("chat").exists()
+    assert locations.run_dir("linked", "r1").parent == real / "linked" / "runs"
