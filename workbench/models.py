@@ -64,20 +64,36 @@ def cached_folder(gguf: Path) -> Path:
     return locations.models_cache() / f"{gguf.stem}-{key}"
 
 
-def resolve(base: str, status: StatusFn | None = None) -> Path:
-    """The HF folder for `base`, dequantizing a GGUF into the cache on first use."""
-    status = status or (lambda message, progress=None: None)
+def check(base: str) -> str:
+    """What `base` is, from its name and files alone (nothing loaded): "default", "gguf", "adapter"
+    or "folder" (a Hugging Face model folder); ModelError when it is none of them."""
     if base == "default":
-        return _from_gguf(default_gguf(), status)
+        return "default"
     path = Path(base).expanduser()
     if not path.exists():
         raise ModelError(f"Base model '{base}' does not exist.")
-    if path.is_file() and path.suffix == ".gguf":
-        return _from_gguf(path, status)
+    if path.is_file():
+        if path.suffix == ".gguf":
+            return "gguf"
+        raise ModelError(f"'{base}' is a file but not a .gguf model.")
     if is_adapter(path):
-        return _from_adapter(path, status)
+        return "adapter"
     if not (path / "config.json").exists():
         raise ModelError(f"'{base}' is not a model folder (no config.json in it).")
+    return "folder"
+
+
+def resolve(base: str, status: StatusFn | None = None) -> Path:
+    """The HF folder for `base`, dequantizing a GGUF into the cache on first use."""
+    status = status or (lambda message, progress=None: None)
+    kind = check(base)
+    if kind == "default":
+        return _from_gguf(default_gguf(), status)
+    path = Path(base).expanduser()
+    if kind == "gguf":
+        return _from_gguf(path, status)
+    if kind == "adapter":
+        return _from_adapter(path, status)
     return path
 
 

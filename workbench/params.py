@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import inspect
+import math
 from collections.abc import Iterator
 from dataclasses import MISSING, Field, dataclass, field
 from typing import Any
@@ -17,6 +18,11 @@ from typing import Any
 
 class ParamError(ValueError):
     """A parameter value a person must fix; the message names the field."""
+
+
+# The upper bound of an int parameter that declares none: every count the workbench takes
+# (steps, records, characters) is far below it, and a value above it is a typo or `1e99`.
+INT_LIMIT = 10**9
 
 
 def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
@@ -122,13 +128,24 @@ def coerce(info: ParamInfo, raw: Any) -> Any:
             value = float(raw)
         if not isinstance(value, info.kind):
             raise ParamError(f"{info.name}: expected a {info.kind.__name__}, got {raw!r}.")
+    if info.kind is float and not math.isfinite(value):
+        raise ParamError(f"{info.name}: {value} is not a finite number.")
     if info.choices and value not in info.choices:
         raise ParamError(f"{info.name}: '{value}' is not one of {', '.join(info.choices)}.")
     if info.min is not None and value < info.min:
         raise ParamError(f"{info.name}: {value} is below the minimum {info.min:g}.")
-    if info.max is not None and value > info.max:
-        raise ParamError(f"{info.name}: {value} is above the maximum {info.max:g}.")
+    upper = upper_bound(info)
+    if upper is not None and value > upper:
+        shown = value if isinstance(value, float) or value < 10**15 else f"{value:.3g}"
+        raise ParamError(f"{info.name}: {shown} is above the maximum {upper:g}.")
     return value
+
+
+def upper_bound(info: ParamInfo) -> float | None:
+    """The declared maximum; for an int that declares none, INT_LIMIT."""
+    if info.max is None and info.kind is int:
+        return INT_LIMIT
+    return info.max
 
 
 def _to_int(text: str) -> int:
@@ -136,7 +153,7 @@ def _to_int(text: str) -> int:
         return int(text)
     except ValueError:
         number = float(text)  # accepts "1e3"; raises ValueError on junk
-        if not number.is_integer():
+        if not number.is_integer():  # also nan and inf
             raise
         return int(number)
 

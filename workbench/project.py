@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from workbench import locations
+from workbench import locations, models
 from workbench.files import read_toml, write_toml
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -97,11 +97,13 @@ def create(name: str, base_model: str = DEFAULT_BASE_MODEL, description: str = "
     validate_name(name)
     if locations.project_dir(name).exists():
         raise ProjectError(f"A project named '{name}' already exists.")
+    try:
+        models.check(base_model)
+    except models.ModelError as exc:
+        raise ProjectError(f"{str(exc).rstrip('.')}: give a Hugging Face model folder (with config.json), "
+                           "a .gguf file or 'default'.") from None
     if base_model != DEFAULT_BASE_MODEL:
-        path = Path(base_model).expanduser()
-        if not path.exists():
-            raise ProjectError(f"Base model '{base_model}' does not exist (give a folder, a .gguf file or 'default').")
-        base_model = str(path.resolve())
+        base_model = str(Path(base_model).expanduser().resolve())
     project = Project(name=name, base_model=base_model, description=description)
     for sub in ("datasets", "runs"):
         (project.path / sub).mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,9 @@ from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static, S
 
 from screens.messages import forward_failure
 from workbench.data.import_report import ImportReport
+from workbench.data.importer import dataset_name_for, existing
 from workbench.data.kinds import KINDS
+from workbench.project import ProjectError
 from workbench.terminal import printable
 
 FORMATS_HELP = ("JSONL, JSON, CSV, TSV, Parquet or a folder saved with datasets.save_to_disk. Kinds: chat "
@@ -86,7 +88,7 @@ def report_text(report) -> Text:
 
 
 def import_command(project: str, path: str, dataset: str | None, split: str, kind: str | None,
-                   dedupe: bool) -> list[str]:
+                   dedupe: bool, replace: bool = False) -> list[str]:
     command = [sys.executable, "-m", "workbench.cli", "import", project, str(Path(path).expanduser()),
                "--progress", "--split", split]
     if dataset:
@@ -95,6 +97,8 @@ def import_command(project: str, path: str, dataset: str | None, split: str, kin
         command += ["--kind", kind]
     if dedupe:
         command.append("--dedupe")
+    if replace:
+        command.append("--replace")
     return command
 
 
@@ -111,6 +115,7 @@ class ImportScreen(ModalScreen[int]):
         super().__init__()
         self.project = project
         self.imported = 0
+        self.replace_asked: str | None = None  # the dataset whose replacement the person was asked about
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -143,6 +148,9 @@ class ImportScreen(ModalScreen[int]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_import_file()
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self.replace_asked = None  # another file or name: ask again
+
     def action_import_file(self) -> None:
         path = self.query_one("#path", Input).value.strip()
         if not path:
@@ -153,12 +161,35 @@ class ImportScreen(ModalScreen[int]):
         split = str(self.query_one("#split", Select).value)
         kind = str(self.query_one("#kind", Select).value)
         dedupe = self.query_one("#dedupe", Switch).value
+        replace = self.replacing(dataset or dataset_name_for(Path(path).expanduser()))
+        if replace is None:
+            return
         self.show_status(f"Importing {path}…")
         self.query_one("#report", Static).update("")
         bar = self.query_one("#progress", ProgressBar)
         bar.update(total=None, progress=0)
         bar.display = True
-        self.run_import(import_command(self.project, path, dataset, split, None if kind == "auto" else kind, dedupe))
+        self.run_import(import_command(self.project, path, dataset, split, None if kind == "auto" else kind, dedupe,
+                                       replace))
+
+    def replacing(self, name: str) -> bool | None:
+        """Whether the import replaces dataset `name`: False when there is none; None (not yet) while the
+        person is asked; True once they pressed enter again on the same question."""
+        try:
+            previous = existing(self.project, name)
+        except ProjectError:
+            previous = None  # the import itself reports what is wrong
+        if previous is None:
+            self.replace_asked = None
+            return False
+        if self.replace_asked == name:
+            self.replace_asked = None
+            return True
+        self.replace_asked = name
+        self.show_status(f"Dataset '{name}' already holds {previous.records} record(s). Press enter again to "
+                         "replace it (it is kept until the new records are complete), or give another dataset "
+                         "name.", error=True)
+        return None
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="Importing the file")
     def run_import(self, command: list[str]) -> None:

@@ -117,3 +117,31 @@ async def test_progress_reaches_the_end_and_duplicates_can_be_removed(home, tmp_
         assert "Imported 3 record(s)" in report and "2 duplicate record(s) removed: line 4 repeats line 1" in report
         assert "line 6: not valid JSON" in report
     assert project.load("alpha").dataset("dups").records == 3
+
+
+async def test_replacing_a_dataset_is_asked_first(home, tmp_path):
+    from workbench.data.importer import import_file
+
+    project.create("alpha")
+    import_file("alpha", write_jsonl(tmp_path / "support.jsonl", CHAT_RECORDS[:6]))
+    (tmp_path / "again").mkdir()
+    source = write_jsonl(tmp_path / "again" / "support.jsonl", CHAT_RECORDS[:2])
+    async with WorkbenchApp().run_test(size=SIZE) as pilot:
+        dialog = await open_import(pilot)
+        dialog.query_one("#path").value = str(source)
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        status = text(dialog.query_one("#status", Static))
+        assert "Dataset 'support' already holds 6 record(s). Press enter again to replace it" in status
+        assert project.load("alpha").dataset("support").records == 6  # nothing started yet
+
+        dialog.query_one("#dataset").value = "other"  # a change of name asks no more about 'support'
+        dialog.query_one("#dataset").value = ""
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert project.load("alpha").dataset("support").records == 6  # asked again
+
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert "Imported 2 record(s) into dataset 'support'" in text(dialog.query_one("#report", Static))
+    assert project.load("alpha").dataset("support").records == 2

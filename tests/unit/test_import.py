@@ -8,7 +8,7 @@ import pytest
 
 from workbench import project as projects
 from workbench.cli.main import main as cli
-from workbench.data.importer import import_file, read_records
+from workbench.data.importer import DatasetExists, import_file, read_records
 
 GOOD_CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
 GOOD_PC = {"prompt": "2+2=", "completion": "4"}
@@ -91,10 +91,34 @@ def test_a_file_with_no_good_record_creates_no_dataset(books, tmp_path):
     assert not (projects.load(books).path / "datasets" / "bad.jsonl").exists()
 
 
-def test_reimport_replaces_the_dataset(books, tmp_path):
+def test_reimport_replaces_the_dataset_only_when_asked(books, tmp_path):
     import_file(books, write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 5))
-    import_file(books, write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 2))
+    with pytest.raises(DatasetExists, match=r"already has a dataset 'd' \(5 record\(s\)\).*--replace"):
+        import_file(books, write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 2))
+    assert [(d.name, d.records) for d in projects.load(books).datasets] == [("d", 5)]
+    import_file(books, tmp_path / "d.jsonl", replace=True)
     assert [(d.name, d.records) for d in projects.load(books).datasets] == [("d", 2)]
+    assert len(read_records(projects.load(books).dataset_path("d"))) == 2
+
+
+def test_a_failed_replacement_keeps_the_previous_dataset(books, tmp_path):
+    import_file(books, write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 5))
+    report = import_file(books, write_lines(tmp_path / "d.jsonl", ["oops"]), replace=True)
+    assert report.imported == 0
+    assert [(d.name, d.records) for d in projects.load(books).datasets] == [("d", 5)]
+    assert len(read_records(projects.load(books).dataset_path("d"))) == 5
+
+
+def test_cli_import_replaces_only_with_replace(books, tmp_path, capsys):
+    src = write_lines(tmp_path / "d.jsonl", [json.dumps(GOOD_PC)] * 4)
+    assert cli(["import", books, str(src)]) == 0
+    write_lines(src, [json.dumps(GOOD_PC)])
+    assert cli(["import", books, str(src)]) == 1
+    err = capsys.readouterr().err
+    assert "already has a dataset 'd' (4 record(s))" in err and "--replace" in err
+    assert projects.load(books).dataset("d").records == 4
+    assert cli(["import", books, str(src), "--replace"]) == 0
+    assert projects.load(books).dataset("d").records == 1
 
 
 def test_dataset_names_come_from_file_names(books, tmp_path):
@@ -204,6 +228,6 @@ def test_duplicates_are_reported_and_kept_or_removed(books, tmp_path):
     assert report.imported == 5 and report.duplicates == 3
     assert report.duplicate_examples == [("line 3", "line 1"), ("line 4", "line 1"), ("line 5", "line 2")]
     assert "3 duplicate record(s) kept" in str(report)
-    report = import_file(books, tmp_path / "d.jsonl", dedupe=True)
+    report = import_file(books, tmp_path / "d.jsonl", dedupe=True, replace=True)
     assert report.imported == 2 and "3 duplicate record(s) removed" in str(report)
     assert read_records(projects.load(books).dataset_path("d")) == [GOOD_PC, GOOD_CHAT]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -55,6 +56,20 @@ def test_create_refuses_a_duplicate_and_a_missing_base_model(home, tmp_path):
     with pytest.raises(projects.ProjectError, match="does not exist"):
         projects.create("other", base_model=str(tmp_path / "nowhere"))
     assert not (home / "other").exists()
+
+
+def test_create_checks_that_the_base_model_is_a_model(home, tmp_path, tiny_model):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "notes.txt").write_text("hello")
+    for base, problem in ((tmp_path / "folder", "is not a model folder (no config.json in it)"),
+                          (tmp_path / "notes.txt", "is a file but not a .gguf model")):
+        with pytest.raises(projects.ProjectError, match=re.escape(problem) + ": give a Hugging Face model folder"):
+            projects.create("other", base_model=str(base))
+    assert not (home / "other").exists()
+    (tmp_path / "weights.gguf").write_bytes(b"GGUF")
+    assert projects.create("gguf", base_model=str(tmp_path / "weights.gguf")).base_model == \
+        str(tmp_path / "weights.gguf")
+    assert projects.create("hf", base_model=str(tiny_model)).base_model == str(tiny_model)
 
 
 def test_load_of_a_missing_project_names_the_home(home):

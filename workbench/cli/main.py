@@ -42,7 +42,7 @@ def cmd_import(args) -> None:
         print(f"progress {done} {total}", flush=True)
 
     report = import_file(args.name, Path(args.file), name=args.dataset, split=args.split, kind=args.kind,
-                         dedupe=args.dedupe, progress=progress if args.progress else None)
+                         dedupe=args.dedupe, progress=progress if args.progress else None, replace=args.replace)
     print(report)
     if args.progress:
         print("report " + json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", choices=("train", "eval"), default="train")
     p.add_argument("--kind", choices=KINDS, help="read every record as this kind (default: detected per record)")
     p.add_argument("--dedupe", action="store_true", help="leave out records identical to an earlier one")
+    p.add_argument("--replace", action="store_true",
+                   help="replace the project's dataset of the same name (kept until the new one is complete)")
     p.add_argument("--progress", action="store_true",
                    help="print 'progress DONE TOTAL' lines while reading, and a final 'report {json}' line")
     p.set_defaults(func=cmd_import)

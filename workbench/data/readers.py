@@ -7,11 +7,12 @@ reading has got (bytes or records), for a progress bar.
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 from typing import Any, Iterator
 
 from workbench.data import tables
-from workbench.data.rows import Row, Source, UnsupportedFile, as_row
+from workbench.data.rows import MAX_RECORD_BYTES, Row, Source, UnsupportedFile, as_row, too_long
 
 CONTAINER_KEYS = ("data", "records", "train", "examples", "rows", "items", "instances", "samples")
 
@@ -22,6 +23,7 @@ def open_source(path: Path) -> Source:
         raise FileNotFoundError(f"No such file: {path}")
     if path.is_dir():
         return tables.SavedDataset(path)
+    _refuse_special(path)
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".ndjson"):
         return Jsonl(path)
@@ -35,18 +37,38 @@ def open_source(path: Path) -> Source:
                           "(JSONL, JSON, CSV, TSV, Parquet or a folder saved with datasets.save_to_disk)")
 
 
+SPECIAL_FILES = ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                 (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"))
+
+
+def _refuse_special(path: Path) -> None:
+    """A device, pipe or socket (a symlink to /dev/zero...) has no end to read to: refused before reading."""
+    mode = path.stat().st_mode
+    for test, what in SPECIAL_FILES:
+        if test(mode):
+            target = f" (it points to {path.resolve()})" if path.is_symlink() else ""
+            raise UnsupportedFile(f"{path.name} is {what}{target}, not a data file; give a file or a saved "
+                                  "dataset folder")
+
+
 def read_rows(path: Path) -> Iterator[Row]:
     yield from open_source(path).rows()
 
 
 class Jsonl(Source):
-    """One JSON object a line; a blank line is skipped, a UTF-8 byte-order mark is ignored."""
+    """One JSON object a line; a blank line is skipped, a UTF-8 byte-order mark is ignored.
+
+    A line longer than MAX_RECORD_BYTES stops the reading with that problem: no line is read
+    into memory past the limit."""
 
     def rows(self) -> Iterator[Row]:
         self.total = self.path.stat().st_size
         with open(self.path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
+            for number, raw in enumerate(iter(lambda: f.readline(MAX_RECORD_BYTES + 1), b""), start=1):
                 self.done += len(raw)
+                if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                    yield Row(number, problem=too_long())
+                    return
                 if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
                 if not raw.strip():

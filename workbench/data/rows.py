@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
+# The most one line or record may take: a file with no line ends (a symlink to /dev/zero, a binary
+# file named .jsonl) is stopped here instead of being read into memory whole.
+MAX_RECORD_BYTES = 8 * 2**20
+
+
+def too_long(what: str = "") -> str:
+    """The problem that stops a reader at an over-long line, record or cell (`what` names it)."""
+    subject = f"{what} " if what else ""
+    return (f"{subject}longer than {MAX_RECORD_BYTES // 2**20} MB, the most one record may take; "
+            "reading stopped here (is this really a text data file?)")
+
 
 @dataclass
 class Row:

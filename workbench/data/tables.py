@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
-from typing import Any, Iterator
+from typing import IO, Any, Iterator
 
-from workbench.data.rows import Row, Source, UnsupportedFile
+from workbench.data.rows import MAX_RECORD_BYTES, Row, Source, UnsupportedFile, too_long
 
 BATCH = 1024
 
@@ -43,11 +42,11 @@ class Delimited(Source):
         self.delimiter = delimiter
 
     def rows(self) -> Iterator[Row]:
-        csv.field_size_limit(sys.maxsize)
+        csv.field_size_limit(MAX_RECORD_BYTES)
         self.total = self.path.stat().st_size
         with open(self.path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
-            reader = csv.reader(f, delimiter=self.delimiter)
-            number = 1
+            reader = csv.reader(_bounded_lines(f), delimiter=self.delimiter)
+            number = 0  # the last row read; the header is row 1
             try:
                 header = [name.strip() for name in next(reader, [])]
                 if not header:
@@ -55,13 +54,18 @@ class Delimited(Source):
                 if not _is_utf8(header):
                     yield Row(1, problem="the header row is not UTF-8 text; nothing could be read", unit="row")
                     return
+                number = 1
                 for number, cells in enumerate(reader, start=2):
                     self.done = f.buffer.tell()
                     if not any(cell.strip() for cell in cells):
                         continue
                     yield self._row(number, header, cells)
+            except LineTooLong:
+                yield Row(number + 1, problem=too_long("a line"), unit="row")
             except csv.Error as exc:
-                yield Row(number + 1, problem=f"not valid {self._name()} ({exc}); reading stopped here", unit="row")
+                problem = too_long("a cell") if str(exc).startswith("field larger than field limit") else \
+                    f"not valid {self._name()} ({exc}); reading stopped here"
+                yield Row(number + 1, problem=problem, unit="row")
         self.done = self.total
 
     def _row(self, number: int, header: list[str], cells: list[str]) -> Row:
@@ -74,6 +78,18 @@ class Delimited(Source):
 
     def _name(self) -> str:
         return "TSV" if self.delimiter == "\t" else "CSV"
+
+
+class LineTooLong(Exception):
+    """A line of a delimited file reached MAX_RECORD_BYTES without ending."""
+
+
+def _bounded_lines(f: IO[str]) -> Iterator[str]:
+    """The lines of `f`, none read past MAX_RECORD_BYTES characters (each at least a byte)."""
+    while line := f.readline(MAX_RECORD_BYTES + 1):
+        if len(line) > MAX_RECORD_BYTES and not line.endswith(("\n", "\r")):
+            raise LineTooLong
+        yield line
 
 
 def _is_utf8(cells: list[str]) -> bool:

@@ -32,14 +32,21 @@ def new_run_id(project_name: str, method: str) -> str:
 
 
 def new_job_id(parent: Path, kind: str) -> str:
-    """`<date>-<time>-<kind>`, with `-2`, `-3`... when `parent` already has a folder of that name."""
+    """`<date>-<time>-<kind>`, with `-2`, `-3`... when `parent` already has a folder of that name.
+
+    The id is reserved by making its (empty) folder, which only one process can do: two jobs
+    started in the same second get two ids. `start` then fills the folder."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = f"{stamp}-{kind}"
+    Path(parent).mkdir(parents=True, exist_ok=True)
     job_id, n = base, 1
-    while (Path(parent) / job_id).exists():
-        n += 1
-        job_id = f"{base}-{n}"
-    return job_id
+    while True:
+        try:
+            (Path(parent) / job_id).mkdir()
+            return job_id
+        except FileExistsError:
+            n += 1
+            job_id = f"{base}-{n}"
 
 
 def claim(folder: Path, what: str) -> liveness.Lock:
@@ -104,7 +111,9 @@ def wait_started(run_dir: Path, proc: subprocess.Popen, offset: int = 0, timeout
 
 
 def start(spec: JobSpec, wait_for_start: bool = True, run_dir: Path | None = None) -> Path:
-    """Write the spec in a new job folder (the run's, unless `run_dir` names another) and start its worker."""
+    """Write the spec in a new job folder (the run's, unless `run_dir` names another) and start its worker.
+
+    The folder may exist already, as `new_job_id` reserved it; one that holds a spec is refused."""
     if not spec.runner:
         raise LaunchError(f"Job {spec.id} names no runner.")
     run_dir = Path(run_dir) if run_dir else locations.run_dir(spec.project, spec.id)

@@ -28,7 +28,8 @@ class SampleParams:
                        min=1, max=1000, group="session")
     shuffle: bool = param(False, "Take the prompts in a seeded random order instead of the datasets' order.",
                           group="session")
-    seed: int = param(42, "Seed of the prompt order, the sampling and the A/B order.", min=0, group="session")
+    seed: int = param(42, "Seed of the prompt order, the sampling and the A/B order.", min=0, max=2**32 - 1,
+                      group="session")
     idle_minutes: float = param(30.0, "The session ends after this long with nothing ranked and no resample "
                                       "request (it frees the model's memory).",
                                 min=0, max=1440, group="session")

@@ -1,7 +1,13 @@
-"""A job spec for a registered method: everything checked that can be checked without a model."""
+"""A job spec for a registered method: everything checked that can be checked without a model.
+
+Its id is reserved (its run folder made) last, once every check has passed: a refused spec leaves
+nothing behind."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from typing import Any
 
 from workbench import params as params_mod
@@ -9,8 +15,12 @@ from workbench import project as projects
 from workbench import registry
 from workbench.data.mixing import proportional_weights
 from workbench.jobs.launch import LaunchError, new_run_id
+from workbench.methods.kit.train_args import check_mode
 from workbench.run.model_refs import RefError, resolve_ref
 from workbench.run.spec import DataSource, JobSpec, Runtime, default_threads
+
+CUDA_PROBE = "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)"
+CUDA_PROBE_TIMEOUT = 120.0  # seconds: importing torch on a busy machine
 
 
 def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None = None,
@@ -49,6 +59,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     except RefError as exc:
         raise LaunchError(str(exc)) from None
     runtime = runtime or Runtime()
+    check_mode_here(chosen, runtime)
     if runtime.threads == 0:
         runtime.threads = default_threads()
     return JobSpec(
@@ -56,3 +67,25 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
         runner=method.runner, base_model=base_model, base_ref=base or "base", params=vars(chosen),
         train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
     )
+
+
+def check_mode_here(chosen: Any, runtime: Runtime) -> None:
+    """The worker's `check_mode` (ParamError), asked of this machine before any run folder exists.
+
+    Only a mode that needs CUDA (qlora) asks whether torch sees a CUDA device, in a child interpreter:
+    this process never imports torch. The worker checks again on the machine where it runs."""
+    if getattr(chosen, "mode", "lora") != "qlora":
+        return
+    device = "cpu" if runtime.device == "cpu" or not torch_sees_cuda() else "cuda"
+    check_mode(chosen, Runtime(device=device))
+
+
+def torch_sees_cuda() -> bool:
+    """Whether torch, in a fresh interpreter with this environment (CUDA_VISIBLE_DEVICES...), sees a
+    CUDA device. A probe that cannot answer (a crash, a timeout) counts as yes: the worker decides."""
+    try:
+        done = subprocess.run([sys.executable, "-c", CUDA_PROBE], capture_output=True, timeout=CUDA_PROBE_TIMEOUT,
+                              env=dict(os.environ), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return True
+    return done.returncode != 3
