@@ -72,15 +72,28 @@ def run(run_dir: Path, resume: bool) -> int:
     writer = ev.EventWriter(run_dir / layout.EVENTS)
     beat_stop = liveness.announce(run_dir)
     job: JobContext | None = None
+    early_stop = False
+
+    def on_stop(*_) -> None:
+        nonlocal early_stop
+        if job is not None:
+            job.request_stop()
+        elif not early_stop:  # before the job exists there is nothing to save: stop at once
+            early_stop = True
+            raise StopRequested()
+
     try:
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        # A launcher may start the worker with these blocked, so that a stop sent while the interpreter
+        # was starting waited instead of killing it: the handler takes it now.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
         spec = JobSpec.load(run_dir)
         checkpoint = layout.latest_checkpoint(run_dir) if resume else None
         if resume and checkpoint is None:
             raise FileNotFoundError("This run has no complete checkpoint to resume from.")
-        job = JobContext(spec=spec, run_dir=run_dir, writer=writer,
+        job = JobContext(spec=spec, run_dir=run_dir, writer=writer, stop_requested=early_stop,
                          resume_checkpoint=str(checkpoint) if checkpoint else None)
-        signal.signal(signal.SIGTERM, lambda *_: job.request_stop())
-        signal.signal(signal.SIGINT, lambda *_: job.request_stop())
         writer.emit(ev.Started(pid=os.getpid(), method=spec.method,
                                resumed_from=job.resume_checkpoint), sync=True)
         job.status("Loading the libraries")
@@ -91,6 +104,7 @@ def run(run_dir: Path, resume: bool) -> int:
         job.check_stop()
         spec.save(run_dir)
         output = runner(spec, job)
+        job.closing = True  # from here a stop is a flag: the final files and event are written whole
         spec.save(run_dir)  # the method may have resolved more (model path, notes)
         if job.stop_requested:
             writer.emit(ev.Finished(reason="stopped", step=job.last_step), sync=True)
@@ -99,10 +113,15 @@ def run(run_dir: Path, resume: bool) -> int:
             "finished": time.time(), "step": job.last_step, "output": str(output or "")}})
         writer.emit(ev.Finished(reason="completed", step=job.last_step, output=str(output or "")), sync=True)
         return 0
-    except StopRequested:
-        writer.emit(ev.Finished(reason="stopped", step=job.last_step if job else 0), sync=True)
-        return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the person
+        if job is not None:
+            job.closing = True
+        if isinstance(exc, StopRequested) or (job.ended_by_stop(exc) if job is not None else early_stop):
+            if not isinstance(exc, StopRequested):
+                print("A stop interrupted the preparation; the run ends as stopped. What it broke:", file=sys.stderr)
+                traceback.print_exc(file=sys.stderr)
+            writer.emit(ev.Finished(reason="stopped", step=job.last_step if job else 0), sync=True)
+            return 0
         traceback.print_exc(file=sys.stderr)
         kind, message = humanize(exc)
         writer.emit(ev.Error(message=message, kind=kind), sync=True)
