@@ -50,11 +50,12 @@ class MonitorScreen(Screen):
     ]
 
     class EventsRead(Message):
-        """New events from the file, in order (never dropped)."""
+        """New events from the file, in order (never dropped), and how many lines of it were
+        skipped so far as unreadable (cut by a kill, or not an event)."""
 
-        def __init__(self, events: list[ev.Event]) -> None:
+        def __init__(self, events: list[ev.Event], skipped: int = 0) -> None:
             super().__init__()
-            self.events = events
+            self.events, self.skipped = events, skipped
 
     class InfoRead(Message):
         """The run's state as the store sees it; a newer one replaces a queued one."""
@@ -104,10 +105,12 @@ class MonitorScreen(Screen):
         worker = get_current_worker()
         tail = ev.EventTail(self.run_dir / layout.EVENTS)
         next_info = 0.0
+        skipped = 0
         while not worker.is_cancelled:
             events = tail.read_new()
-            if events:
-                self.post_message(self.EventsRead(events))
+            if events or tail.skipped != skipped:
+                skipped = tail.skipped
+                self.post_message(self.EventsRead(events, skipped))
             if time.monotonic() >= next_info or self._poll_now.is_set():
                 self._poll_now.clear()
                 self.post_message(self._read_info())
@@ -125,6 +128,9 @@ class MonitorScreen(Screen):
 
     def on_monitor_screen_events_read(self, message: EventsRead) -> None:
         self.history.add(message.events)
+        if message.skipped:  # under the event log, out of the way
+            self.query_one("#log", RichLog).border_subtitle = \
+                f"{message.skipped} unreadable line{'s' if message.skipped > 1 else ''} skipped"
         self.query_one(LossChart).show(self.history.train, self.history.eval)
         self._write_notes()
         self._show_error()

@@ -1,18 +1,24 @@
 """The typed events a worker appends to `events.jsonl`, one JSON object a line.
 
 Both processes import this module, so it stays free of heavy imports. The writer
-flushes each event; the reader tolerates a half-written last line (the worker may be
-in the middle of writing it, or may have died there).
+flushes each event, and begins a new line when the file ends in the middle of one (a
+worker killed while writing): the next life's events are never glued to a cut line.
+The reader keeps a half-written last line until it is complete, and skips (and counts,
+in `skipped`) the lines that are not an event: not JSON, or a value of the wrong type
+for its field. An event of a type it does not know (a newer writer's) is passed over.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
+import types
+import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 
 @dataclass
@@ -129,13 +135,79 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def from_dict(data: dict[str, Any]) -> Event | None:
-    """Build the typed event, ignoring unknown keys; None for an unknown type."""
-    cls = EVENT_TYPES.get(data.get("type", ""))
+class BadEvent(ValueError):
+    """A JSON object that is no event: no type, or a field holding a value of the wrong type."""
+
+
+def from_dict(data: dict[str, Any], known: dict[str, type[Event]] = EVENT_TYPES) -> Event | None:
+    """The typed event, ignoring unknown keys; None for a type not in `known` (a newer writer's).
+    Raises BadEvent when the object has no type or a field's value does not fit its declared type
+    (ints are taken for floats, as floats; a bool is no number); a missing field takes its default."""
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise BadEvent(f"no event type: {kind!r}")
+    cls = known.get(kind)
     if cls is None:
         return None
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    hints = _field_types(cls)
+    values = {}
+    for name, value in data.items():
+        if name not in hints:
+            continue
+        fits, values[name] = _fit(value, hints[name])
+        if not fits:
+            raise BadEvent(f"{kind}.{name} = {value!r} is not {hints[name]}")
+    return cls(**values)
+
+
+@functools.cache
+def _field_types(cls: type[Event]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in fields(cls)}
+
+
+def _fit(value: Any, hint: Any) -> tuple[bool, Any]:
+    """(whether `value` fits the annotation `hint`, the value as the field holds it)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            fits, fitted = _fit(value, arg)
+            if fits:
+                return True, fitted
+        return False, value
+    if hint is Any:
+        return True, value
+    if hint is type(None):
+        return value is None, value
+    if hint is float:
+        if isinstance(value, int) and not isinstance(value, bool):
+            try:
+                return True, float(value)
+            except OverflowError:
+                return False, value
+        return isinstance(value, float), value
+    if hint in (bool, str):
+        return isinstance(value, hint), value
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if (origin or hint) is dict:
+        if not isinstance(value, dict):
+            return False, value
+        key_type, item_type = args or (Any, Any)
+        out = {}
+        for key, item in value.items():
+            key_fits, _ = _fit(key, key_type)
+            item_fits, out[key] = _fit(item, item_type)
+            if not (key_fits and item_fits):
+                return False, value
+        return True, out
+    if (origin or hint) is list:
+        if not isinstance(value, list):
+            return False, value
+        item_type = args[0] if args else Any
+        fitted = [_fit(item, item_type) for item in value]
+        return all(fits for fits, _ in fitted), [item for _, item in fitted]
+    raise TypeError(f"an event field declared as {hint!r}: the reader cannot check it")
 
 
 class EventWriter:
@@ -145,6 +217,9 @@ class EventWriter:
         self.path = Path(path)
         self.enabled = enabled
         self._file = open(self.path, "a", encoding="utf-8") if enabled else None
+        if self._file is not None and not _ends_a_line(self.path):
+            self._file.write("\n")  # the last line was cut (a writer killed mid-line): it stays alone
+            self._file.flush()
 
     def emit(self, event: Event, sync: bool = False) -> None:
         if self._file is None:
@@ -160,6 +235,15 @@ class EventWriter:
             self._file = None
 
 
+def _ends_a_line(path: Path) -> bool:
+    """True when the file is empty or its last byte ends a line."""
+    with open(path, "rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
 def _plain(value: Any) -> Any:
     if hasattr(value, "item"):
         return value.item()
@@ -167,14 +251,27 @@ def _plain(value: Any) -> Any:
 
 
 class JsonlTail:
-    """Reads the JSON objects appended to a file since the last call; keeps a partial last line for later."""
+    """Reads the JSON objects appended to a file since the last call; keeps a partial last line for
+    later. A complete line that holds no JSON object is skipped and counted in `skipped`."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.offset = 0
+        self.skipped = 0
         self._partial = b""
 
     def read_dicts(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self._new_lines():
+            data = _parse(line)
+            if data is None:
+                self.skipped += 1
+            else:
+                out.append(data)
+        return out
+
+    def _new_lines(self) -> list[bytes]:
+        """The complete, non-blank lines appended since the last call."""
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)
@@ -185,23 +282,47 @@ class JsonlTail:
         data = self._partial + chunk
         lines = data.split(b"\n")
         self._partial = lines.pop()  # b"" when the chunk ended on a newline
-        return [d for d in (_parse(line) for line in lines) if d is not None]
+        return [line for line in lines if line.strip()]
 
 
 class EventTail(JsonlTail):
-    """Reads the events appended since the last call."""
+    """Reads the events appended since the last call; a line that is no event is skipped and counted.
+
+    A cut line that a later event was glued to (a file written before the writer began a new line
+    after a cut) still yields that event: it begins where the line's last event object begins."""
 
     def read_new(self) -> list[Event]:
-        return [e for e in (from_dict(d) for d in self.read_dicts()) if e is not None]
+        out = []
+        for line in self._new_lines():
+            event = _event(line)
+            if event is False:
+                self.skipped += 1  # the line, or the cut part before a glued event
+                glued = line.rfind(_EVENT_START)
+                event = _event(line[glued:]) if glued > 0 else None
+            if event:
+                out.append(event)
+        return out
+
+
+_EVENT_START = b'{"type": "'  # how the writer begins every line (`type` is the first key)
+
+
+def _event(line: bytes) -> Event | None | Literal[False]:
+    """The event on a line; None for an event of a type this version does not know; False for no event."""
+    data = _parse(line)
+    if data is None:
+        return False
+    try:
+        return from_dict(data)
+    except BadEvent:
+        return False
 
 
 def _parse(line: bytes) -> dict[str, Any] | None:
     line = line.strip()
-    if not line:
-        return None
     try:
         data = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         return None
     return data if isinstance(data, dict) else None
 
