@@ -401,12 +401,13 @@ def save_checkpoint(ppo: PPOModels, tokenizer, job: JobContext, step: int, token
 
 
 def restore(ppo: PPOModels, checkpoint: str) -> dict:
-    """Load the value head, optimiser, KL coefficient and random state of a checkpoint; its state."""
+    """Load the value head, optimiser, KL coefficient and random state of a checkpoint; its state.
+    Tensors and plain data only (`weights_only`): a checkpoint cannot run code when it is loaded."""
     folder = Path(checkpoint)
     device = next(ppo.head.parameters()).device
-    ppo.head.load_state_dict(torch.load(folder / "value_head.pt", map_location=device))
-    ppo.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=device))
-    rng = torch.load(folder / "rng_state.pth", weights_only=False)
+    ppo.head.load_state_dict(torch.load(folder / "value_head.pt", map_location=device, weights_only=True))
+    ppo.optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location=device, weights_only=True))
+    rng = torch.load(folder / "rng_state.pth", weights_only=True)  # Python's state is a tuple of ints
     random.setstate(rng["python"])
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
