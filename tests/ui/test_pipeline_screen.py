@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 import pytest
@@ -14,7 +12,7 @@ from screens.monitor import MonitorScreen
 from screens.plans.pipeline import PipelineScreen
 from screens.plans.sweep import SweepScreen
 from screens.project import ProjectScreen
-from tests.unit.test_store import dead_pid, make_run
+from tests.unit.test_store import StandIn, dead_pid, make_run
 from workbench import project as projects
 from workbench.plans import pipelines
 from workbench.plans.pipelines import RunnerFinished, RunnerStarted, Stage, StageEnded, StageStarted, parse_stage
@@ -45,11 +43,10 @@ def rows(table: DataTable) -> list[list[str]]:
 
 @pytest.fixture
 def runner():
-    """A live process in a session of its own, standing in for a pipeline runner."""
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
-    yield proc
-    proc.kill()
-    proc.wait()
+    """A live process in a session of its own, standing in for a pipeline runner (and its running stage)."""
+    stand_in = StandIn()
+    yield stand_in
+    stand_in.end()
 
 
 def write_plan(project: str, plan_id: str, events: list[ev.Event], pid: int, kind: str = "pipeline",
@@ -74,11 +71,11 @@ def running_pipeline(home, runner) -> str:
     projects.create("p")
     make_run("p", "20240101-090000-sft", DONE, pid=dead_pid())
     make_run("p", "20240102-100001-sft", DONE, pid=dead_pid())
-    make_run("p", "20240102-100030-dpo", RUNNING, pid=runner.pid, heartbeat_age=0)
-    write_plan("p", "20240102-100000-pipe-prep", [
+    runner.hold(make_run("p", "20240102-100030-dpo", RUNNING, pid=runner.pid, heartbeat_age=0))
+    runner.hold(write_plan("p", "20240102-100000-pipe-prep", [
         RunnerStarted(pid=runner.pid), StageStarted(stage=0, run_id="20240102-100001-sft"),
         StageEnded(stage=0, run_id="20240102-100001-sft", state="completed"),
-        StageStarted(stage=1, run_id="20240102-100030-dpo")], pid=runner.pid)
+        StageStarted(stage=1, run_id="20240102-100030-dpo")], pid=runner.pid).path)
     return "p"
 
 
@@ -123,7 +120,7 @@ async def test_stop_on_the_pipeline_screen_signals_the_runner(running_pipeline, 
         await wait_until(pilot, lambda: app.screen.info is not None)
         await pilot.press("s")
         await settle(pilot)
-        assert runner.wait(timeout=10) == -15  # SIGTERM reached the runner's process group
+        assert runner.proc.wait(timeout=10) == -15  # SIGTERM reached the runner's process group
         await wait_until(pilot, lambda: app.screen.info.state == "lost")  # it wrote no final event: it was a stand-in
         assert app.screen.check_action("resume", ()) is True
 

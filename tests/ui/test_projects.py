@@ -219,3 +219,30 @@ async def test_a_failed_background_read_is_told_not_swallowed(home):
         await settle(pilot)
         messages = [n.message for n in app._notifications]
         assert any(m.startswith("Reading the project failed: No project named 'ghost'") for m in messages), messages
+
+
+async def test_a_stalled_run_reads_stalled_with_its_silence_stops_and_is_not_resumed(home, monkeypatch):
+    from tests.unit.test_store import TRAINED, StandIn, make_run
+
+    monkeypatch.setenv("WORKBENCH_HEARTBEAT_STALE", "5")
+    project.create("alpha")
+    worker = StandIn()  # holds the run, silent for 75 s: paused, or busy in a long save
+    try:
+        worker.hold(make_run("alpha", "run-1", TRAINED, pid=worker.pid, heartbeat_age=75, checkpoint=5))
+        app = WorkbenchApp()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot)
+            await pilot.press("enter")
+            await settle(pilot)
+            table = app.screen.query_one("#runs", DataTable)
+            assert rows(table)[0][2] in ("stalled 75 s", "stalled 76 s")
+            details = text(app.screen.query_one("#run-details", Static))
+            assert "stalled — no heartbeat for 7" in details and "(press s to stop it)" in details
+            await pilot.press("r")
+            await settle(pilot)
+            assert f"Run run-1 is already running (pid {worker.pid})." in [n.message for n in app._notifications]
+            await pilot.press("s")
+            await settle(pilot)
+            assert worker.proc.wait(timeout=10) == -15  # stop reached it
+    finally:
+        worker.end()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.unit.test_store import make_run
+from tests.unit.test_store import StandIn, make_run
 from workbench import locations
 from workbench import project as projects
 from workbench.export import ExportError
@@ -104,8 +102,10 @@ def test_a_job_outside_the_runs_folder_is_found_read_and_stopped(proj, finished_
     folder.mkdir(parents=True)
     JobSpec(id=folder.name, project=proj, method="export", base_model="default", train=[],
             params={"out": "/o"}).save(folder)
-    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True)
+    stand_in = StandIn()  # holds the job's lock, as its worker would
+    proc = stand_in.proc
     try:
+        stand_in.hold(folder)
         (folder / layout.PID).write_text(f"{proc.pid}\n")
         assert export_job.jobs(proj, finished_run) == [folder]
         assert export_job.running(proj, finished_run) == folder and store.read(folder).state == "starting"
@@ -117,5 +117,4 @@ def test_a_job_outside_the_runs_folder_is_found_read_and_stopped(proj, finished_
         with pytest.raises(store.RunError, match="not running"):
             export_job.stop(folder)
     finally:
-        proc.kill()
-        proc.wait()
+        stand_in.end()

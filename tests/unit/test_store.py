@@ -69,28 +69,52 @@ def release_held():
         _HELD.pop().close()
 
 
-HOLDER = "import sys, time; from workbench.run import liveness; liveness.hold(sys.argv[1]); print('held', flush=True); " \
-         "time.sleep(120)"
+STAND_IN = """
+import sys
+from workbench.run import liveness
+held = []
+while line := sys.stdin.readline():
+    held.append(liveness.hold(line.strip()))
+    print("held", flush=True)
+"""
+
+
+class StandIn:
+    """A live process in a session of its own, standing in for a worker or a runner: it holds the
+    lock of each folder handed to it, until it is ended."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", STAND_IN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, start_new_session=True, cwd=Path(__file__).resolve().parents[2])
+        self.pid = self.proc.pid
+
+    def hold(self, folder: Path) -> int:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        self.proc.stdin.write(f"{folder}\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "held"
+        return self.pid
+
+    def end(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.pid, signal.SIGKILL)
+        self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
 
 
 @pytest.fixture
 def holder():
-    """Starts a process standing in for a worker: in its own session, holding a folder's lock; its pid returned."""
-    procs: list[subprocess.Popen] = []
+    """Holds a folder's lock in a stand-in process of its own; its pid returned."""
+    stand_ins: list[StandIn] = []
 
     def start(folder: Path) -> int:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder)], stdout=subprocess.PIPE, text=True,
-                                start_new_session=True, cwd=Path(__file__).resolve().parents[2])
-        procs.append(proc)
-        assert proc.stdout.readline().strip() == "held"
-        return proc.pid
+        stand_ins.append(StandIn())
+        return stand_ins[-1].hold(folder)
 
     yield start
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    for stand_in in stand_ins:
+        stand_in.end()
 
 
 def dead_pid() -> int:

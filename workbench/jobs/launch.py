@@ -49,12 +49,16 @@ def new_job_id(parent: Path, kind: str) -> str:
             job_id = f"{base}-{n}"
 
 
+def already_running(what: str, pid: int | None) -> LaunchError:
+    return LaunchError(f"{what} is already running{f' (pid {pid})' if pid else ''}.")
+
+
 def claim(folder: Path, what: str) -> liveness.Lock:
     """The folder's lock, or a LaunchError naming the process that holds it (`what` names the job)."""
     try:
         return liveness.claim(folder)
     except liveness.Held as held:
-        raise LaunchError(f"{what} is already running{f' (pid {held.pid})' if held.pid else ''}.") from None
+        raise already_running(what, held.pid) from None
 
 
 def _spawn(run_dir: Path, threads: int, resume: bool, lock: liveness.Lock) -> subprocess.Popen:
@@ -134,7 +138,7 @@ def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
     worker and the other is refused."""
     info = store.get(project_name, run_id)
     if info.alive:
-        raise LaunchError(f"Run {run_id} is already running{f' (pid {info.pid})' if info.pid else ''}.")
+        raise already_running(f"Run {run_id}", liveness.holder(info.path))
     with claim(info.path, f"Run {run_id}") as lock:
         info = store.read(info.path, liveness.NOBODY)  # under the lock: no worker but the one started here
         if info.state == "completed":

@@ -166,14 +166,18 @@ def stop_job(folder: Path, what: str = "The job") -> RunInfo:
 
 def signal_holder(folder: Path, what: str = "The job") -> int:
     """SIGTERM to the process group of the process holding the lock of `folder`, then SIGCONT, so
-    that a stopped (SIGSTOP) process wakes to take it; its pid returned."""
+    that a stopped (SIGSTOP) process wakes to take it; its pid returned. A launched process leads
+    its own group; one that does not (started by hand) is signalled alone."""
     pid = liveness.holder(folder)
     if pid is None:
         raise RunError(f"{what} ended before it could be stopped.")
     try:
-        group = os.getpgid(pid)
-        os.killpg(group, signal.SIGTERM)
-        os.killpg(group, signal.SIGCONT)
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, signal.SIGTERM)
+            os.killpg(pid, signal.SIGCONT)
+        else:
+            os.kill(pid, signal.SIGTERM)
+            os.kill(pid, signal.SIGCONT)
     except ProcessLookupError:
         raise RunError(f"{what} ended before it could be stopped.") from None
     return pid

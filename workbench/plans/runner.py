@@ -98,7 +98,7 @@ def resume(project_name: str, plan_id: str, wait_for_start: bool = True) -> Path
     """Start a new runner on a plan that ended without completing; race-free, as `launch.resume` is."""
     info = status(project_name, plan_id)
     if info.alive:
-        raise _running(info.plan, liveness.read_pid(info.plan.path))
+        raise _running(info.plan, liveness.holder(info.plan.path))
     with _claim(info.plan) as lock:
         info = status(project_name, plan_id, life=liveness.NOBODY)  # under the lock: no runner but ours
         if info.state == "completed":
