@@ -17,7 +17,7 @@ import time
 
 import pytest
 from textual.app import App
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Input, Static
 
 from tests.conftest import write_jsonl
 from workbench.rewards import sandbox
@@ -149,7 +149,6 @@ async def test_opening_a_shared_project_in_the_app_runs_none_of_its_reward_file(
     until a run (or the dry run) is started by the person."""
     from screens.app import WorkbenchApp
     from screens.method import MethodScreen
-    from textual.widgets import Input
     from workbench import project
 
     marker = tmp_path / "ran"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from workbench import locations
 from workbench.params import parse_assignments
 from workbench.ranking import candidates
 from workbench.ranking import rankings as ranking
@@ -52,7 +53,10 @@ def cmd_judge(args) -> None:
 
 
 def cmd_rankings(args) -> None:
-    records = ranking.read(args.name)
+    records, problems = ranking.read_log(args.name)
+    for problem in problems:
+        print(f"Warning: {locations.rankings_file(args.name)}, {problem}; left out",
+              file=sys.stderr)
     counts: dict[str, dict[str, int]] = {}
     for record in records:
         row = counts.setdefault(record.get("by", "person"), {"ranked": 0, "skipped": 0, "pairs": 0})

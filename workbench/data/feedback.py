@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from workbench.data.checks import RecordProblem, message_list, text_or_messages
@@ -118,7 +119,10 @@ def _order(values: list[float], best_is_highest: bool) -> tuple[list[int], list[
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """An int or a finite float (a NaN score would rank at random)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def unpaired_label(record: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ ShareGPT ("conversations" with from/value) and Alpaca (instruction, input, outpu
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from workbench.data.checks import ROLES, RecordProblem, chat_messages, message_list, text, text_or_messages
@@ -30,6 +31,7 @@ EXPECTED = ("expected one of: messages (chat), conversations (ShareGPT), instruc
             "prompt + completions + ranking or scores, prompt + responses (ranked), "
             "prompt + completion + label (unpaired label), text, text + label (labelled), "
             "prompt alone with any other fields (prompt)")
+MAX_DEPTH = 64  # lists or objects inside each other in one field; a record of any kind needs a few
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "model": "assistant", "bot": "assistant", "system": "system"}
 
@@ -57,6 +59,31 @@ def detect(record: dict[str, Any]) -> str:
 
 
 def normalise(record: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The record in its kind's canonical form: plain JSON that any reader takes (no NaN or Infinity,
+    no field nested deeper than MAX_DEPTH)."""
+    out = _canonical(record, kind)
+    for key, value in out.items():
+        why = _unstorable(value)
+        if why:
+            raise RecordProblem(f"field '{key}' {why}")
+    return out
+
+
+def _unstorable(value: Any) -> str:
+    """Why `value` cannot be stored as plain JSON ("" when it can); walked without recursion."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return "holds NaN or Infinity, which a JSON file cannot store"
+        if isinstance(item, (list, dict)):
+            if depth > MAX_DEPTH:
+                return f"is nested more than {MAX_DEPTH} lists or objects deep"
+            stack.extend((v, depth + 1) for v in (item if isinstance(item, list) else item.values()))
+    return ""
+
+
+def _canonical(record: dict[str, Any], kind: str) -> dict[str, Any]:
     if kind == "chat":
         return {"messages": _chat(record)}
     if kind == "prompt_completion":

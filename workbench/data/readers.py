@@ -15,6 +15,7 @@ from workbench.data import tables
 from workbench.data.rows import MAX_RECORD_BYTES, Row, Source, UnsupportedFile, as_row, too_long
 
 CONTAINER_KEYS = ("data", "records", "train", "examples", "rows", "items", "instances", "samples")
+TOO_DEEP = "nested too deeply to read (lists or objects inside each other past Python's recursion limit)"
 
 
 def open_source(path: Path) -> Source:
@@ -83,6 +84,9 @@ class Jsonl(Source):
                 except json.JSONDecodeError as exc:
                     yield Row(number, problem=f"not valid JSON ({exc.msg} at column {exc.colno})")
                     continue
+                except RecursionError:
+                    yield Row(number, problem=TOO_DEEP)
+                    continue
                 yield as_row(number, value, "line")
 
 
@@ -102,6 +106,9 @@ class JsonDocument(Source):
         except UnicodeDecodeError as exc:
             yield Row(raw.count(b"\n", 0, exc.start) + 1, problem=f"not UTF-8 text (byte {exc.start}); "
                       "nothing in this file could be read")
+            return
+        except RecursionError:
+            yield Row(1, problem=f"{TOO_DEEP}; nothing in this file could be read")
             return
         except json.JSONDecodeError as exc:
             if exc.msg == "Extra data" and raw.lstrip()[:1] == b"{":

@@ -21,7 +21,7 @@ def _cell(value: str) -> Any:
     if value[:1] in "[{":
         try:
             return json.loads(value)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             pass
     return value
 

@@ -6,7 +6,8 @@ One JSON object a line in `projects/<p>/rankings/rankings.jsonl`:
  "session": the sampling run the candidates came from ("" if none), "index": the prompt's position
  in that session, "round": which of its groups was ranked}
 Each commit is flushed and fsynced before `commit` returns, so a crash loses at most the
-ranking being made; the reader skips a half-written last line. Light: no torch.
+ranking being made; the reader skips a half-written last line, and a line that is no ranking
+(hand-edited, damaged) is left out and named by its number (`read_log`). Light: no torch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from workbench import project as projects
 from workbench.data.feedback import ordered_pairs, ranked_pairs
 from workbench.data.prompts import as_messages
 from workbench.files import write_atomic
-from workbench.run.events import JsonlTail
 
 DATASET = "rankings"
 
@@ -75,8 +75,62 @@ def _ends_with_newline(path) -> bool:
 
 
 def read(project: str) -> list[dict[str, Any]]:
-    """Every committed ranking, oldest first; a half-written last line is left out."""
-    return JsonlTail(locations.rankings_file(project)).read_dicts()
+    """Every committed ranking, oldest first; a half-written last line and malformed lines are left out."""
+    return read_log(project)[0]
+
+
+def read_log(project: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the well-formed rankings, oldest first; "line N: why" for each line that is no ranking).
+    The last line, until it ends, is a commit in progress: neither."""
+    try:
+        data = locations.rankings_file(project).read_bytes()
+    except FileNotFoundError:
+        return [], []
+    records, problems = [], []
+    for number, line in enumerate(data.split(b"\n")[:-1], start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
+            problems.append(f"line {number}: not a JSON line")
+            continue
+        why = malformed(record)
+        if why:
+            problems.append(f"line {number}: {why}")
+        else:
+            records.append(record)
+    return records, problems
+
+
+def malformed(record: Any) -> str:
+    """Why `record` is no ranking the readers of the log can use ("" when it is one)."""
+    if not isinstance(record, dict):
+        return f"a ranking is a JSON object, not {type(record).__name__}"
+    candidates = record.get("candidates")
+    if not isinstance(candidates, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("text"), str) and isinstance(c.get("source", ""), str)
+            for c in candidates):
+        return "'candidates' should be a list of {text, source} objects"
+    placed = []
+    for name, value in (("ranking", record.get("ranking", [])), ("tied", record.get("tied") or [])):
+        if not isinstance(value, list) or not all(_is_index(i) and i < len(candidates) for i in value):
+            return f"'{name}' should list candidate indices 0..{len(candidates) - 1}"
+        placed += value
+    if len(set(placed)) != len(placed):
+        return "a candidate is placed twice"
+    if not isinstance(record.get("skipped", False), bool) or not isinstance(record.get("by", "person"), str) \
+            or not isinstance(record.get("session", ""), str):
+        return "'skipped' should be true or false, 'by' and 'session' text"
+    if any(record.get(name) is not None and not _is_index(record[name]) for name in ("index", "round")):
+        return "'index' and 'round' should be prompt positions (0, 1, ...)"
+    if not isinstance(record.get("prompt", ""), (str, list)):
+        return "'prompt' should be text or messages"
+    return ""
+
+
+def _is_index(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def done_indices(project: str, session: str, by: str | None = None) -> set[int]:
