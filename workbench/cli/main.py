@@ -14,6 +14,7 @@ from workbench import project as projects
 from workbench.cli import data, export, method, plans, rank, rewards, teacher
 from workbench.data.kinds import KINDS
 from workbench.registry.specs import make_spec
+from workbench.terminal import for_stream
 
 # Modules that add their own subcommands with `add_parsers(sub)`; each is light (no torch at import).
 GROUPS = (plans, method, rank, rewards, teacher)
@@ -43,7 +44,7 @@ def cmd_import(args) -> None:
 
     report = import_file(args.name, Path(args.file), name=args.dataset, split=args.split, kind=args.kind,
                          dedupe=args.dedupe, progress=progress if args.progress else None, replace=args.replace)
-    print(report)
+    print(for_stream(report, sys.stdout))  # the file's name and problems: control characters as marks
     if args.progress:
         print("report " + json.dumps(report.to_dict(), ensure_ascii=False), flush=True)
     if report.imported == 0:
