@@ -18,6 +18,7 @@ NAMES = {value for name, value in vars(layout).items()
 NOT_PATHS = {
     ("workbench/export/__init__.py", "merged"),  # the export format `merged`
     ("workbench/rewards/model.py", "model"),  # "a model without a score head"
+    ("workbench/models.py", "adapter"),  # the kind of a base model `check` names (default, gguf, adapter, folder)
 }
 
 
