@@ -214,6 +214,8 @@ class MethodScreen(Screen):
     async def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id == self.method.name or str(event.option.id).startswith("kind:"):
             return
+        if event.option_list.highlighted != event.option_index:
+            return  # a highlight overtaken by a later one (the list's own first highlight, as it mounts)
         self.method = registry.get(event.option.id)
         form = self.query_one("#form", VerticalScroll)
         await form.remove_children()
@@ -249,7 +251,10 @@ class MethodScreen(Screen):
         self.notify(f"Preset '{name}' filled the form.", timeout=3)
 
     def show_error(self, name: str, text: str) -> None:
-        error = self.query_one(f"#error-{name}", Static)
+        found = self.query(f"#error-{name}")
+        if not found:
+            return  # a field of a form replaced since its change was sent
+        error = found.first(Static)
         error.update(text)
         error.display = bool(text)
 

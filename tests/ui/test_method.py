@@ -29,12 +29,13 @@ SIZE = (120, 36)
 class MethodApp(WorkbenchApp):
     """The real app, opened straight on the method screen of one project."""
 
-    def __init__(self, project_name: str) -> None:
+    def __init__(self, project_name: str, method: str | None = None) -> None:
         super().__init__()
         self.project_name = project_name
+        self.method = method
 
     def on_mount(self) -> None:
-        self.push_screen(MethodScreen(self.project_name))
+        self.push_screen(MethodScreen(self.project_name, self.method))
 
 
 def text(widget: Static) -> str:
@@ -75,6 +76,17 @@ async def test_one_widget_per_parameter_with_its_help(alpha):
         assert screen.query_one("#param-mode", Select).value == "lora"
         assert text(screen.query_one("#only-dataset", Static)) == "chat (40 chat)"  # one dataset: just its name
         assert not screen.query("#mix")
+
+
+async def test_the_screen_opens_on_the_method_it_is_given(alpha):
+    """The list's own first highlight, as it mounts, neither replaces the method nor breaks the form."""
+    async with MethodApp(alpha, "grpo").run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        await pilot.pause(0.3)
+        screen = pilot.app.screen
+        assert screen.method.name == "grpo"
+        assert screen.query_one("#methods").highlighted == screen.query_one("#methods").get_option_index("grpo")
+        assert screen.query("#param-num_generations") and screen.query("#error-num_generations")
 
 
 async def test_bad_value_is_refused_inline_and_nothing_starts(alpha):
