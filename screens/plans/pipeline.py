@@ -21,7 +21,8 @@ from workbench.plans import pipelines
 
 REFRESH_SECONDS = 1.5
 STATE_STYLES = {"pending": "dim", "starting": "cyan", "running": "bold green", "completed": "green",
-                "stopped": "yellow", "failed": "bold red", "lost": "magenta", "missing": "magenta"}
+                "stopped": "yellow", "failed": "bold red", "lost": "magenta", "missing": "magenta",
+                "stalled": "bold dark_orange"}
 
 
 def fmt_loss(value: float | None) -> str:

@@ -12,6 +12,7 @@ from workbench.terminal import printable
 STATE_STYLES = {
     "starting": "bold yellow", "running": "bold green", "stopping": "bold yellow",
     "completed": "bold blue", "stopped": "bold yellow", "failed": "bold red", "lost": "bold red",
+    "stalled": "bold dark_orange",
     "resuming": "bold yellow", "reading": "dim",
 }
 

@@ -6,6 +6,8 @@ Every subcommand exits 0 on success and non-zero with a one-line error otherwise
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -81,7 +83,8 @@ def cmd_runs(args) -> None:
         print("No runs yet.")
     for r in runs:
         total = f"/{r.total_steps}" if r.total_steps else ""
-        print(f"{r.id}\t{r.method}\t{r.state}\tstep {r.step}{total}\tloss {_fmt(r.last_loss)}")
+        state = f"stalled {r.stalled_for:.0f} s" if r.state == "stalled" and r.stalled_for else r.state
+        print(f"{r.id}\t{r.method}\t{state}\tstep {r.step}{total}\tloss {_fmt(r.last_loss)}")
 
 
 def cmd_stop(args) -> None:
@@ -109,11 +112,11 @@ def cmd_methods(args) -> None:
     from workbench.params import describe
 
     chosen = [registry.get(args.method)] if args.method else list(registry.METHODS.values())
-    for method in chosen:
-        print(f"{method.name}: {method.title}. {method.summary} Data: {', '.join(method.data_kinds)}.")
+    for m in chosen:
+        print(f"{m.name}: {m.title}. {m.summary} Data: {', '.join(m.data_kinds)}.")
         if not args.method:
             continue
-        for info in describe(method.params):
+        for info in describe(m.params):
             bounds = f" one of {', '.join(info.choices)}" if info.choices else ""
             if info.min is not None or info.max is not None:
                 bounds = f" [{'' if info.min is None else f'{info.min:g}'}..{'' if info.max is None else f'{info.max:g}'}]"
@@ -217,15 +220,34 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except KeyboardInterrupt:
         return 130
+    except OSError as exc:
+        if exc.errno in (errno.EIO, errno.EPIPE) or isinstance(exc, BrokenPipeError):
+            return terminal_gone()
+        return report(exc)
     except Exception as exc:  # noqa: BLE001 - one line for a person; tracebacks with WORKBENCH_DEBUG
-        import os
-
-        if os.environ.get("WORKBENCH_DEBUG"):
-            raise
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"workbench: error: {message}", file=sys.stderr)
-        return 1
+        return report(exc)
     return 0
+
+
+def terminal_gone() -> int:
+    """The terminal went away (SSH dropped, pipe closed) while a command printed: a job it started or
+    followed runs on in its own session; this command ends quietly, its output sent nowhere."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):
+            pass
+    return 1
+
+
+def report(exc: BaseException) -> int:
+    """One line for a person (the traceback with WORKBENCH_DEBUG set)."""
+    if os.environ.get("WORKBENCH_DEBUG"):
+        raise exc
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    print(f"workbench: error: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
