@@ -10,6 +10,7 @@ worker keeps it for its life (run.liveness), so a second start or resume is refu
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,8 @@ from workbench.jobs import store
 from workbench.run import events as ev
 from workbench.run import layout, liveness
 from workbench.run.spec import JobSpec
+
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 
 
 class LaunchError(RuntimeError):
@@ -81,6 +84,9 @@ def spawn_detached(args: list[str], folder: Path, env: dict[str, str],
     when another process holds it). The process keeps it with `liveness.hold`."""
     own = claim(folder, f"The job in {folder}") if lock is None else None
     lock = lock or own
+    # The child starts with SIGTERM and SIGINT blocked and unblocks them once its handlers are in
+    # place: a stop that comes while its interpreter starts waits for it, instead of killing it.
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         with open(Path(folder) / layout.STDERR, "ab") as stderr:
             proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
@@ -88,6 +94,7 @@ def spawn_detached(args: list[str], folder: Path, env: dict[str, str],
                                     pass_fds=(lock.fd,), cwd=folder)
         liveness.track(proc, folder)
     finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
         if own is not None:
             own.close()
     return proc
@@ -105,7 +112,7 @@ def wait_started(run_dir: Path, proc: subprocess.Popen, offset: int = 0, timeout
     tail.offset = offset
     while time.time() < deadline:
         for event in tail.read_new():
-            if isinstance(event, (ev.Started, ev.Error)):
+            if isinstance(event, (ev.Started, ev.Error, ev.Finished)):  # Finished alone: stopped while starting
                 return
         if proc.poll() is not None:
             log = (run_dir / layout.STDERR).read_text(errors="replace").strip().splitlines()

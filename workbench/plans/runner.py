@@ -330,6 +330,7 @@ def run(project_name: str, plan_id: str, resumed: bool) -> int:
     runner = Runner(plan, writer, known)
     signal.signal(signal.SIGTERM, lambda *_: runner.request_stop())
     signal.signal(signal.SIGINT, lambda *_: runner.request_stop())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})  # blocked by the launcher
     try:
         runner.emit(RunnerStarted(pid=os.getpid(), resumed=resumed))
         runner.emit(runner.run_sweep() if plan.kind == "sweep" else runner.run_pipeline())
