@@ -178,15 +178,11 @@ def test_estimate_command_prints_json_and_a_table(tiny_project):
 
 
 def test_qlora_on_the_cpu_is_refused_before_the_model_is_touched(tiny_project):
+    """`train` itself refuses, before a run folder exists (the worker keeps the same check)."""
     result = cli("train", tiny_project, "--wait", "--set", "mode=qlora", "--set", "max_steps=2")
     assert result.returncode == 1
     assert "mode=qlora needs a CUDA GPU" in result.stderr and "Use mode=lora on this machine" in result.stderr
-    run_id = store_runs(tiny_project)[0]
-    got = events(tiny_project, run_id)
-    error = of_type(got, ev.Error)[0]
-    assert error.kind == "bad_spec" and "run on a GPU" in error.message
-    statuses = [s.message for s in of_type(got, ev.Status)]
-    assert not any(s.startswith(("Preparing the base model", "Loading tiny")) for s in statuses), statuses
+    assert store_runs(tiny_project) == []
 
 
 def store_runs(project: str) -> list[str]:

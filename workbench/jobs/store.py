@@ -122,7 +122,8 @@ def summarize(run_dir: Path, events: list[ev.Event], life: liveness.Life) -> Run
 def read(folder: Path, life: liveness.Life | None = None) -> RunInfo:
     """The state of the job in `folder` (a run, or a job kept elsewhere, such as an export); `life`
     stands in for its lock's (a launcher holding the lock itself reads it as `liveness.NOBODY`)."""
-    return summarize(folder, read_events(folder), life or liveness.check(folder))
+    life = life or liveness.check(folder)  # before the events: a job that ended before this check wrote them all
+    return summarize(folder, read_events(folder), life)
 
 
 def get(project_name: str, run_id: str) -> RunInfo:

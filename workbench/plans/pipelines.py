@@ -387,8 +387,8 @@ def status(project_name: str, plan_id: str, runs: dict[str, store.RunInfo] | Non
     holds the plan folder's lock as a worker holds its run's: held, it is running (stalled when its
     heartbeat is silent); free, lost. `life` stands in for the lock's (liveness.NOBODY for its holder)."""
     plan = load_plan(project_name, plan_id)
+    life = life or liveness.check(plan.path)  # before the events: a runner that ended before wrote them all
     events = read_runner_events(plan.path)
-    life = life or liveness.check(plan.path)
     alive = life.alive
     terminal: RunnerFinished | None = None
     started = False
