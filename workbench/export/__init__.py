@@ -8,16 +8,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from workbench import locations
+from workbench.export.errors import ExportError
 from workbench.jobs import store
 from workbench.run.spec import JobSpec
 
+__all__ = ["FORMATS", "ExportError", "default_out", "export"]
+
 FORMATS = ("lora", "merged")
-
-
-class ExportError(RuntimeError):
-    """An export that cannot be done; the message says why, for a person."""
-
-    kind = "export"
 
 
 def default_out(project: str, run_id: str, fmt: str) -> Path:

@@ -17,7 +17,7 @@ def is_reward(spec) -> bool:
 
 
 def refuse_gguf(spec, run_id: str) -> None:
-    from workbench.export import ExportError
+    from workbench.export.errors import ExportError
 
     if is_reward(spec):
         raise ExportError(f"Run {run_id} is a reward model (a score head, not a language model): llama.cpp cannot "
