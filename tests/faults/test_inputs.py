@@ -197,7 +197,7 @@ def test_train_refuses_qlora_without_cuda_before_a_run_folder_exists(trainable, 
 
 
 @pytest.mark.parametrize("base, message", [
-    ("../../etc", "'../../etc' is not a model folder (no config.json in it)"),
+    ("/etc", "'/etc' is not a model folder (no config.json in it)"),
     ("/etc/hostname", "'/etc/hostname' is a file but not a .gguf model"),
     ("/no/such/model", "Base model '/no/such/model' does not exist"),
 ])

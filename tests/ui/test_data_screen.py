@@ -102,11 +102,12 @@ async def test_table_lists_the_records(chat_project, fake):
         assert "records 1–40 of 40" in shown(screen, "#page-info")
 
 
-async def test_resting_selection_shows_loss_tokens_in_their_own_colour(chat_project, fake):
+async def test_resting_selection_shows_loss_tokens_in_their_own_colour(chat_project, fake, monkeypatch):
     command, log = fake
+    monkeypatch.setattr("screens.data.screen.RENDER_DELAY", 1.5)  # a loaded machine's key presses stay inside it
     async with WorkbenchApp().run_test(size=SIZE) as pilot:
         screen = await open_screen(pilot, chat_project, command)
-        await pilot.press("down", "down", "down")  # faster than the debounce: only the last one is asked
+        await pilot.press("down", "down", "down")  # inside the debounce: only the last one is asked
         head = lambda: shown(screen, "#render-head")  # noqa: E731
         await wait_until(pilot, lambda: head().startswith("record 3") and "learned" in head())
         content = screen.query_one("#rendered", Static).content
