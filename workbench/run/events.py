@@ -91,10 +91,26 @@ class Checkpoint(Event):
 
 @dataclass
 class Sample(Event):
+    """One output the model wrote at `step`, with how it was judged. RL methods send completions the
+    trainer already generated: `scores` holds each reward function's weighted score, `reward` their
+    total, `advantage` the trainer's advantage, `errors` the functions that raised on it (name ->
+    message). DPO sends the chosen answer as `completion`, the rejected one as `rejected`, with each
+    one's policy/reference log-ratio. SFT and distillation send greedy answers to held-out prompts
+    with the `reference` answer. `group` ties the completions of one prompt together."""
+
     type: ClassVar[str] = "sample"
     step: int = 0
     prompt: str = ""
     completion: str = ""
+    scores: dict[str, float] = field(default_factory=dict)
+    reward: float | None = None
+    advantage: float | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+    group: int | None = None
+    rejected: str = ""
+    chosen_logratio: float | None = None
+    rejected_logratio: float | None = None
+    reference: str = ""
 
 
 @dataclass
