@@ -74,6 +74,8 @@ class ProjectScreen(Screen):
         Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint",
                 id="project.resume"),
         Binding("e", "export", "Export", id="project.export"),
+        Binding("p", "playground", "Playground", tooltip="Talk to the base, a run or a GGUF, side by side",
+                id="project.playground"),
     ]
 
     def __init__(self, project: str) -> None:
@@ -244,6 +246,11 @@ class ProjectScreen(Screen):
             self.app.push_screen(screen(self.project, plan.id))
         elif run := self.require_run():
             self.post_message(OpenRun(self.project, run.id))
+
+    def action_playground(self) -> None:
+        from screens.playground import PlaygroundScreen
+
+        self.app.push_screen(PlaygroundScreen(self.project))
 
     def action_export(self) -> None:
         if run := self.require_run():

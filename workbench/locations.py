@@ -101,3 +101,8 @@ def base_exports_dir(name: str) -> Path:
 def rankings_file(name: str) -> Path:
     """The append-only log of a project's rankings (one JSON object per committed ranking)."""
     return inside_home(projects_home() / name / "rankings" / "rankings.jsonl")
+
+
+def playground_dir(name: str) -> Path:
+    """A project's playground: its saved conversations and the folders of its model servers."""
+    return inside_home(projects_home() / name / "playground")

@@ -13,13 +13,13 @@ from pathlib import Path
 
 from workbench import locations
 from workbench import project as projects
-from workbench.cli import data, export, method, plans, rank, rewards, teacher
+from workbench.cli import chat, data, export, method, plans, rank, rewards, teacher
 from workbench.data.kinds import KINDS
 from workbench.registry.specs import make_spec
 from workbench.terminal import for_stream
 
 # Modules that add their own subcommands with `add_parsers(sub)`; each is light (no torch at import).
-GROUPS = (plans, method, rank, rewards, teacher)
+GROUPS = (plans, method, rank, rewards, teacher, chat)
 
 
 class CommandError(Exception):
