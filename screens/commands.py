@@ -1,4 +1,5 @@
-"""The command palette lists every key binding of the current screen.
+"""The command palette lists every key binding of the current screen, and the commands a screen
+adds with a `palette_commands()` method ((name, help, callback) each: the monitor's charts).
 
 The app's own bindings (quit) are already in Textual's system commands.
 """
@@ -26,6 +27,9 @@ class ScreenCommands(Provider):
             seen.add(binding.action)
             key = binding.key_display or binding.key
             found.append((binding.description, f"key: {key}", partial(screen.run_action, binding.action)))
+        extra = getattr(screen, "palette_commands", None)  # a screen's commands that no key names alone
+        if callable(extra):
+            found.extend(extra())
         return found
 
     async def discover(self) -> Hits:

@@ -1,9 +1,13 @@
-"""Watch a run: loss chart, figures, machine load and the run's event log.
+"""Watch a run: its metric charts or its samples, figures, machine load and the run's event log.
 
 The run is a folder written by a worker process. A thread tails its `events.jsonl`
 from the start (so reattaching shows the whole history) and polls the run's state;
 both reach the screen as messages. Stop and resume act on the worker through
 `workbench.jobs`, never by touching the process directly.
+
+The charts are the method's (`run_charts`): `[` and `]` step through them, `m` charts any
+metric that came. `v` shows the samples instead: the outputs the worker wrote, a step a page
+(`[` `]`), the worst or best of a step (`w`, `b`), the full text (`x`).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime
+from functools import partial
 
 from rich.text import Text
 from textual import work
@@ -19,18 +24,27 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, RichLog, Static
+from textual.widgets import ContentSwitcher, Footer, Header, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.messages import ExportRun
+from screens.metric_picker import MetricPicker
+from screens.run_charts import Chart, charts_for, single
 from screens.run_history import Note, RunHistory
+from screens.run_metrics import RunMetrics
+from screens.run_samples import RunSamples
 from screens.widgets.gpu_panel import GpuPanel
-from screens.widgets.loss_chart import LossChart
+from screens.widgets.metric_chart import MetricChart
 from screens.widgets.run_stats import RunStats
+from screens.widgets.samples_panel import SamplesPanel
 from workbench import locations
 from workbench.jobs import launch, store
+from workbench.rewards import model as reward_model
+from workbench.rewards.library import RewardError
+from workbench.rewards.spec import parse_spec
 from workbench.run import events as ev
 from workbench.run import layout
+from workbench.run.spec import JobSpec
 from workbench.terminal import printable
 
 TAIL_SECONDS = 0.3
@@ -38,12 +52,44 @@ INFO_SECONDS = 1.5
 RESUME_PATIENCE_SECONDS = 120.0
 NOTE_STYLES = {"error": "bold red", "warning": "bold yellow", "checkpoint": "green", "finished": "bold",
                "started": "cyan"}
+CHART_KEYS = Binding.Group("chart")
+STEP_KEYS = Binding.Group("step")
+PICK_KEYS = Binding.Group("worst/best")
+NARROW = 110  # columns under which the samples take the figures' place
+SHORT = 30  # rows under which the samples take the event log's place
+
+
+def reward_weights(params: dict) -> dict[str, float]:
+    """{reward function: weight} of a run's params (its rule rewards and its reward model)."""
+    weights: dict[str, float] = {}
+    try:
+        weights.update(parse_spec(str(params.get("rewards") or "")))
+    except RewardError:
+        pass  # none named, or a spec the worker refused: the charts show the functions unweighted
+    weight = params.get("reward_model_weight")
+    if params.get("reward_model") and isinstance(weight, (int, float)) and not isinstance(weight, bool):
+        weights[reward_model.NAME] = float(weight)
+    return weights
 
 
 class MonitorScreen(Screen):
     CSS_PATH = "styles/monitor.tcss"
+    # Most used first: the footer is cut at the right on a narrow terminal. A key may do one thing on
+    # the charts and another on the samples; check_action hides whichever does not apply.
     BINDINGS = [
-        Binding("s", "stop", "Stop (checkpoint)", id="monitor.stop"),
+        Binding("[", "chart(-1)", "Previous chart", group=CHART_KEYS, id="monitor.chart_previous"),
+        Binding("]", "chart(1)", "Next chart", group=CHART_KEYS, id="monitor.chart_next"),
+        Binding("[", "page(-1)", "Previous step", group=STEP_KEYS, id="monitor.step_previous"),
+        Binding("]", "page(1)", "Next step", group=STEP_KEYS, id="monitor.step_next"),
+        Binding("m", "pick_metric", "Metric…", id="monitor.metric"),
+        Binding("w", "filter('worst')", "Worst of the step", group=PICK_KEYS, id="monitor.worst"),
+        Binding("b", "filter('best')", "Best of the step", group=PICK_KEYS, id="monitor.best"),
+        Binding("x", "full_text", "Full text", id="monitor.full_text"),
+        Binding("v", "view('samples')", "Samples", id="monitor.samples"),
+        Binding("v", "view('chart')", "Charts", id="monitor.charts"),
+        # No description: the palette names each chart instead ("Chart: reward"), with its number.
+        *(Binding(str(n), f"chart_number({n})", "", show=False, id=f"monitor.chart_{n}") for n in range(1, 10)),
+        Binding("s", "stop", "Stop & save", id="monitor.stop"),
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("e", "export", "Export", id="monitor.export"),
         Binding("escape", "back", "Back", id="monitor.back"),
@@ -67,11 +113,25 @@ class MonitorScreen(Screen):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, MonitorScreen.InfoRead)
 
+    class SpecRead(Message):
+        """What the run's job.toml says about its charts: the method and its rewards' weights."""
+
+        def __init__(self, method: str, weights: dict[str, float]) -> None:
+            super().__init__()
+            self.method, self.weights = method, weights
+
     def __init__(self, project: str, run_id: str) -> None:
         super().__init__()
         self.project, self.run_id = project, run_id
         self.run_dir = locations.run_dir(project, run_id)
         self.history = RunHistory()
+        self.metrics = RunMetrics()
+        self.samples = RunSamples()
+        self.method = ""
+        self.weights: dict[str, float] = {}
+        self.view = "chart"  # or "samples"
+        self.chart_name = ""  # the chart on show, kept by name as new charts arrive; "" the first
+        self.picked = ""  # a metric charted alone (`m`)
         self.info: store.RunInfo | None = None
         self.resumable = False
         self.stopping = False
@@ -84,12 +144,18 @@ class MonitorScreen(Screen):
         yield Header()
         yield Static(id="error")
         with Horizontal(id="body"):
-            yield LossChart(id="chart")
+            with ContentSwitcher(initial="chart", id="view"):
+                yield MetricChart(id="chart")
+                yield SamplesPanel(id="samples")
             with Vertical(id="side"):
                 yield RunStats(id="stats")
                 yield GpuPanel(id="gpu")
         yield RichLog(id="log", wrap=True, min_width=20, max_lines=500)
         yield Footer()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < NARROW, "-narrow")
+        self.set_class(self.size.height < SHORT, "-short")
 
     def on_mount(self) -> None:
         self.title = f"Run {self.run_id}"
@@ -103,6 +169,11 @@ class MonitorScreen(Screen):
     @work(thread=True, exclusive=True, group="monitor.watch", exit_on_error=False)
     def watch_run(self) -> None:
         worker = get_current_worker()
+        try:
+            spec = JobSpec.load(self.run_dir)
+            self.post_message(self.SpecRead(spec.method, reward_weights(spec.params)))
+        except (OSError, ValueError, TypeError, KeyError):
+            pass  # the method still comes with the `started` event
         tail = ev.EventTail(self.run_dir / layout.EVENTS)
         next_info = 0.0
         skipped = 0
@@ -128,13 +199,54 @@ class MonitorScreen(Screen):
 
     def on_monitor_screen_events_read(self, message: EventsRead) -> None:
         self.history.add(message.events)
+        self.metrics.add(message.events)
+        self.samples.add(message.events)
         if message.skipped:  # under the event log, out of the way
             self.query_one("#log", RichLog).border_subtitle = \
                 f"{message.skipped} unreadable line{'s' if message.skipped > 1 else ''} skipped"
-        self.query_one(LossChart).show(self.history.train, self.history.eval)
+        self._show_chart()
+        self.query_one(SamplesPanel).show(self.samples)
         self._write_notes()
         self._show_error()
         self._show_stats()
+
+    def on_monitor_screen_spec_read(self, message: SpecRead) -> None:
+        self.method, self.weights = message.method, message.weights
+        self._show_chart()
+
+    # the charts ----------------------------------------------------------------
+
+    def charts(self) -> list[Chart]:
+        """The method's charts that have data, then the metric picked with `m`."""
+        charts = charts_for(self.method or self.metrics.method, self.metrics, self.weights)
+        if self.picked and all(chart.name != self.picked for chart in charts):
+            charts.append(single(self.metrics, self.picked))
+        return charts
+
+    def current_chart(self) -> tuple[Chart, int, int]:
+        """The chart on show, its number and how many there are."""
+        charts = self.charts()
+        at = next((i for i, chart in enumerate(charts) if chart.name == self.chart_name), 0)
+        return charts[at], at + 1, len(charts)
+
+    def _show_chart(self) -> None:
+        chart, number, count = self.current_chart()
+        widget = self.query_one(MetricChart)
+        widget.show(self.metrics, chart)
+        note = f" · {chart.note}" if chart.note else ""
+        widget.border_title = f"{printable(chart.name)}{note}"
+        widget.border_subtitle = f"chart {number}/{count}  [ ] m" if count > 1 else "m: any metric"
+
+    def palette_commands(self) -> list[tuple[str, str, object]]:
+        """One palette command per chart (`screens.commands` lists them beside the bindings)."""
+        if self.view != "chart":
+            return []
+        return [(f"Chart: {chart.name}", f"chart {i}" + (f" (key {i})" if i < 10 else ""),
+                 partial(self._choose_chart, chart.name)) for i, chart in enumerate(self.charts(), 1)]
+
+    def _choose_chart(self, name: str) -> None:
+        self.chart_name = name
+        self._show_chart()
 
     def on_monitor_screen_info_read(self, message: InfoRead) -> None:
         if message.info is None:
@@ -202,6 +314,12 @@ class MonitorScreen(Screen):
     # actions -------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("chart", "chart_number", "pick_metric"):
+            return self.view == "chart"
+        if action in ("page", "filter", "full_text"):
+            return self.view == "samples"
+        if action == "view":
+            return parameters[0] != self.view if parameters else True
         busy = self.stopping or self.resuming_since is not None
         alive = bool(self.info and self.info.alive)
         if action == "stop":
@@ -211,6 +329,45 @@ class MonitorScreen(Screen):
         if action == "export":
             return True if self.info is not None and not alive and not busy else None
         return True
+
+    def action_chart(self, delta: int) -> None:
+        charts = self.charts()
+        _, number, count = self.current_chart()
+        self._choose_chart(charts[(number - 1 + delta) % count].name)
+
+    def action_chart_number(self, number: int) -> None:
+        charts = self.charts()
+        if number <= len(charts):
+            self._choose_chart(charts[number - 1].name)
+
+    def action_pick_metric(self) -> None:
+        if not self.metrics.names():
+            self.notify("No metric has been logged yet.", timeout=4)
+            return
+
+        def picked(name: str | None) -> None:
+            if name:
+                self.picked = name
+                self._choose_chart(name)
+
+        self.app.push_screen(MetricPicker(self.metrics, self.picked), picked)
+
+    def action_view(self, view: str) -> None:
+        self.view = view
+        self.query_one("#view", ContentSwitcher).current = "samples" if view == "samples" else "chart"
+        self.set_class(view == "samples", "-samples")
+        if view == "samples":
+            self.query_one("#samples-scroll").focus()
+        self.refresh_bindings()
+
+    def action_page(self, delta: int) -> None:
+        self.query_one(SamplesPanel).page(delta)
+
+    def action_filter(self, how: str) -> None:
+        self.query_one(SamplesPanel).set_filter(how)
+
+    def action_full_text(self) -> None:
+        self.query_one(SamplesPanel).toggle_full()
 
     def action_stop(self) -> None:
         self.stopping = True

@@ -16,7 +16,9 @@ from textual.app import App
 from screens.export.screen import ExportScreen
 from screens.messages import ExportRun
 from screens.monitor import MonitorScreen
-from screens.widgets.loss_chart import LossChart
+from screens.run_charts import LOSS
+from screens.run_metrics import RunMetrics
+from screens.widgets.metric_chart import MetricChart
 from tests.unit.test_store import hold_here, release_held  # noqa: F401 - a fixture
 from workbench import locations
 from workbench.registry.specs import make_spec
@@ -235,11 +237,13 @@ async def test_chart_redraws_are_throttled(home):
     run_dir = fake_run(alive=True)
     app = MonitorApp("demo", "run-1")
     async with app.run_test(size=SIZE) as pilot:
-        chart = app.screen.query_one(LossChart)
+        chart = app.screen.query_one(MetricChart)
         await pilot.pause(0.3)
         before, started = chart.drawn, time.monotonic()
+        metrics = RunMetrics()
         for step in range(1, 201):  # a flood of updates within about a second
-            chart.show({s: 1.0 / s for s in range(1, step + 1)}, {})
+            metrics.add([ev.Log(step=step, loss=1.0 / step)])
+            chart.show(metrics, LOSS)
             await asyncio.sleep(0.005)
         elapsed = time.monotonic() - started
         assert chart.drawn - before <= elapsed * 4 + 2
