@@ -8,7 +8,8 @@ import pytest
 
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.evaluate.heldout import EvalError, eval_examples, parse_json_object, score_answer, summarize
+from workbench.evaluate.heldout import EvalError, eval_examples
+from workbench.evaluate.metrics import parse_json_object, score_answer, summarize
 
 REF = '{"title": "Les Misérables", "author": "Hugo, Victor", "year": 1862}'
 

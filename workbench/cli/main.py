@@ -13,13 +13,13 @@ from pathlib import Path
 
 from workbench import locations
 from workbench import project as projects
-from workbench.cli import chat, data, export, method, plans, rank, rewards, teacher
+from workbench.cli import chat, data, evaluate, export, method, plans, rank, rewards, teacher
 from workbench.data.kinds import KINDS
 from workbench.registry.specs import make_spec
 from workbench.terminal import for_stream
 
 # Modules that add their own subcommands with `add_parsers(sub)`; each is light (no torch at import).
-GROUPS = (plans, method, rank, rewards, teacher, chat)
+GROUPS = (plans, method, rank, rewards, teacher, chat, evaluate)
 
 
 class CommandError(Exception):
@@ -123,14 +123,6 @@ def cmd_methods(args) -> None:
             print(f"  {info.name} = {info.default!r}{bounds}\n      {info.help}")
 
 
-def cmd_eval(args) -> None:
-    from workbench.evaluate.heldout import describe, evaluate
-
-    report = evaluate(args.name, args.run, limit=args.limit, status=lambda message: print(message, flush=True))
-    print(describe(report))
-    print(report["path"])
-
-
 def cmd_home(args) -> None:
     print(locations.projects_home())
 
@@ -190,12 +182,6 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parsers(sub)
     for group in GROUPS:
         group.add_parsers(sub)
-
-    p = sub.add_parser("eval", help="score the base model, or a run, on the project's eval split")
-    p.add_argument("name")
-    p.add_argument("run", nargs="?", help="a run id (default: the project's base model)")
-    p.add_argument("--limit", type=int, help="score only the first N eval records")
-    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("methods", help="list the methods, or one method's parameters")
     p.add_argument("method", nargs="?")

@@ -13,7 +13,6 @@ no scratch folder (`<out>.merged-hf`) behind.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -24,8 +23,9 @@ from workbench.export import ExportError, default_out
 from workbench.export.gguf import file_line
 from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
 from workbench.jobs import launch, store
+from workbench.jobs.follow import follow as follow_job
 from workbench.run import events as ev
-from workbench.run import layout, liveness
+from workbench.run import layout
 from workbench.run.context import StopRequested
 from workbench.run.spec import JobSpec, Runtime, default_threads
 
@@ -81,23 +81,8 @@ def running(project: str, run_id: str = "") -> Path | None:
 
 
 def follow(folder: Path, poll: float = 0.2, cancelled=lambda: False) -> Iterator[ev.Event]:
-    """The job's events from the first, as they come, until `finished` or `error`; a job that ended
-    without either (killed) ends with an `error` saying so. Returns early once `cancelled()`."""
-    folder = Path(folder)
-    tail = ev.EventTail(folder / layout.EVENTS)
-    while True:
-        alive = liveness.is_alive(folder)  # before reading: what it wrote before it ended is read now
-        for event in tail.read_new():
-            yield event
-            if isinstance(event, (ev.Finished, ev.Error)):
-                return
-        if not alive:
-            yield ev.Error(message=f"The export ended without a final event (killed?); see {folder / layout.STDERR}.",
-                           kind="lost")
-            return
-        if cancelled():
-            return
-        time.sleep(poll)
+    """The export's events from the first, as they come (`jobs.follow`)."""
+    return follow_job(folder, "The export", poll, cancelled)
 
 
 def describe(event: ev.Event) -> str | None:

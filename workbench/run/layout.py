@@ -11,7 +11,12 @@ runs/<run-id>/
   result.toml       written once it completed
   checkpoints/checkpoint-N/   resumable states (complete once trainer_state.json is there)
   adapter/ | model/ what it produced; merged/ an adapter merged into its base once
-  eval.toml         its held-out evaluation report
+  evaluations/      its evaluations (workbench.evaluate): results.toml (the metrics, the settings, the
+                    data they were taken on) and generations.jsonl (each held-out prompt's answer and
+                    scores), both written once the evaluation completed; report.md. A project keeps the base
+                    model's the same way, in `<project>/evaluations/base/` and `.../base-<k>shot/`
+                    for the few-shot baseline. An evaluation job is a run folder of its own (method
+                    `eval`): job.toml, events.jsonl, stderr.log, lock, pid, heartbeat
   exports/<format>/ what an export wrote (by default; a person may name another folder), and
                     `<format>.merged-hf/` beside it, an export's scratch folder while it runs
   exports/jobs/<export-id>/   one export job each: job.toml, events.jsonl, stderr.log, lock, pid, heartbeat
@@ -46,7 +51,10 @@ MERGED = "merged"
 EXPORTS = "exports"
 EXPORT_JOBS = "jobs"  # inside exports/
 SCRATCH_SUFFIX = ".merged-hf"  # an export's scratch folder, beside its output, removed when it ends
-EVAL_REPORT = "eval.toml"
+EVAL = "evaluations"  # a run's (or a project's) evaluations (not `eval`, the word of the split)
+EVAL_RESULTS = "results.toml"  # inside evaluations/ (or evaluations/<subject>/ of a project)
+EVAL_GENERATIONS = "generations.jsonl"  # beside it
+EVAL_REPORT = "report.md"  # a run's report (`workbench report`), in its evaluations/
 PROMPTS = "prompts.json"
 CANDIDATES = "candidates.jsonl"
 REQUESTS = "requests.jsonl"
@@ -104,6 +112,11 @@ def exports(run_dir: Path) -> Path:
 def export_jobs(folder: Path) -> Path:
     """The job folders of the exports of a run (or of a project's base model, `folder` being the project)."""
     return exports(folder) / EXPORT_JOBS
+
+
+def evaluations(folder: Path) -> Path:
+    """The evaluations of a run (or, `folder` being a project, the folder of its base model's)."""
+    return Path(folder) / EVAL
 
 
 def scratch(out: Path) -> Path:

@@ -1,0 +1,341 @@
+"""An evaluation as a job: started detached, followed through its events, stopped with SIGTERM.
+
+`start` checks everything it can without loading a model (the project, the run, the eval split,
+the metrics against the records, the rule rewards' columns, the reward model, the few-shot
+pool), then saves the job's spec in a run folder of its own (`runs/<date>-<time>-eval/`, method
+`eval`, listed by `workbench runs` like any run) and spawns the worker, which calls `run`.
+
+One job evaluates its subjects in turn (`results.Subject`): the base model, the few-shot
+baseline when asked, then the run when one is named. A subject whose results were taken with the
+same data and settings is not taken again (unless `fresh`), so the base is evaluated once per
+project and an evaluation that was stopped starts again where its finished subjects end. Each
+subject is written whole once done (`results.write`), reported by an `artifact` event naming its
+results file; a `log` event per batch says how many answers of the job are done. A stop ends the
+job at once; the subject it interrupted keeps its previous results, untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+from workbench import project as projects
+from workbench import registry
+from workbench.evaluate import metrics as mt
+from workbench.evaluate import results
+from workbench.evaluate.heldout import (
+    EvalError, Example, draw_shots, eval_examples, few_shot_prompt, fingerprint, read_examples, shot_pool, sources,
+)
+from workbench.evaluate.results import Subject
+from workbench.jobs import launch, store
+from workbench.jobs.follow import follow as follow_job
+from workbench.rewards import load_rewards, reward_options
+from workbench.run import events as ev
+from workbench.run.context import JobContext
+from workbench.run.spec import JobSpec, Runtime, default_threads
+
+METHOD = "eval"
+RUNNER = "workbench.evaluate.job:run"
+BATCH_SIZE = 8
+
+
+# the starting side: check, start, find, follow -------------------------------------------------------
+
+def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] | tuple[str, ...] = (),
+         options: dict[str, Any] | None = None, reward_model: str = "", max_new_tokens: int = 0,
+         batch_size: int = BATCH_SIZE, limit: int | None = None, seed: int = 42) -> dict[str, Any]:
+    """The job's parameters, every input checked (EvalError, RunError, RewardError, ProjectError, one line
+    each) before anything is written or loaded."""
+    proj = projects.load(project)
+    if run_id:
+        check_run(project, run_id)
+    if few_shot < 0 or batch_size < 1 or max_new_tokens < 0 or (limit is not None and limit < 1):
+        raise EvalError("--few-shot and --max-new-tokens take 0 or more, --batch-size and --limit 1 or more.")
+    datasets, examples = eval_examples(proj, limit)
+    references = [e.reference for e in examples]
+    opts = reward_options(options)
+    chosen = list(dict.fromkeys(metrics)) or mt.choose(references, {k for e in examples for k in e.columns})
+    if chosen or not reward_model.strip():  # a reward model alone is a metric too
+        try:
+            mt.check(chosen, references, opts["answer_column"])
+        except mt.MetricError as exc:
+            raise EvalError(str(exc)) from None
+    rule = [m for m in chosen if m not in mt.OWN]
+    if rule:
+        check_rewards(rule, opts, examples[0])
+    if reward_model.strip():
+        from workbench.rewards.model import reward_model_folder
+
+        reward_model_folder(project, reward_model.strip())
+    if few_shot:
+        draw_shots(shot_pool(proj, examples), few_shot, seed)
+    return {"run": run_id, "few_shot": few_shot, "metrics": chosen, "options": dict(options or {}),
+            "reward_model": reward_model.strip(), "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+            "limit": limit or 0, "seed": seed, "datasets": datasets}
+
+
+def check_run(project: str, run_id: str) -> None:
+    """RunError unless `run_id` is a training run of the project that has ended with weights."""
+    info = store.get(project, run_id)
+    method = registry.METHODS.get(info.method)
+    if method is None or method.kind != "train":
+        raise store.RunError(f"Run '{run_id}' is a {info.method} job, not a training run: evaluate a run that "
+                             "trained a model (see `workbench runs`).")
+    store.trained_weights(project, run_id)
+
+
+def check_rewards(names: list[str], opts: dict[str, Any], first: Example) -> None:
+    """Run the rule rewards once on the first record: a missing column or a bad pattern fails here."""
+    from workbench.rewards.setup import check_columns
+
+    rewards = load_rewards(",".join(f"{n}:1" for n in names), options=opts)
+    check_columns(rewards, {"prompt": first.prompt, **first.columns})
+
+
+def subjects(params: dict[str, Any]) -> list[Subject]:
+    """What a job with these parameters evaluates, in order."""
+    out = [Subject()]
+    if params["few_shot"]:
+        out.append(Subject(shots=params["few_shot"]))
+    if params["run"]:
+        out.append(Subject(run=params["run"]))
+    return out
+
+
+def subject_fingerprint(project: str, params: dict[str, Any], subject: Subject, examples: list[Example]) -> str:
+    """What a subject's results depend on: the model, the held-out records, the settings, the forgetting text."""
+    from workbench.evaluate.generation import forgetting_text
+
+    if subject.run:
+        model = str(store.trained_weights(project, subject.run)[0])
+    else:
+        model = projects.load(project).base_model
+    settings = {k: v for k, v in params.items() if k not in ("run", "few_shot", "datasets", "todo", "fingerprints")}
+    return fingerprint(model, subject.shots, settings, [(e.prompt, e.reference, e.columns) for e in examples],
+                       forgetting_text())
+
+
+def start(project: str, run_id: str = "", fresh: bool = False, device: str = "auto", wait_for_start: bool = False,
+          **options: Any) -> Path | None:
+    """Start evaluating (see `plan` for the options); the job's folder, None when every subject's results
+    are up to date. An evaluation of the same run already running is returned instead of a second one."""
+    params = plan(project, run_id, **options)
+    running_job = running(project, run_id)
+    if running_job is not None:
+        return running_job
+    proj = projects.load(project)
+    examples = read_examples(sources(proj, "eval"), params["limit"] or None)
+    prints = {s.name: subject_fingerprint(project, params, s, examples) for s in subjects(params)}
+    todo = [s for s in subjects(params) if fresh or not results.fresh(project, s, prints[s.name])]
+    if not todo:
+        return None
+    params["todo"] = [{"run": s.run, "shots": s.shots} for s in todo]
+    params["fingerprints"] = prints
+    job_id = launch.new_run_id(project, METHOD)
+    spec = JobSpec(id=job_id, project=project, method=METHOD, base_model=proj.base_model, params=params, train=[],
+                   eval=sources(proj, "eval"), runtime=Runtime(device=device, threads=default_threads()),
+                   base_ref=f"run:{run_id}" if run_id else "base", runner=RUNNER)
+    if params["few_shot"]:
+        spec.train = sources(proj, "train")
+    return launch.start(spec, wait_for_start=wait_for_start)
+
+
+def jobs(project: str) -> list[store.RunInfo]:
+    """The project's evaluation jobs, oldest first."""
+    return [info for info in store.list_runs(project) if info.method == METHOD]
+
+
+def running(project: str, run_id: str = "") -> Path | None:
+    """The folder of the evaluation of `run_id` (of the base alone when empty) that is running, if any."""
+    for info in reversed(jobs(project)):
+        if info.alive and JobSpec.load(info.path).params.get("run", "") == run_id:
+            return info.path
+    return None
+
+
+def follow(folder: Path, poll: float = 0.2, cancelled=lambda: False) -> Iterator[ev.Event]:
+    return follow_job(folder, "The evaluation", poll, cancelled)
+
+
+def describe(event: ev.Event) -> str | None:
+    """The progress line of an event, for a person; None for the events that have none."""
+    if isinstance(event, ev.Status):
+        return event.message
+    if isinstance(event, ev.Artifact):
+        return f"{event.verification} ({event.path})"
+    return None
+
+
+def wait(folder: Path, status=print) -> None:
+    """Follow the evaluation in the foreground, its progress lines to `status`; its error raised. An
+    interrupt (Ctrl-C) stops it, then is raised once it has ended."""
+    try:
+        for event in follow(folder):
+            line = describe(event)
+            if line:
+                status(line)
+            if isinstance(event, ev.Error):
+                raise EvalError(event.message)
+            if isinstance(event, ev.Finished):
+                if event.reason != "completed":
+                    raise EvalError(f"The evaluation {Path(folder).name} was stopped; the subjects it finished "
+                                    "keep their results, and the same command takes up the rest.")
+                return
+    except KeyboardInterrupt:
+        try:
+            store.stop_job(Path(folder), f"Evaluation {Path(folder).name}")
+        except store.RunError:
+            pass
+        for _ in follow(folder):
+            pass
+        raise
+
+
+def columns(project: str, run_id: str = "", few_shot: int = 0) -> list[tuple[str, dict[str, Any] | None]]:
+    """(subject name, its results) for the table: the base, the few-shot baseline, the run."""
+    chosen = subjects({"few_shot": few_shot, "run": run_id})
+    return [(s.name, results.read(project, s)) for s in chosen]
+
+
+# the worker's side ------------------------------------------------------------------------------------
+
+def run(spec: JobSpec, job: JobContext) -> Path:
+    """The runner the worker calls: each subject the spec names, evaluated and written in turn."""
+    import time
+
+    from workbench.evaluate import generation as gen
+
+    p = spec.params
+    examples = read_examples(spec.eval, p["limit"] or None)
+    todo = [Subject(**s) for s in p["todo"]]
+    shots = draw_shots(shot_pool(projects.load(spec.project), examples), p["few_shot"], p["seed"]) \
+        if p["few_shot"] else []
+    device = spec.runtime.device
+    dtype = "bfloat16" if spec.runtime.precision == "bf16" else "float32"
+    total = len(examples) * len(todo)
+    job.data_counts = (0, len(examples))
+    done = 0
+
+    def answered(n: int) -> None:
+        nonlocal done
+        done += n
+        job.last_step = done
+        job.emit(ev.Log(step=done, total_steps=total))
+
+    reward_model = None
+    if p["reward_model"]:
+        from workbench.rewards.model import load_reward_model
+
+        job.status(f"Loading the reward model {p['reward_model']}")
+        reward_model = load_reward_model(spec.project, p["reward_model"], dtype, device, status=job.status)
+    loaded: tuple[str, Any] | None = None  # (run id, (model, tokenizer, label)): the base serves base and few-shot
+    written = Path()
+    for subject in todo:
+        job.check_stop()
+        started = time.time()
+        if loaded is None or loaded[0] != subject.run:
+            loaded = None  # free the previous model first
+            loaded = (subject.run, gen.load(spec.project, spec.base_model, subject.run, device, dtype, job.status))
+        model, tokenizer, label = loaded[1]
+        prompts = [few_shot_prompt(shots, e.prompt) if subject.shots else e.prompt for e in examples]
+        references = [e.reference for e in examples]
+        max_new = p["max_new_tokens"] or gen.auto_max_new_tokens(tokenizer, references)
+        job.status(f"{subject.name}: answering {len(prompts)} held-out prompt(s), up to {max_new} new tokens each")
+        answers = gen.generate(model, tokenizer, prompts, max_new, p["batch_size"], answered)
+        job.status(f"{subject.name}: scoring")
+        summary, per_record = score(examples, answers, p["metrics"], p["options"], reward_model)
+        if all(r is not None for r in references):
+            summary["loss"], summary["perplexity"] = mt.perplexity(
+                *gen.answer_nll(model, tokenizer, prompts, references, p["batch_size"]))
+        forgetting = {}
+        if not subject.shots:
+            job.status(f"{subject.name}: perplexity of the forgetting watch's English text")
+            forgetting = forgetting_watch(spec.project, subject, gen.text_nll(model, tokenizer, gen.forgetting_text()))
+        report = {
+            "eval": {"subject": subject.name, "project": spec.project, "run": subject.run, "shots": subject.shots,
+                     "model": label, "job": spec.id, "datasets": p["datasets"], "created": projects.now_iso(),
+                     "seconds": round(time.time() - started, 1), "max_new_tokens": max_new,
+                     "batch_size": p["batch_size"], "device": device, "metrics": p["metrics"],
+                     "options": p["options"], "reward_model": p["reward_model"],
+                     "fingerprint": p["fingerprints"][subject.name]},
+            "metrics": summary,
+        }
+        if forgetting:
+            report["forgetting"] = forgetting
+        if subject.shots:
+            report["eval"]["examples"] = [s.prompt[-1]["content"] for s in shots]
+        generations = [{"index": i, "prompt": e.prompt[-1]["content"], "reference": e.reference, "answer": a,
+                        "scores": s} for i, (e, a, s) in enumerate(zip(examples, answers, per_record))]
+        job.training = True  # written whole: a stop now waits for both files
+        written = results.write(spec.project, subject, report, generations)
+        job.training = False
+        job.emit(ev.Artifact(path=str(written), size=written.stat().st_size,
+                             verification=one_line(subject.name, report)), sync=True)
+        job.check_stop()
+    return written
+
+
+def score(examples: list[Example], answers: list[str], metrics: list[str], options: dict[str, Any],
+          reward_model=None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the summary over the records, each record's scores) of `answers` by `metrics`."""
+    per_record: list[dict[str, Any]] = [{} for _ in answers]
+    summary: dict[str, Any] = {"records": len(answers)}
+    if mt.EXACT in metrics or mt.FIELDS in metrics:
+        scored = [mt.score_answer(a, e.reference or "") for a, e in zip(answers, examples)]
+        rates = mt.summarize(scored)
+        keep = ([mt.EXACT] if mt.EXACT in metrics else []) + \
+            (["json_valid", "fields", "field_accuracy"] if mt.FIELDS in metrics else [])
+        summary.update({k: rates[k] for k in keep if k in rates})
+        for row, s in zip(per_record, scored):
+            if mt.EXACT in metrics:
+                row[mt.EXACT] = s.exact
+            if mt.FIELDS in metrics and s.structured:
+                row.update({"json_valid": s.json_valid, "fields": s.fields})
+    rule = [m for m in metrics if m not in mt.OWN]
+    prompts = [e.prompt for e in examples]
+    if rule:
+        names = list(dict.fromkeys(k for e in examples for k in e.columns))
+        cols = {k: [e.columns.get(k) for e in examples] for k in names}
+        summary["rewards"] = {}
+        for reward in load_rewards(",".join(f"{n}:1" for n in rule), options=reward_options(options)):
+            scores = reward(prompts, answers, **cols)
+            summary["rewards"][reward.name] = mt.mean_score(scores)
+            for row, s in zip(per_record, scores):
+                row.setdefault("rewards", {})[reward.name] = s
+    if reward_model is not None:
+        scores = reward_model.score(prompts, answers)
+        summary[mt.REWARD_MODEL] = mt.mean_score(scores)
+        for row, s in zip(per_record, scores):
+            row[mt.REWARD_MODEL] = round(s, 4)
+    return summary, per_record
+
+
+def forgetting_watch(project: str, subject: Subject, nll: tuple[float, int]) -> dict[str, Any]:
+    """The subject's perplexity on the English text and, for a run, its change from the base model's."""
+    _, ppl = mt.perplexity(*nll)
+    out: dict[str, Any] = {"perplexity": ppl, "tokens": nll[1]}
+    if subject.run:
+        base = (results.read(project, Subject()) or {}).get("forgetting", {}).get("perplexity")
+        out["base_perplexity"] = base
+        out["change_percent"] = mt.change_percent(base, ppl)
+    return out
+
+
+def one_line(name: str, report: dict[str, Any]) -> str:
+    """What a subject scored, for a person."""
+    m = report["metrics"]
+    parts = [f"{name}: {m['records']} record(s)"]
+    if "loss" in m:
+        parts.append(f"loss {m['loss']:.3f}")
+    if "json_valid" in m:
+        parts.append(f"JSON valid {m['json_valid']:.0%}, fields right {m['field_accuracy']:.0%}")
+    if mt.EXACT in m:
+        parts.append(f"exact {m[mt.EXACT]:.0%}")
+    for reward, value in m.get("rewards", {}).items():
+        parts.append(f"{reward} {'-' if value is None else f'{value:.2f}'}")
+    if m.get(mt.REWARD_MODEL) is not None:
+        parts.append(f"reward model {m[mt.REWARD_MODEL]:.3f}")
+    change = report.get("forgetting", {}).get("change_percent")
+    if change is not None:
+        parts.append(f"English perplexity {change:+.1f}% vs base")
+    return ", ".join(parts)
