@@ -145,7 +145,8 @@ def test_likelihood_and_left_padding_match_their_definitions(tiny_model):
 
     torch.manual_seed(0)
     model, tokenizer = models.load_causal_lm(tiny_model).eval(), models.load_tokenizer(tiny_model)
-    prompts = [[{"role": "user", "content": "Hi"}], [{"role": "user", "content": "A much longer question, with words."}]]
+    prompts = [[{"role": "user", "content": "Hi"}],
+               [{"role": "user", "content": "A much longer question, with words."}]]
     answers = ["Hello there.", "Yes."]
     expected_nll, expected_n = 0.0, 0
     for prompt, answer in zip(prompts, answers):  # one at a time, no padding: the definition

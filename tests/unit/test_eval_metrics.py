@@ -8,7 +8,7 @@ import pytest
 
 from workbench.evaluate import compare, metrics as mt, results
 from workbench.evaluate.heldout import Example, draw_shots, few_shot_prompt, to_example
-from workbench.evaluate.job import score
+from workbench.evaluate.runner import score
 from workbench.evaluate.report import curve_table, sparkline
 from workbench.run import events as ev
 

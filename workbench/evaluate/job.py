@@ -8,10 +8,8 @@ pool), then saves the job's spec in a run folder of its own (`runs/<date>-<time>
 One job evaluates its subjects in turn (`results.Subject`): the base model, the few-shot
 baseline when asked, then the run when one is named. A subject whose results were taken with the
 same data and settings is not taken again (unless `fresh`), so the base is evaluated once per
-project and an evaluation that was stopped starts again where its finished subjects end. Each
-subject is written whole once done (`results.write`), reported by an `artifact` event naming its
-results file; a `log` event per batch says how many answers of the job are done. A stop ends the
-job at once; the subject it interrupted keeps its previous results, untouched.
+project and an evaluation that was stopped starts again where its finished subjects end. The worker's
+side is `runner`.
 """
 
 from __future__ import annotations
@@ -24,18 +22,17 @@ from workbench import registry
 from workbench.evaluate import metrics as mt
 from workbench.evaluate import results
 from workbench.evaluate.heldout import (
-    EvalError, Example, draw_shots, eval_examples, few_shot_prompt, fingerprint, read_examples, shot_pool, sources,
+    EvalError, Example, draw_shots, eval_examples, fingerprint, read_examples, shot_pool, sources,
 )
 from workbench.evaluate.results import Subject
 from workbench.jobs import launch, store
 from workbench.jobs.follow import follow as follow_job
 from workbench.rewards import load_rewards, reward_options
 from workbench.run import events as ev
-from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec, Runtime, default_threads
 
 METHOD = "eval"
-RUNNER = "workbench.evaluate.job:run"
+RUNNER = "workbench.evaluate.runner:run"
 BATCH_SIZE = 8
 
 
@@ -195,147 +192,3 @@ def columns(project: str, run_id: str = "", few_shot: int = 0) -> list[tuple[str
     """(subject name, its results) for the table: the base, the few-shot baseline, the run."""
     chosen = subjects({"few_shot": few_shot, "run": run_id})
     return [(s.name, results.read(project, s)) for s in chosen]
-
-
-# the worker's side ------------------------------------------------------------------------------------
-
-def run(spec: JobSpec, job: JobContext) -> Path:
-    """The runner the worker calls: each subject the spec names, evaluated and written in turn."""
-    import time
-
-    from workbench.evaluate import generation as gen
-
-    p = spec.params
-    examples = read_examples(spec.eval, p["limit"] or None)
-    todo = [Subject(**s) for s in p["todo"]]
-    shots = draw_shots(shot_pool(projects.load(spec.project), examples), p["few_shot"], p["seed"]) \
-        if p["few_shot"] else []
-    device = spec.runtime.device
-    dtype = "bfloat16" if spec.runtime.precision == "bf16" else "float32"
-    total = len(examples) * len(todo)
-    job.data_counts = (0, len(examples))
-    done = 0
-
-    def answered(n: int) -> None:
-        nonlocal done
-        done += n
-        job.last_step = done
-        job.emit(ev.Log(step=done, total_steps=total))
-
-    reward_model = None
-    if p["reward_model"]:
-        from workbench.rewards.model import load_reward_model
-
-        job.status(f"Loading the reward model {p['reward_model']}")
-        reward_model = load_reward_model(spec.project, p["reward_model"], dtype, device, status=job.status)
-    loaded: tuple[str, Any] | None = None  # (run id, (model, tokenizer, label)): the base serves base and few-shot
-    written = Path()
-    for subject in todo:
-        job.check_stop()
-        started = time.time()
-        if loaded is None or loaded[0] != subject.run:
-            loaded = None  # free the previous model first
-            loaded = (subject.run, gen.load(spec.project, spec.base_model, subject.run, device, dtype, job.status))
-        model, tokenizer, label = loaded[1]
-        prompts = [few_shot_prompt(shots, e.prompt) if subject.shots else e.prompt for e in examples]
-        references = [e.reference for e in examples]
-        max_new = p["max_new_tokens"] or gen.auto_max_new_tokens(tokenizer, references)
-        job.status(f"{subject.name}: answering {len(prompts)} held-out prompt(s), up to {max_new} new tokens each")
-        answers = gen.generate(model, tokenizer, prompts, max_new, p["batch_size"], answered)
-        job.status(f"{subject.name}: scoring")
-        summary, per_record = score(examples, answers, p["metrics"], p["options"], reward_model)
-        if all(r is not None for r in references):
-            summary["loss"], summary["perplexity"] = mt.perplexity(
-                *gen.answer_nll(model, tokenizer, prompts, references, p["batch_size"]))
-        forgetting = {}
-        if not subject.shots:
-            job.status(f"{subject.name}: perplexity of the forgetting watch's English text")
-            forgetting = forgetting_watch(spec.project, subject, gen.text_nll(model, tokenizer, gen.forgetting_text()))
-        report = {
-            "eval": {"subject": subject.name, "project": spec.project, "run": subject.run, "shots": subject.shots,
-                     "model": label, "job": spec.id, "datasets": p["datasets"], "created": projects.now_iso(),
-                     "seconds": round(time.time() - started, 1), "max_new_tokens": max_new,
-                     "batch_size": p["batch_size"], "device": device, "metrics": p["metrics"],
-                     "options": p["options"], "reward_model": p["reward_model"],
-                     "fingerprint": p["fingerprints"][subject.name]},
-            "metrics": summary,
-        }
-        if forgetting:
-            report["forgetting"] = forgetting
-        if subject.shots:
-            report["eval"]["examples"] = [s.prompt[-1]["content"] for s in shots]
-        generations = [{"index": i, "prompt": e.prompt[-1]["content"], "reference": e.reference, "answer": a,
-                        "scores": s} for i, (e, a, s) in enumerate(zip(examples, answers, per_record))]
-        job.training = True  # written whole: a stop now waits for both files
-        written = results.write(spec.project, subject, report, generations)
-        job.training = False
-        job.emit(ev.Artifact(path=str(written), size=written.stat().st_size,
-                             verification=one_line(subject.name, report)), sync=True)
-        job.check_stop()
-    return written
-
-
-def score(examples: list[Example], answers: list[str], metrics: list[str], options: dict[str, Any],
-          reward_model=None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(the summary over the records, each record's scores) of `answers` by `metrics`."""
-    per_record: list[dict[str, Any]] = [{} for _ in answers]
-    summary: dict[str, Any] = {"records": len(answers)}
-    if mt.EXACT in metrics or mt.FIELDS in metrics:
-        scored = [mt.score_answer(a, e.reference or "") for a, e in zip(answers, examples)]
-        rates = mt.summarize(scored)
-        keep = ([mt.EXACT] if mt.EXACT in metrics else []) + \
-            (["json_valid", "fields", "field_accuracy"] if mt.FIELDS in metrics else [])
-        summary.update({k: rates[k] for k in keep if k in rates})
-        for row, s in zip(per_record, scored):
-            if mt.EXACT in metrics:
-                row[mt.EXACT] = s.exact
-            if mt.FIELDS in metrics and s.structured:
-                row.update({"json_valid": s.json_valid, "fields": s.fields})
-    rule = [m for m in metrics if m not in mt.OWN]
-    prompts = [e.prompt for e in examples]
-    if rule:
-        names = list(dict.fromkeys(k for e in examples for k in e.columns))
-        cols = {k: [e.columns.get(k) for e in examples] for k in names}
-        summary["rewards"] = {}
-        for reward in load_rewards(",".join(f"{n}:1" for n in rule), options=reward_options(options)):
-            scores = reward(prompts, answers, **cols)
-            summary["rewards"][reward.name] = mt.mean_score(scores)
-            for row, s in zip(per_record, scores):
-                row.setdefault("rewards", {})[reward.name] = s
-    if reward_model is not None:
-        scores = reward_model.score(prompts, answers)
-        summary[mt.REWARD_MODEL] = mt.mean_score(scores)
-        for row, s in zip(per_record, scores):
-            row[mt.REWARD_MODEL] = round(s, 4)
-    return summary, per_record
-
-
-def forgetting_watch(project: str, subject: Subject, nll: tuple[float, int]) -> dict[str, Any]:
-    """The subject's perplexity on the English text and, for a run, its change from the base model's."""
-    _, ppl = mt.perplexity(*nll)
-    out: dict[str, Any] = {"perplexity": ppl, "tokens": nll[1]}
-    if subject.run:
-        base = (results.read(project, Subject()) or {}).get("forgetting", {}).get("perplexity")
-        out["base_perplexity"] = base
-        out["change_percent"] = mt.change_percent(base, ppl)
-    return out
-
-
-def one_line(name: str, report: dict[str, Any]) -> str:
-    """What a subject scored, for a person."""
-    m = report["metrics"]
-    parts = [f"{name}: {m['records']} record(s)"]
-    if "loss" in m:
-        parts.append(f"loss {m['loss']:.3f}")
-    if "json_valid" in m:
-        parts.append(f"JSON valid {m['json_valid']:.0%}, fields right {m['field_accuracy']:.0%}")
-    if mt.EXACT in m:
-        parts.append(f"exact {m[mt.EXACT]:.0%}")
-    for reward, value in m.get("rewards", {}).items():
-        parts.append(f"{reward} {'-' if value is None else f'{value:.2f}'}")
-    if m.get(mt.REWARD_MODEL) is not None:
-        parts.append(f"reward model {m[mt.REWARD_MODEL]:.3f}")
-    change = report.get("forgetting", {}).get("change_percent")
-    if change is not None:
-        parts.append(f"English perplexity {change:+.1f}% vs base")
-    return ", ".join(parts)

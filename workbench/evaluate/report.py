@@ -125,8 +125,8 @@ def examples(project: str, run_id: str, count: int = EXAMPLES) -> list[str]:
         lines += [f"### {n}. Prompt", "", quote(g.get("prompt")), ""]
         if g.get("reference") is not None:
             lines += ["Reference:", "", quote(g["reference"]), ""]
-        lines += ["| base | tuned |", "| --- | --- |", f"| {cell(other.get('answer', '-'))} | {cell(g.get('answer'))} |",
-                  ""]
+        lines += ["| base | tuned |", "| --- | --- |",
+                  f"| {cell(other.get('answer', '-'))} | {cell(g.get('answer'))} |", ""]
     return lines
 
 
