@@ -76,8 +76,8 @@ def check_run(project: str, run_id: str) -> None:
     info = store.get(project, run_id)
     method = registry.METHODS.get(info.method)
     if method is None or method.kind != "train":
-        raise store.RunError(f"Run '{run_id}' is a {info.method} job, not a training run: evaluate a run that "
-                             "trained a model (see `workbench runs`).")
+        raise store.RunError(f"Run '{run_id}' trained no model (its method is {info.method}): name a training run "
+                             "(see `workbench runs`).")
     store.trained_weights(project, run_id)
 
 
