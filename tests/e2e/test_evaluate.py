@@ -24,7 +24,7 @@ def eval_jobs(project: str) -> list[str]:
     return [info.id for info in eval_job.jobs(project)]
 
 
-def test_a_run_is_scored_next_to_the_base_and_the_few_shot_baseline(full_run):
+def test_a_run_is_scored_next_to_the_base_and_the_few_shot_baseline(full_run, tmp_path):
     project, run_id = full_run
     before = set(eval_jobs(project))
     result = cli("eval", project, run_id, "--few-shot", "2")
@@ -58,6 +58,19 @@ def test_a_run_is_scored_next_to_the_base_and_the_few_shot_baseline(full_run):
     assert compared[0].split()[:4] == ["run", "method", "state", "steps"]
     assert compared[1].split()[0] == run_id  # the best exact match first
     assert job_id not in "\n".join(compared)  # evaluation jobs train nothing: not compared
+
+    template = tmp_path / "judge.txt"
+    template.write_text("Grade this: {prompt}")
+    refused = cli("eval", project, run_id, "--judge", "base", "--judge-template", str(template))
+    assert refused.returncode == 1 and "lacks {answer}" in refused.stderr
+    assert set(eval_jobs(project)) - before == {job_id}  # refused before a job was made
+    judged = cli("eval", project, run_id, "--judge", "base")  # the base model grades the run's answers and its own
+    assert judged.returncode == 0, judged.stderr
+    assert "judge: wins vs base" in judged.stdout
+    grades = [g["scores"]["judge"] for g in results.read_generations(project, Subject(run=run_id))]
+    points = [1.0 if g["run"] > g["base"] else 0.5 if g["run"] == g["base"] else 0.0 for g in grades]
+    assert len(points) == 6
+    assert results.read(project, Subject(run=run_id))["metrics"]["judge_win_rate"] == round(sum(points) / 6, 4)
 
     written = cli("report", project, run_id)
     assert written.returncode == 0, written.stderr

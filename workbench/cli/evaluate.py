@@ -28,7 +28,8 @@ def _status(message: str) -> None:
 def cmd_eval(args) -> None:
     options = dict(run_id=args.run or "", few_shot=args.few_shot, metrics=args.metric or [],
                    options=parse_assignments(args.set or []), reward_model=args.reward_model or "",
-                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit)
+                   max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
+                   judge_model=args.judge or "", judge_template=args.judge_template or "")
     already = eval_job.running(args.name, args.run or "")
     folder = eval_job.start(args.name, fresh=args.fresh, device=args.device, wait_for_start=True, **options)
     if folder is None:
@@ -67,6 +68,10 @@ def add_parsers(sub) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a reward option for the library metrics, e.g. regex=^Answer: or answer_column=answer")
     p.add_argument("--reward-model", metavar="REF", help="also score the answers with this reward model (a run id)")
+    p.add_argument("--judge", metavar="REF", help="a judge model grades the run's answers against the base's "
+                                                  "(base, run:<id> or a path): its win rate")
+    p.add_argument("--judge-template", metavar="FILE", help="the judge's prompt, with {prompt} and {answer} "
+                                                            "(default: the project's judge template)")
     p.add_argument("--max-new-tokens", type=int, default=0, help="answer length limit (default: from the references)")
     p.add_argument("--batch-size", type=int, default=eval_job.BATCH_SIZE)
     p.add_argument("--limit", type=int, help="score only the first N eval records")

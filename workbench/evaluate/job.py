@@ -34,13 +34,15 @@ from workbench.run.spec import JobSpec, Runtime, default_threads
 METHOD = "eval"
 RUNNER = "workbench.evaluate.runner:run"
 BATCH_SIZE = 8
+JUDGE = {"judge_model", "judge_template"}  # settings of a run's evaluation only (the judge compares it with the base)
 
 
 # the starting side: check, start, find, follow -------------------------------------------------------
 
 def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] | tuple[str, ...] = (),
          options: dict[str, Any] | None = None, reward_model: str = "", max_new_tokens: int = 0,
-         batch_size: int = BATCH_SIZE, limit: int | None = None, seed: int = 42) -> dict[str, Any]:
+         batch_size: int = BATCH_SIZE, limit: int | None = None, seed: int = 42, judge_model: str = "",
+         judge_template: str = "") -> dict[str, Any]:
     """The job's parameters, every input checked (EvalError, RunError, RewardError, ProjectError, one line
     each) before anything is written or loaded."""
     proj = projects.load(project)
@@ -64,11 +66,14 @@ def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] |
         from workbench.rewards.model import reward_model_folder
 
         reward_model_folder(project, reward_model.strip())
+    if judge_model.strip():
+        check_judge(project, run_id, judge_model.strip(), judge_template)
     if few_shot:
         draw_shots(shot_pool(proj, examples), few_shot, seed)
     return {"run": run_id, "few_shot": few_shot, "metrics": chosen, "options": dict(options or {}),
             "reward_model": reward_model.strip(), "max_new_tokens": max_new_tokens, "batch_size": batch_size,
-            "limit": limit or 0, "seed": seed, "datasets": datasets}
+            "limit": limit or 0, "seed": seed, "datasets": datasets, "judge_model": judge_model.strip(),
+            "judge_template": judge_template.strip()}
 
 
 def check_run(project: str, run_id: str) -> None:
@@ -79,6 +84,20 @@ def check_run(project: str, run_id: str) -> None:
         raise store.RunError(f"Run '{run_id}' trained no model (its method is {info.method}): name a training run "
                              "(see `workbench runs`).")
     store.trained_weights(project, run_id)
+
+
+def check_judge(project: str, run_id: str, ref: str, template_file: str) -> None:
+    """EvalError unless a run is named, the judge model exists and its template has both fields."""
+    from workbench.ranking.judge_params import TemplateError, judging_template
+    from workbench.run.model_refs import RefError, resolve_ref
+
+    if not run_id:
+        raise EvalError("A judge compares a run's answers with the base model's: name the run to judge.")
+    try:
+        resolve_ref(project, ref)
+        judging_template(project, template_file)
+    except (RefError, TemplateError) as exc:
+        raise EvalError(f"Judge: {exc}") from None
 
 
 def check_rewards(names: list[str], opts: dict[str, Any], first: Example) -> None:
@@ -107,7 +126,8 @@ def subject_fingerprint(project: str, params: dict[str, Any], subject: Subject, 
         model = str(store.trained_weights(project, subject.run)[0])
     else:
         model = projects.load(project).base_model
-    settings = {k: v for k, v in params.items() if k not in ("run", "few_shot", "datasets", "todo", "fingerprints")}
+    skip = {"run", "few_shot", "datasets", "todo", "fingerprints"} | (set() if subject.run else JUDGE)
+    settings = {k: v for k, v in params.items() if k not in skip}
     return fingerprint(model, subject.shots, settings, [(e.prompt, e.reference, e.columns) for e in examples],
                        forgetting_text())
 

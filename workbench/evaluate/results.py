@@ -111,10 +111,11 @@ def flat(results: dict[str, Any] | None) -> dict[str, float]:
 LABELS = {
     "records": "records", "loss": "held-out loss", "perplexity": "held-out perplexity",
     "exact_match": "exact match", "json_valid": "JSON valid", "field_accuracy": "fields right (all)",
-    "reward_model": "reward model (mean)", "forgetting.perplexity": "forgetting: English perplexity",
+    "reward_model": "reward model (mean)", "judge_win_rate": "judge: wins vs base",
+    "forgetting.perplexity": "forgetting: English perplexity",
     "forgetting.change_percent": "forgetting: change vs base", "seconds": "seconds",
 }
-RATES = ("exact_match", "json_valid", "field_accuracy", "fields.", "rewards.")
+RATES = ("exact_match", "json_valid", "field_accuracy", "fields.", "rewards.", "judge_win_rate")
 LOWER_IS_BETTER = ("loss", "perplexity", "forgetting.perplexity", "forgetting.change_percent", "seconds")
 
 

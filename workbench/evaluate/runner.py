@@ -71,6 +71,9 @@ def run(spec: JobSpec, job: JobContext) -> Path:
         if all(r is not None for r in references):
             summary["loss"], summary["perplexity"] = mt.perplexity(
                 *gen.answer_nll(model, tokenizer, prompts, references, p["batch_size"]))
+        if subject.run and p.get("judge_model"):
+            job.status(f"{subject.name}: the judge {p['judge_model']} grades its answers and the base's")
+            summary["judge_win_rate"] = judge_against_base(spec.project, p, examples, answers, per_record, device)
         forgetting = {}
         if not subject.shots:
             job.status(f"{subject.name}: perplexity of the forgetting watch's English text")
@@ -132,6 +135,30 @@ def score(examples: list[Example], answers: list[str], metrics: list[str], optio
         for row, s in zip(per_record, scores):
             row[mt.REWARD_MODEL] = round(s, 4)
     return summary, per_record
+
+
+def judge_against_base(project: str, p: dict[str, Any], examples: list[Example], answers: list[str],
+                       per_record: list[dict[str, Any]], device: str) -> float | None:
+    """The share of held-out prompts where the judge grades the run's answer above the base's (a tie counts
+    half), each answer graded alone as the ranking judge grades (`ranking.judge`)."""
+    from workbench import models
+    from workbench.ranking.judge import Judge, render_prompt
+    from workbench.ranking.judge_params import fill, judging_template
+    from workbench.run.model_refs import resolve_ref
+
+    base = results.read_generations(project, Subject())
+    if len(base) != len(answers):
+        return None
+    template = judging_template(project, p.get("judge_template", ""))
+    judge = Judge(models.resolve(resolve_ref(project, p["judge_model"])), "float32", device)
+    points = []
+    for example, answer, other, row in zip(examples, answers, base, per_record):
+        prompt = render_prompt(example.prompt)
+        tuned = judge.grade(fill(template, prompt, answer))
+        before = judge.grade(fill(template, prompt, other["answer"]))
+        row["judge"] = {"run": round(tuned, 3), "base": round(before, 3)}
+        points.append(1.0 if tuned > before else 0.5 if tuned == before else 0.0)
+    return mt.rate(sum(points), len(points))
 
 
 def forgetting_watch(project: str, subject: Subject, nll: tuple[float, int]) -> dict[str, Any]:
