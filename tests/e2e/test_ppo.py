@@ -109,6 +109,14 @@ def test_ppo_scores_with_a_reward_model_run_and_exports_its_adapter(yes_no):
         assert all(math.isfinite(x) for x in parts)
         assert log.metrics["reward"] == pytest.approx(parts[0] + 0.5 * parts[1], abs=1e-5)
     assert len({log.metrics["reward/reward_model"] for log in logs}) > 1  # scores of the samples, not a constant
+    samples = of_type(got, ev.Sample)  # step 1: the batch's four completions, each judged by both rewards
+    assert [s.step for s in samples] == [1] * 4
+    for s in samples:
+        assert s.scores["says_yes"] == (0.5 if "yes" in s.completion.lower() else 0.0)
+        assert s.reward == pytest.approx(s.scores["reward_model"] + s.scores["says_yes"])
+        assert math.isfinite(s.advantage)
+    step_1 = logs[0].metrics
+    assert sum(s.reward for s in samples) / 4 == pytest.approx(step_1["reward"], abs=1e-5)
 
     run_dir = locations.run_dir(project, run_id)
     config = json.loads((run_dir / "adapter" / "adapter_config.json").read_text())

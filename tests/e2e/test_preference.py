@@ -28,8 +28,8 @@ def pair_project(home, tiny_model, tmp_path) -> str:
     return "pairs"
 
 
-def train(project: str, method: str) -> tuple[str, list[ev.Event]]:
-    result = cli("train", project, "--method", method, *SHORT)
+def train(project: str, method: str, *extra: str) -> tuple[str, list[ev.Event]]:
+    result = cli("train", project, "--method", method, *SHORT, *extra)
     assert result.returncode == 0, result.stderr
     run_id = result.stdout.splitlines()[0].strip()
     got = events(project, run_id)
@@ -56,13 +56,23 @@ def test_two_reward_runs_of_one_spec_train_the_same(pair_project):
     assert losses[0] == losses[1]
 
 
-def test_dpo_streams_reward_margins(pair_project):
-    _, got = train(pair_project, "dpo")
+def test_dpo_streams_reward_margins_and_pair_samples(pair_project):
+    _, got = train(pair_project, "dpo", "--set", "sample_every=2", "--set", "sample_count=3",
+                   "--set", "learning_rate=1e-3")
     logs = of_type(got, ev.Log)
     assert [log.step for log in logs] == [1, 2, 3, 4]
     assert all(math.isfinite(log.loss) and "rewards/margins" in log.metrics for log in logs)
     assert "rewards/accuracies" in logs[-1].metrics
     assert "rewards/margins" in of_type(got, ev.Eval)[-1].metrics
+
+    # steps 1, 2 and 4 show three training pairs each, as written, with each answer's log-ratio
+    samples = of_type(got, ev.Sample)
+    assert [s.step for s in samples] == [1] * 3 + [2] * 3 + [4] * 3
+    pairs = {(p["prompt"], p["chosen"], p["rejected"]) for p in PAIRS}
+    assert all((s.prompt, s.completion, s.rejected) in pairs for s in samples)
+    assert len({s.prompt for s in samples}) == 9  # the next pairs each time
+    assert all(math.isfinite(s.chosen_logratio) and math.isfinite(s.rejected_logratio) for s in samples)
+    assert any(s.chosen_logratio != 0.0 for s in samples if s.step == 4)  # the policy has left the reference
 
 
 def test_dpo_trains_on_committed_rankings(home, tiny_model):

@@ -184,10 +184,12 @@ def test_scores_add_the_weighted_rewards_and_chat_completions_arrive_as_messages
     rewards = load_rewards("says_yes:2,answer_len:0.5", str(file))
     rows = [{"prompt": [{"role": "user", "content": "?"}], "answer": "ab"},
             {"prompt": [{"role": "user", "content": "?"}], "answer": "abcd"}]
-    scores, stats = score(rewards, rows, ["yes", "no"], [[1, 2], [3]])
+    scores, stats, judgement = score(rewards, rows, ["yes", "no"], [[1, 2], [3]])
     close(scores, [2 * 1 + 0.5 * 2, 2 * 0 + 0.5 * 4])
     assert stats["reward"] == pytest.approx(2.5) and stats["reward/says_yes"] == 0.5
     assert stats["reward/answer_len"] == 3.0
+    judged = judgement.judged(1)  # what the sample event of the second completion carries
+    assert (judged.scores, judged.total) == ({"says_yes": 0.0, "answer_len": 2.0}, 2.0)
 
 
 def test_the_ppo_method_reads_prompts_and_describes_every_parameter():

@@ -20,6 +20,7 @@ from workbench.rewards.library import (
     regex_reward,
     xml_reward,
 )
+from workbench.rewards.scoring import Judged, Recorder, failure_counts, judge
 
 
 def chat(text: str) -> list[dict]:
@@ -229,15 +230,45 @@ def test_user_functions_are_rewards_by_name(user_file):
     assert total == [2.0, 1.0]
 
 
-def test_a_raising_user_function_scores_none_on_its_records_and_warns(user_file):
+def test_a_raising_user_function_scores_none_on_its_records_warns_once_and_counts(user_file):
     warnings = []
     picky = load_rewards("picky", user_file, warn=warnings.append)[0]
     scores = picky(["p"] * 3, ["a", "boom", "c"], answer=["a", "b", "x"], record_index=[7, 8, 9])
     assert scores == [1.0, None, 0.0]
-    assert warnings == ["reward 'picky' raised ValueError: cannot read boom on record 8; scored 0 there."]
+    assert warnings == [("reward 'picky' raised ValueError: cannot read boom on record 8 (1 of 3 completions of the "
+                         "batch); those score 0, and later failures are counted, not shown.")]
     total, _ = combine([picky], ["p"] * 2, ["boom", "boom"], answer=["a", "b"])
     assert total == [0.0, 0.0]
-    assert "completion 1 of 2 (and 1 more of 2)" in warnings[-1]
+    assert len(warnings) == 1  # shown once; the later batch is counted
+    assert (picky.failures.failed, picky.failures.judged) == (3, 5)
+    assert picky.failures.summary() == ("reward 'picky' raised ValueError: cannot read boom on record 8; it failed "
+                                        "on 3 of 5 completions, which score 0.")
+    assert failure_counts([picky]) == {"reward_errors/picky": 3.0}
+
+
+def test_judge_gives_weighted_scores_totals_and_each_completion_s_errors(user_file):
+    rewards = load_rewards("picky:2,short:0.5", user_file, warn=lambda m: None)
+    judgement = judge(rewards, ["p"] * 3, ["a", "boom", "long answer"], answer=["a", "b", "x"])
+    assert [judgement.judged(i) for i in range(3)] == [
+        Judged({"picky": 2.0, "short": 0.5}, 2.5, {}),
+        Judged({"short": 0.5}, 0.5, {"picky": "ValueError: cannot read boom"}),
+        Judged({"picky": 0.0, "short": 0.0}, 0.0, {}),
+    ]
+    assert judge(rewards[:1], ["p"], ["boom"], answer=["b"]).judged(0) == \
+        Judged({}, None, {"picky": "ValueError: cannot read boom"})  # no reward scored it: no total
+
+
+def test_the_recorder_sees_what_the_trainer_hands_each_reward(user_file):
+    rewards = load_rewards("picky:2,short:0.5", user_file, warn=lambda m: None)
+    recorder = Recorder(rewards)
+    assert [(w.__name__, w.weight) for w in recorder.wrapped] == [("picky", 2.0), ("short", 0.5)]
+    for batch in (["a", "boom"], ["boom", "xy"]):
+        said = [w(["p", "q"], batch, answer=["a", "xy"], log_metric=print) for w in recorder.wrapped]
+        assert said[0] == rewards[0](["p", "q"], batch, answer=["a", "xy"])
+    last = recorder.last
+    assert last.number == 2 and last.completions == ["boom", "xy"] and last.columns == {"answer": ["a", "xy"]}
+    assert [last.judged(i) for i in range(2)] == [
+        Judged({"short": 0.5}, 0.5, {"picky": "ValueError: cannot read boom"}), Judged({"picky": 2.0, "short": 0.5}, 2.5, {})]
 
 
 def test_a_user_function_returning_the_wrong_count_is_an_error(user_file):

@@ -4,7 +4,10 @@ The prompts, their columns and the completion shapes are the ones training would
 rewards (the rows of `workbench.data.prompts.prompt_rows`; message lists where the model has
 a chat template), and the rewards are set up as training sets them up
 (`workbench.rewards.setup.method_rewards`, the reward model included), so what scores well
-here scores well in the run.
+here scores well in the run. Each completion is judged as a training run's samples are
+(`workbench.rewards.scoring.judge`): each reward's weighted score (absent where it gave none),
+the total (None when no reward scored it) and the errors of the rewards that raised on it. A
+reward that raised is reported once, with its first error and record and how many it failed on.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench.data.prompts import prompt_rows
-from workbench.rewards import RewardError, combine, completion_text
+from workbench.rewards import RewardError, completion_text
+from workbench.rewards.scoring import judge
 from workbench.rewards.setup import method_rewards
 
 
@@ -38,9 +42,8 @@ def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | No
     chat = _has_template(folder or _known_folder(project_name, model_ref))
     rows = prompt_rows(_first_records(project, chosen, list(datasets), prompts), chat)
 
-    warnings: list[str] = []
     tokenizer = _tokenizer(project_name, model_ref, folder) if folder or p.length_unit == "tokens" else None
-    rewards = method_rewards(project_name, p, warn=warnings.append, tokenizer=tokenizer)
+    rewards = method_rewards(project_name, p, warn=lambda message: None, tokenizer=tokenizer)  # summed up below
 
     sampler = _Sampler(folder, tokenizer, p, seed) if folder else None
     groups = []
@@ -54,16 +57,26 @@ def dry_run(project_name: str, method: str = "grpo", values: dict[str, Any] | No
         columns = {k: [v] * len(texts) for k, v in row.items() if k != "prompt"}
         if ids is not None:
             columns["completion_ids"] = ids
-        total, per_reward = combine(rewards, [prompt] * len(texts), completions, **columns)
+        judgement = judge(rewards, [prompt] * len(texts), completions, **columns)
+        rows_out = []
+        for i, text in enumerate(texts):
+            judged = judgement.judged(i)
+            rows_out.append({"completion": text, "scores": judged.scores, "total": judged.total,
+                             "errors": judged.errors})
         groups.append({
             "index": row["record_index"],
             "prompt": completion_text(prompt[-1:] if isinstance(prompt, list) else prompt),
-            "rows": [{"completion": t, "scores": {name: s[i] for name, s in per_reward.items()}, "total": total[i]}
-                     for i, t in enumerate(texts)],
+            "rows": rows_out,
         })
     named = [{"name": r.name, "weight": r.weight} for r in rewards]
+    warnings = [line for r in rewards if (line := _failures(r))]
     return {"project": project_name, "method": method, "model": model_ref, "sampled": sampler is not None,
             "rewards": named, "prompts": groups, "warnings": warnings}
+
+
+def _failures(reward) -> str | None:
+    failures = getattr(reward, "failures", None)
+    return failures.summary() if failures is not None else None
 
 
 def _first_records(project, method, datasets: list[str], count: int) -> list[dict]:

@@ -3,7 +3,9 @@
 The model learns to raise the likelihood of chosen answers over rejected ones relative to a
 frozen reference: the base model. With LoRA the reference is the base with the adapter
 switched off (no second copy in memory); with full training TRL keeps a frozen copy.
-Logged per step: loss, rewards/margins, rewards/accuracies (forwarded as metrics).
+Logged per step: loss, rewards/margins, rewards/accuracies (forwarded as metrics). At step 1 and
+every `sample_every` steps, `sample_count` training pairs become sample events with the policy's
+log-ratio to the reference for each answer (`methods.kit.samples.PairSamples`: one no-grad forward).
 
 The recipe: params and tokenizer -> pairs -> model -> trainer -> train -> save.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from workbench.methods.kit import pair_data
 from workbench.methods.kit.recipe import build_trainer, load, start, train_to_end
+from workbench.methods.kit.samples import PairSamples
 from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.methods.pair_params import DPOParams
 from workbench.run.context import JobContext
@@ -41,6 +44,7 @@ def run(spec: JobSpec, job: JobContext):
     )
     trainer = build_trainer(DPOTrainer, job, model, config, tokenizer, train_ds, eval_ds,
                             ref_model=None, peft_config=peft_config(p))
+    trainer.add_callback(PairSamples(job, trainer, p.sample_every, p.sample_count))
 
     # 5. Train, final eval and save: the adapter alone for LoRA, the whole model otherwise.
     return train_to_end(trainer, job, p, tokenizer)

@@ -5,7 +5,9 @@ rewards (rule-based ones of the library, functions of the person's reward file, 
 model), and a completion is pushed up by how much its total beats the mean of its group.
 No critic, and with beta = 0 no reference model either. Logged per step (as Log metrics):
 reward, reward_std, rewards/<name>/mean for each reward, kl (when beta > 0), entropy,
-completions/mean_length, completions/clipped_ratio, clip_ratio/*.
+completions/mean_length, completions/clipped_ratio, clip_ratio/*, and reward_errors/<name> once a
+reward has raised. At step 1 and every `sample_every` steps, the completions of `sample_count`
+prompts become sample events (`methods.kit.samples`), with each reward's score and the advantage.
 
 Data (rows by `workbench.data.prompts.prompt_rows`): prompt records (their other columns, such
 as answer or tests, reach the rewards), prompt/completion records (the completion becomes the
@@ -31,7 +33,9 @@ from workbench.methods.kit.recipe import (
     start,
     train_to_end,
 )
+from workbench.methods.kit.samples import RewardSamples, counting_errors
 from workbench.methods.kit.train_args import dtype_name, peft_config, trainer_args
+from workbench.rewards.scoring import Recorder
 from workbench.rewards.setup import check_group, method_rewards
 from workbench.run.context import JobContext
 from workbench.run.spec import DataSource, JobSpec, Runtime
@@ -72,7 +76,9 @@ def train_on_rewards(spec: JobSpec, job: JobContext, params_cls: type, config_cl
     model = load(spec, job, p, folder)
     job.check_stop()
 
-    # 5. Trainer.
+    # 5. Trainer: TRL calls the rewards through a recorder, whose batches become sample events; its
+    #    logged metrics count the completions each reward failed on (reward_errors/<name>).
+    recorder = Recorder(reward_funcs)
     config = config_cls(
         **rl_args(p, job, runtime, config_cls),
         num_generations=p.num_generations,
@@ -82,8 +88,9 @@ def train_on_rewards(spec: JobSpec, job: JobContext, params_cls: type, config_cl
         reward_weights=weights,
         **own(p),
     )
-    trainer = build_trainer(trainer_cls, job, model, config, tokenizer, train_ds,
-                            reward_funcs=reward_funcs, peft_config=peft_config(p))
+    trainer = build_trainer(counting_errors(trainer_cls, reward_funcs), job, model, config, tokenizer, train_ds,
+                            reward_funcs=recorder.wrapped, peft_config=peft_config(p))
+    trainer.add_callback(RewardSamples(job, recorder, trainer, p.sample_every, p.sample_count, p.num_generations))
 
     # 6. Train and save: the adapter alone for LoRA and QLoRA, the whole model otherwise.
     return train_to_end(trainer, job, p, tokenizer)

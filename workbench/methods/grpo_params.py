@@ -53,6 +53,8 @@ class RLParams:
     _lora: Fields = common.LORA
     _qlora: Fields = common.QLORA
     _schedule: Fields = common.SCHEDULE.without("eval_steps")
+    _samples: Fields = common.samples(5, 2, "the completions of sample_count prompts, each reward's score, the "
+                                            "total and the advantage,", "Free: the trainer sampled and scored them.")
 
 
 @paramclass

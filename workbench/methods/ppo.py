@@ -5,6 +5,9 @@ per-token rewards: -kl_coef * KL(policy || reference) on every token plus the sc
 last one (Ziegler et al. 2019). GAE turns them and the value head's estimates into
 advantages; ppo_epochs passes of minibatch updates then apply the clipped policy and value
 losses (the arithmetic is in `ppo_core`). The KL coefficient is fixed or adapts to target_kl.
+At step 1 and every `sample_every` iterations, `sample_count` completions become sample events
+with each reward's score, the total and the advantage; `reward_errors/<name>` counts the
+completions a reward raised on.
 
 The models. The policy is the base with LoRA (or every weight, mode=full). The value head is
 a linear layer on the policy's last hidden state, trained with it: one trunk, so no second
@@ -36,9 +39,11 @@ from workbench.data.errors import DataError
 from workbench.data.prep import read_prompt_rows
 from workbench.data.prompts import has_chat_template
 from workbench.methods import ppo_core as core
+from workbench.methods.kit.samples import due, sample_event
 from workbench.methods.kit.train_args import dtype_name, peft_config, prepare_base
 from workbench.methods.ppo_params import PPOParams
 from workbench.params import ParamError
+from workbench.rewards.scoring import failure_counts
 from workbench.run import events as ev
 from workbench.run import layout
 from workbench.run.context import JobContext
@@ -93,8 +98,8 @@ def run(spec: JobSpec, job: JobContext):
     while step < p.max_steps:
         started = time.time()
         batch = batch_indices(step, p.batch_size, len(rows), runtime.seed)
-        rollout, texts, sample_stats = make_rollout(ppo, tokenizer, [prompt_ids[i] for i in batch],
-                                                    [rows[i] for i in batch], rewards, stop_ids, p)
+        rollout, judgement, sample_stats = make_rollout(ppo, tokenizer, [prompt_ids[i] for i in batch],
+                                                        [rows[i] for i in batch], rewards, stop_ids, p)
         kl_coef = ppo.kl.value
         rollout_stats = add_advantages(rollout, kl_coef, p)
         ppo.kl.update(rollout_stats["kl"], n_steps=len(batch))
@@ -103,13 +108,14 @@ def run(spec: JobSpec, job: JobContext):
         job.last_step = step
         tokens = int(rollout.attention_mask[:, :rollout.prompt_len].sum() + rollout.mask.sum())
         tokens_seen += tokens
+        if due(step, p.sample_every):
+            emit_samples(job, step, judgement, rollout, p.sample_count)
         if step % p.logging_steps == 0 or step == p.max_steps:
-            stats = {**sample_stats, **rollout_stats, **update_stats, "kl_coef": kl_coef}
+            stats = {**sample_stats, **rollout_stats, **update_stats, "kl_coef": kl_coef, **failure_counts(rewards)}
             job.emit(ev.Log(step=step, total_steps=p.max_steps, epoch=step * p.batch_size / len(rows),
                             loss=stats.pop("loss"), lr=p.learning_rate, grad_norm=stats.pop("grad_norm"),
                             tokens_per_s=tokens / max(time.time() - started, 1e-9), tokens_seen=tokens_seen,
                             metrics=stats))
-            job.emit(ev.Sample(step=step, prompt=render_prompt(rows[batch[0]]["prompt"]), completion=texts[0]))
         if step % p.save_steps == 0 or job.stop_requested:
             save_checkpoint(ppo, tokenizer, job, step, tokens_seen, p.max_steps)
         if job.stop_requested:
@@ -157,12 +163,6 @@ def batch_indices(step: int, batch_size: int, n: int, seed: int) -> list[int]:
     return out
 
 
-def render_prompt(prompt) -> str:
-    if isinstance(prompt, list):
-        return "\n".join(f"{m['role']}: {m['content']}" for m in prompt)
-    return prompt
-
-
 # -- rewards ------------------------------------------------------------------------------------
 
 def load_rewards(spec: JobSpec, p, tokenizer, first_row: dict) -> list:
@@ -179,22 +179,32 @@ def load_rewards(spec: JobSpec, p, tokenizer, first_row: dict) -> list:
 
 
 def score(rewards: list, rows: list[dict], texts: list[str], completion_ids: list[list[int]]):
-    """(total score per completion, {metric: mean}): every reward called as TRL calls it, with the
-    rows' other fields (record_index among them) as columns; chat prompts get their completions as
-    an assistant turn."""
-    from workbench.rewards import combine
+    """(total score per completion, {metric: mean}, the judgement): every reward called as TRL calls
+    it (`rewards.scoring.judge`), with the rows' other fields (record_index among them) as columns;
+    chat prompts get their completions as an assistant turn. A score of None counts 0."""
+    from workbench.rewards.scoring import judge
 
     prompts = [r["prompt"] for r in rows]
     completions = [[{"role": "assistant", "content": t}] for t in texts] \
         if isinstance(prompts[0], list) else list(texts)
     names = sorted({k for r in rows for k in r} - set(RESERVED_COLUMNS))
     columns = {k: [r.get(k) for r in rows] for k in names}
-    total, per_reward = combine(rewards, prompts, completions, completion_ids=completion_ids, **columns)
+    judgement = judge(rewards, prompts, completions, completion_ids=completion_ids, **columns)
+    total = [t or 0.0 for t in judgement.totals()]
     scores = torch.tensor(total, dtype=torch.float32)
     stats = {"reward": scores.mean().item(), "reward_std": scores.std().item() if len(total) > 1 else 0.0}
-    if len(per_reward) > 1:
-        stats.update({f"reward/{name}": sum(v) / len(v) for name, v in per_reward.items()})
-    return scores, stats
+    if len(judgement.raw) > 1:
+        stats.update({f"reward/{name}": sum(x or 0.0 for x in v) / len(v) for name, v in judgement.raw.items()})
+    return scores, stats, judgement
+
+
+def emit_samples(job: JobContext, step: int, judgement, rollout: Rollout, count: int) -> None:
+    """The first `count` completions of the iteration as sample events: each reward's weighted score,
+    the total, and the advantage (the mean of the completion's whitened per-token advantages)."""
+    advantages = core.masked_mean(rollout.advantages, rollout.mask, dim=1).tolist()
+    for i in range(min(count, len(judgement))):
+        job.emit(sample_event(step, judgement.prompts[i], judgement.completions[i], judgement.judged(i),
+                              advantages[i]))
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -288,8 +298,8 @@ class Rollout:
 @torch.no_grad()
 def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: list[dict], rewards: list,
                  stop_ids: list[int], p):
-    """(rollout, completion texts, stats of the samples): sample, score, and evaluate under the
-    policy, the value head and the reference."""
+    """(rollout, the rewards' judgement of the completions, stats of the samples): sample, score, and
+    evaluate under the policy, the value head and the reference."""
     from transformers import GenerationConfig
 
     device = next(ppo.head.parameters()).device
@@ -306,7 +316,7 @@ def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: l
 
     kept = [ids[:n] for ids, n in zip(completion.tolist(), mask.sum(1).tolist())]
     texts = tokenizer.batch_decode(kept, skip_special_tokens=True)
-    scores, sample_stats = score(rewards, rows, texts, kept)
+    scores, sample_stats, judgement = score(rewards, rows, texts, kept)
     sample_stats["stopped"] = sum(bool(ids) and ids[-1] in stop_ids for ids in kept) / len(kept)
 
     logprobs, ref_logprobs, values = [], [], []
@@ -324,7 +334,7 @@ def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: l
         ref_logprobs.append(core.logprobs_from_logits(ref_logits, completion[part]))
     rollout = Rollout(sequences, attention, prompt_len, mask, torch.cat(logprobs), torch.cat(ref_logprobs),
                       torch.cat(values), scores.to(device))
-    return rollout, texts, sample_stats
+    return rollout, judgement, sample_stats
 
 
 def add_advantages(rollout: Rollout, kl_coef: float, p) -> dict[str, float]:

@@ -59,4 +59,6 @@ class PPOParams:
                                 min=0.0, max=10.0, group="method")
     _lora: Fields = common.LORA.without("use_dora", "use_rslora")
     _schedule: Fields = common.SCHEDULE.without("eval_steps", "gradient_checkpointing")
+    _samples: Fields = common.samples(5, 4, "sample_count completions of the iteration with each reward's score, the "
+                                            "total and the advantage,", "Free: the iteration sampled and scored them.")
     _reward_options: Fields = common.reward_options(group="reward options")

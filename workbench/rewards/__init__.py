@@ -9,8 +9,9 @@ so the same objects go to TRL's trainers and to `combine` here:
     total, per_reward = combine(rewards, prompts, completions, answer=["42", "7"])
 
 A reward returns one float per completion, or None where it cannot judge one (the total
-counts None as 0). A function that raises on some records is reported by name and record,
-those records score None, and the run goes on; a reward set up wrongly (a missing column,
+counts None as 0). A function that raises on some records is reported once by name and record
+and then counted, those records score None, and the run goes on (`workbench.rewards.scoring`
+says which reward raised on which completion); a reward set up wrongly (a missing column,
 a bad pattern) raises `RewardError` with what to fix. Light at import: no torch.
 """
 
@@ -21,6 +22,7 @@ from typing import Any, Callable
 
 from workbench.rewards.library import LIBRARY, OPTION_DEFAULTS, RewardError, completion_text
 from workbench.rewards.reward import Reward
+from workbench.rewards.scoring import judge
 from workbench.rewards.spec import parse_spec
 
 __all__ = ["LIBRARY", "OPTION_DEFAULTS", "Reward", "RewardError", "combine", "completion_text",
@@ -77,14 +79,11 @@ def reward_options(options: Any = None) -> dict[str, Any]:
 
 def combine(rewards: list[Reward], prompts: list, completions: list, **columns: Any
             ) -> tuple[list[float], dict[str, list[float]]]:
-    """(weighted total per completion, each reward's scores by name); None scores count as 0."""
-    per_reward: dict[str, list[float]] = {}
-    total = [0.0] * len(completions)
-    for reward in rewards:
-        scores = [0.0 if s is None else float(s) for s in reward(prompts, completions, **columns)]
-        per_reward[reward.name] = scores
-        total = [t + reward.weight * s for t, s in zip(total, scores)]
-    return total, per_reward
+    """(weighted total per completion, each reward's scores by name); None scores count as 0.
+    `workbench.rewards.scoring.judge` says more: the weighted scores, None and the errors."""
+    judgement = judge(rewards, prompts, completions, **columns)
+    per_reward = {name: [0.0 if s is None else s for s in scores] for name, scores in judgement.raw.items()}
+    return [t or 0.0 for t in judgement.totals()], per_reward
 
 
 def _to_stderr(message: str) -> None:

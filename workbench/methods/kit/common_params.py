@@ -77,3 +77,14 @@ def reward_options(group: str) -> Fields:
     """The options of the library rewards (`workbench.rewards.library.OPTIONS`), in the form group `group`."""
     return Fields(**{name: param(o.default, o.help, min=o.min, max=o.max, choices=o.choices, group=group)
                      for name, o in OPTIONS.items()})
+
+
+def samples(every: int, count: int, what: str, cost: str) -> Fields:
+    """How often a run writes `sample` events, which the monitor shows: `what` it shows of
+    `sample_count` things, `cost` what that costs the run."""
+    return Fields(
+        sample_every=param(every, f"Show {what} at step 1 and every this many steps (0: never). {cost}",
+                           min=0, max=1_000_000, group="schedule"),
+        sample_count=param(count, "How many the monitor shows each time (see sample_every).", min=1, max=64,
+                           group="schedule"),
+    )
