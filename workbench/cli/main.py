@@ -105,6 +105,8 @@ def cmd_resume(args) -> None:
     if args.wait:
         info = store.wait(args.name, args.run)
         print(f"{info.state}: step {info.step}, last loss {_fmt(info.last_loss)}")
+        if info.state != "completed":
+            raise CommandError(f"Run {args.run} {info.state}: {info.message}")
 
 
 def cmd_methods(args) -> None:

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from workbench.files import write_toml
 from workbench.jobs.errors import humanize
 from workbench.run import events as ev
-from workbench.run import layout, liveness
+from workbench.run import disk, layout, liveness
 from workbench.run.context import JobContext, StopRequested
 from workbench.run.spec import JobSpec
 
@@ -69,7 +69,7 @@ def run(run_dir: Path, resume: bool) -> int:
         print(f"Another worker{f' (pid {held.pid})' if held.pid else ''} is running {run_dir}; "
               "this one exits without touching it.", file=sys.stderr)
         return 3
-    writer = ev.EventWriter(run_dir / layout.EVENTS)
+    writer = ev.EventWriter(run_dir / layout.EVENTS, reserve=True)
     beat_stop = liveness.announce(run_dir)
     job: JobContext | None = None
     early_stop = False
@@ -123,7 +123,10 @@ def run(run_dir: Path, resume: bool) -> int:
             writer.emit(ev.Finished(reason="stopped", step=job.last_step if job else 0), sync=True)
             return 0
         traceback.print_exc(file=sys.stderr)
-        kind, message = humanize(exc)
+        if disk.is_no_space(exc):
+            kind, message = disk.DiskFull.kind, disk.stopped_message(run_dir, exc, job.last_step if job else 0)
+        else:
+            kind, message = humanize(exc)
         writer.emit(ev.Error(message=message, kind=kind), sync=True)
         return 1
     finally:

@@ -10,6 +10,7 @@ for its field. An event of a type it does not know (a newer writer's) is passed 
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import os
@@ -19,6 +20,8 @@ import typing
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Literal
+
+from workbench.run import disk, layout
 
 
 @dataclass
@@ -119,7 +122,7 @@ class Error(Event):
 
     type: ClassVar[str] = "error"
     message: str = ""
-    kind: str = "error"  # out_of_memory | bad_data | missing_model | bad_spec | error
+    kind: str = "error"  # out_of_memory | disk_full | bad_data | missing_model | bad_spec | error
 
 
 @dataclass
@@ -227,28 +230,59 @@ def _fit(value: Any, hint: Any) -> tuple[bool, Any]:
 
 
 class EventWriter:
-    """Appends events to a file, one flushed line each. Only rank 0 should write."""
+    """Appends events to a file, one whole line each, written straight to the file. Only rank 0 should
+    write.
 
-    def __init__(self, path: Path, enabled: bool = True):
+    With `reserve`, the writer holds a few hundred KiB of disk beside the file (`disk.Reserve`): the
+    first write that meets a full disk gives them back and completes its line, then raises
+    `disk.DiskFull` so that the run stops while its last events (the error that ends it) still fit.
+    A line is never left half-written by a full disk while the reserve lasts."""
+
+    def __init__(self, path: Path, enabled: bool = True, reserve: bool = False):
         self.path = Path(path)
         self.enabled = enabled
-        self._file = open(self.path, "a", encoding="utf-8") if enabled else None
-        if self._file is not None and not _ends_a_line(self.path):
-            self._file.write("\n")  # the last line was cut (a writer killed mid-line): it stays alone
-            self._file.flush()
+        self._fd: int | None = None
+        self._reserve: disk.Reserve | None = None
+        self.disk_full = False  # set once a write met a full disk
+        if not enabled:
+            return
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if reserve:
+            self._reserve = disk.Reserve(self.path.with_name(layout.SPACE_RESERVE))
+        if not _ends_a_line(self.path):
+            self._write(b"\n")  # the last line was cut (a writer killed mid-line): it stays alone
 
     def emit(self, event: Event, sync: bool = False) -> None:
-        if self._file is None:
+        if self._fd is None:
             return
-        self._file.write(json.dumps(event.to_dict(), default=_plain) + "\n")
-        self._file.flush()
+        first_full = self._write((json.dumps(event.to_dict(), default=_plain) + "\n").encode())
         if sync:
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
+        if first_full:
+            raise disk.DiskFull(f"No space left on {disk.mount_point(self.path)} while writing the run's events "
+                                f"({disk.mb(disk.free_bytes(self.path))} free)")
+
+    def _write(self, data: bytes) -> bool:
+        """Write all of `data`; True when this write was the first to meet a full disk."""
+        view, first_full = memoryview(data), False
+        while view:
+            try:
+                view = view[os.write(self._fd, view):]
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                    raise
+                self.disk_full = True
+                if self._reserve is None or not self._reserve.release():
+                    raise disk.DiskFull(f"No space left on {disk.mount_point(self.path)} for the run's events") from exc
+                first_full = True
+        return first_full
 
     def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._reserve is not None:
+            self._reserve.drop()
 
 
 def _ends_a_line(path: Path) -> bool:

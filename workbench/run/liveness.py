@@ -281,6 +281,9 @@ def _beat(path: Path, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             write_atomic(path, f"{time.time():.3f}\n")
-        except OSError:
-            pass
+        except OSError:  # a full disk has no block for the new file: touching the old one needs none
+            try:
+                os.utime(path)
+            except OSError:
+                pass
         stop.wait(interval)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from workbench import models
 from workbench import params as params_mod
 from workbench.methods.kit import memory_probe
+from workbench.methods.kit.checkpoints import safe, save_final
 from workbench.methods.kit.callback import EventCallback
 from workbench.methods.kit.train_args import (
     ADAPTER_MODES,
@@ -60,8 +61,9 @@ def load(spec: JobSpec, job: JobContext, p: Any, folder: Path, **kw):
 
 def build_trainer(trainer_cls: type, job: JobContext, model, config, tokenizer, train_ds, eval_ds=None, **kw):
     """`trainer_cls` (a transformers Trainer or a TRL one) on the recipe's model, config and data,
-    reporting to the job's events; `kw` adds what only that trainer takes (peft_config...)."""
-    return trainer_cls(
+    reporting to the job's events, its checkpoints staged and checked for space (`checkpoints.safe`);
+    `kw` adds what only that trainer takes (peft_config...)."""
+    trainer = safe(trainer_cls)(
         model=model,
         args=config,
         train_dataset=train_ds,
@@ -70,6 +72,8 @@ def build_trainer(trainer_cls: type, job: JobContext, model, config, tokenizer, 
         callbacks=[EventCallback(job)],
         **kw,
     )
+    trainer.job = job
+    return trainer
 
 
 def train_to_end(trainer, job: JobContext, p: Any, tokenizer, probe: bool = False) -> Path | None:
@@ -92,6 +96,5 @@ def train_to_end(trainer, job: JobContext, p: Any, tokenizer, probe: bool = Fals
         trainer.evaluate()
     out = layout.output_for(job.run_dir, adapter=p.mode in ADAPTER_MODES)
     job.status(f"Saving {out.name}")
-    trainer.save_model(str(out))
-    tokenizer.save_pretrained(str(out))
+    save_final(trainer, tokenizer, out)
     return out
