@@ -64,8 +64,8 @@ class MetricPicker(ModalScreen[str | None]):
         for name in names:
             series = self.metrics.get(name)
             label = Text.assemble(printable(name).ljust(width + 2),
-                                  (f"{number(series.last if series else None)}", "dim"),
-                                  (f"  ({len(series or [])} points)", "dim"))
+                                  (number(series.last if series else None).rjust(10), "bold"),
+                                  (f"  {len(series or [])} points", "dim"))
             listed.add_option(Option(label, id=name))
         if names:
             listed.highlighted = names.index(self.current) if self.current in names else 0

@@ -29,7 +29,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.messages import ExportRun
 from screens.metric_picker import MetricPicker
-from screens.run_charts import Chart, charts_for, single
+from screens.run_charts import Chart, charts_for, reward_weights, single
 from screens.run_history import Note, RunHistory
 from screens.run_metrics import RunMetrics
 from screens.run_samples import RunSamples
@@ -39,9 +39,6 @@ from screens.widgets.run_stats import RunStats
 from screens.widgets.samples_panel import SamplesPanel
 from workbench import locations
 from workbench.jobs import launch, store
-from workbench.rewards import model as reward_model
-from workbench.rewards.library import RewardError
-from workbench.rewards.spec import parse_spec
 from workbench.run import events as ev
 from workbench.run import layout
 from workbench.run.spec import JobSpec
@@ -58,18 +55,6 @@ PICK_KEYS = Binding.Group("worst/best")
 NARROW = 110  # columns under which the samples take the figures' place
 SHORT = 30  # rows under which the samples take the event log's place
 
-
-def reward_weights(params: dict) -> dict[str, float]:
-    """{reward function: weight} of a run's params (its rule rewards and its reward model)."""
-    weights: dict[str, float] = {}
-    try:
-        weights.update(parse_spec(str(params.get("rewards") or "")))
-    except RewardError:
-        pass  # none named, or a spec the worker refused: the charts show the functions unweighted
-    weight = params.get("reward_model_weight")
-    if params.get("reward_model") and isinstance(weight, (int, float)) and not isinstance(weight, bool):
-        weights[reward_model.NAME] = float(weight)
-    return weights
 
 
 class MonitorScreen(Screen):
@@ -89,7 +74,7 @@ class MonitorScreen(Screen):
         Binding("v", "view('chart')", "Charts", id="monitor.charts"),
         # No description: the palette names each chart instead ("Chart: reward"), with its number.
         *(Binding(str(n), f"chart_number({n})", "", show=False, id=f"monitor.chart_{n}") for n in range(1, 10)),
-        Binding("s", "stop", "Stop & save", id="monitor.stop"),
+        Binding("s", "stop", "Stop", tooltip="Stop the run; the worker saves a checkpoint first", id="monitor.stop"),
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("e", "export", "Export", id="monitor.export"),
         Binding("escape", "back", "Back", id="monitor.back"),
@@ -205,7 +190,7 @@ class MonitorScreen(Screen):
             self.query_one("#log", RichLog).border_subtitle = \
                 f"{message.skipped} unreadable line{'s' if message.skipped > 1 else ''} skipped"
         self._show_chart()
-        self.query_one(SamplesPanel).show(self.samples)
+        self._samples(lambda panel: panel.show(self.samples))
         self._write_notes()
         self._show_error()
         self._show_stats()
@@ -255,6 +240,7 @@ class MonitorScreen(Screen):
             self._info_error = message.error
             return
         self._info_error = ""
+        keys = self._run_keys()
         self.info, self.resumable = message.info, message.resumable
         if self.stopping and not message.info.alive:
             self.stopping = False
@@ -262,9 +248,13 @@ class MonitorScreen(Screen):
                 message.info.alive or message.info.state == "failed"
                 or time.monotonic() - self.resuming_since > RESUME_PATIENCE_SECONDS):
             self.resuming_since = None
-        self.refresh_bindings()
+        if self._run_keys() != keys:  # the footer is rebuilt on a change only: a rebuild shows blank a frame
+            self.refresh_bindings()
         self._show_error()
         self._show_stats()
+
+    def _run_keys(self) -> tuple:
+        return tuple(self.check_action(action, ()) for action in ("stop", "resume", "export"))
 
     @property
     def state(self) -> str:
@@ -316,18 +306,23 @@ class MonitorScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("chart", "chart_number", "pick_metric"):
             return self.view == "chart"
-        if action in ("page", "filter", "full_text"):
+        if action in ("page", "filter"):
             return self.view == "samples"
+        if action == "full_text":  # only while some text is cut, or to cut it again
+            panel = self.query_one(SamplesPanel)
+            return self.view == "samples" and (panel.cut or panel.full)
         if action == "view":
             return parameters[0] != self.view if parameters else True
+        # An action the run's state rules out is hidden (the footer must fit 80 columns); one held
+        # up by a stop or resume under way is greyed out until it is done.
         busy = self.stopping or self.resuming_since is not None
         alive = bool(self.info and self.info.alive)
         if action == "stop":
-            return True if alive and not busy else None
+            return None if self.stopping else alive and not busy
         if action == "resume":
-            return True if self.resumable and not busy else None
+            return None if self.resuming_since is not None else self.resumable and not busy
         if action == "export":
-            return True if self.info is not None and not alive and not busy else None
+            return None if busy else self.info is not None and not alive
         return True
 
     def action_chart(self, delta: int) -> None:
@@ -361,13 +356,21 @@ class MonitorScreen(Screen):
         self.refresh_bindings()
 
     def action_page(self, delta: int) -> None:
-        self.query_one(SamplesPanel).page(delta)
+        self._samples(lambda panel: panel.page(delta))
 
     def action_filter(self, how: str) -> None:
-        self.query_one(SamplesPanel).set_filter(how)
+        self._samples(lambda panel: panel.set_filter(how))
 
     def action_full_text(self) -> None:
-        self.query_one(SamplesPanel).toggle_full()
+        self._samples(SamplesPanel.toggle_full)
+
+    def _samples(self, change) -> None:
+        """Change the samples panel; the footer offers `x` while its page cuts some text."""
+        panel = self.query_one(SamplesPanel)
+        cut = panel.cut
+        change(panel)
+        if panel.cut != cut:
+            self.refresh_bindings()
 
     def action_stop(self) -> None:
         self.stopping = True

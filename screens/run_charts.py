@@ -13,6 +13,9 @@ import re
 from dataclasses import dataclass, replace
 
 from screens.run_metrics import EVAL, RunMetrics
+from workbench.rewards import model as reward_model
+from workbench.rewards.library import RewardError
+from workbench.rewards.spec import parse_spec
 
 PALETTE = ("cyan", "orange", "green", "magenta", "blue+", "red", "cyan+", "orange+", "green+", "magenta+")
 EVAL_COLOR = "orange"
@@ -150,6 +153,19 @@ def function_lines(metrics: RunMetrics, weights: dict[str, float], patterns=FUNC
                 lines.append(Line(key, label, PALETTE[len(lines) % len(PALETTE)], scale=weight))
                 break
     return tuple(lines)
+
+
+def reward_weights(params: dict) -> dict[str, float]:
+    """{reward function: weight} of a run's params (its rule rewards and its reward model)."""
+    weights: dict[str, float] = {}
+    try:
+        weights.update(parse_spec(str(params.get("rewards") or "")))
+    except RewardError:
+        pass  # none named, or a spec the worker refused: the charts show the functions unweighted
+    weight = params.get("reward_model_weight")
+    if params.get("reward_model") and isinstance(weight, (int, float)) and not isinstance(weight, bool):
+        weights[reward_model.NAME] = float(weight)
+    return weights
 
 
 def charts_for(method: str, metrics: RunMetrics, weights: dict[str, float] | None = None) -> list[Chart]:

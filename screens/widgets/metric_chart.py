@@ -57,6 +57,34 @@ def step_ticks(first: int, last: int, count: int) -> list[int]:
     return sorted({round(first + (last - first) * i / (count - 1)) for i in range(count)})
 
 
+def percent_ticks(low: float, high: float, count: int) -> tuple[list[float], list[float], list[str]]:
+    """(y limits, ticks, labels) for an axis of shares: evenly spaced, labelled as percentages with
+    as many decimals as the span needs; a flat line gets a little room, inside 0-100 %."""
+    if high - low < 1e-9:
+        low, high = max(0.0, low - 0.05), (high + 0.05 if high + 0.05 <= 1.0 or high > 1.0 else 1.0)
+        if high - low < 1e-9:
+            high = low + 0.05
+    count = max(2, count)
+    ticks = [low + (high - low) * i / (count - 1) for i in range(count)]
+    span = high - low
+    digits = 0 if span >= 0.04 else 1 if span >= 0.004 else 2
+    return [low, high], ticks, [f"{tick:.{digits}%}" for tick in ticks]
+
+
+def fit_title(name: str, parts: list[str], width: int) -> str:
+    """`name: part, part, ...` in `width` characters (plotext drops a title that does not fit): the
+    parts that fit, then an ellipsis."""
+    title = f"{name}: " + ", ".join(parts)
+    if len(title) <= width:
+        return title
+    shown = f"{name}:"
+    for part in parts:
+        if len(shown) + len(part) + 4 > width:
+            return shown + " …" if len(shown) + 2 <= width else shown[:max(0, width - 1)] + "…"
+        shown += (" " if shown.endswith(":") else ", ") + part
+    return shown
+
+
 def number(value: float | None, percent: bool = False) -> str:
     """A value for a title: a share as a percentage, else four significant digits."""
     if value is None:
@@ -84,8 +112,9 @@ def band_lines(metrics: RunMetrics, line: Line, series: Series, limit: int) -> t
     steps, low, high = band_bounds(metrics, line, series)
     if not steps:
         return None
-    envelope = not line.std
-    return thin(steps, low, limit, "min" if envelope else "mean"), thin(steps, high, limit, "max" if envelope else "mean")
+    envelope = not line.std  # min/max: each bucket's extremes
+    return (thin(steps, low, limit, "min" if envelope else "mean"),
+            thin(steps, high, limit, "max" if envelope else "mean"))
 
 
 def band_bounds(metrics: RunMetrics, line: Line, series: Series) -> tuple[list[int], list[float], list[float]]:
@@ -166,6 +195,8 @@ class MetricChart(PlotextPlot):
         first = last = None
         dropped = 0
         parts = []
+        shares: dict[str, list[float]] = {}  # side -> [low, high] while every line on it is a share
+        other_sides: set[str] = set()
         for line in self.chart.lines:
             series = self.metrics.get(line.key)
             if not series:
@@ -183,6 +214,12 @@ class MetricChart(PlotextPlot):
             band = band_lines(self.metrics, line, series, limit) if line.band else None
             for bound in band or ():
                 plt.plot(*bound, color=BAND_COLOR, marker="braille", yside=side)
+            if line.percent:
+                drawn = values + [v for bound in band or () for v in bound[1]]
+                span = shares.setdefault(side or "left", [math.inf, -math.inf])
+                span[0], span[1] = min(span[0], min(drawn)), max(span[1], max(drawn))
+            else:
+                other_sides.add(side or "left")
             if line.points:
                 plt.scatter(*thin(steps, values, limit), label=line.label, color=line.color, marker="●", yside=side)
             else:
@@ -192,10 +229,15 @@ class MetricChart(PlotextPlot):
             plt.title(self.title)
             return
         if dropped:
-            parts.append(f"{dropped} NaN/inf not drawn")
-        self.title = f"{self.chart.name}: " + ", ".join(parts)
+            parts.insert(0, f"{dropped} NaN/inf not drawn")
+        self.title = fit_title(self.chart.name, parts, self.size.width - 2)
         plt.title(self.title)
         plt.xticks(step_ticks(first, last, self.size.width // 10))
+        for side, (low, high) in shares.items():
+            if side not in other_sides:
+                limits, ticks, labels = percent_ticks(low, high, min(5, self.size.height // 4))
+                plt.ylim(*limits, yside=side)
+                plt.yticks(ticks, labels, yside=side)
 
     def _describe(self, line: Line, series: Series, values: list[float]) -> str:
         """`label latest` for the title, with the spread when the band is a std."""

@@ -12,18 +12,26 @@ from __future__ import annotations
 import math
 
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from screens.run_samples import FILTERS, FunctionError, RunSamples, errors_of, picked, rank_value
+from screens.run_samples import (
+    FILTERS,
+    FunctionError,
+    RunSamples,
+    errors_of,
+    picked,
+)
 from workbench.run import events as ev
 from workbench.terminal import printable
 
 SHORT_LINES = 6  # lines of a completion shown until the full text is asked for
 SHORT_CHARS = 600
 PROMPT_LINES = 3
+PROMPT_CHARS = 300
 
 
 def clipped(text: str, full: bool, lines: int = SHORT_LINES, chars: int = SHORT_CHARS) -> tuple[str, int]:
@@ -38,6 +46,11 @@ def clipped(text: str, full: bool, lines: int = SHORT_LINES, chars: int = SHORT_
     return shown, max(0, len(rows) - lines)
 
 
+def is_cut(text: str, lines: int = SHORT_LINES, chars: int = SHORT_CHARS) -> bool:
+    shown, hidden = clipped(text, False, lines, chars)
+    return bool(hidden) or shown != printable(text)
+
+
 def signed(value: float | None) -> str:
     if value is None:
         return "–"
@@ -50,17 +63,13 @@ def plain(value: float | None) -> str:
     return f"{value:.3g}" if math.isfinite(value) else str(value)
 
 
-def body_text(text: str, full: bool, style: str = "") -> Text:
-    """A completion indented under its heading, with a note of what was left out."""
+def body_text(text: str, full: bool, style: str = "") -> Padding:
+    """A completion indented under its heading (wrapped lines too), with a note of what was left out."""
     shown, hidden = clipped(text, full)
-    out = Text()
-    if not shown.strip():
-        out.append("  (empty)\n", style="dim italic")
-    for row in shown.split("\n"):
-        out.append("  " + row + "\n", style=style)
+    out = Text(shown, style=style) if shown.strip() else Text("(empty)", style="dim italic")
     if hidden:
-        out.append(f"  … {hidden} more line{'s' if hidden > 1 else ''} (x: full text)\n", style="dim")
-    return out
+        out.append(f"\n… {hidden} more line{'s' if hidden > 1 else ''} (x: full text)", style="dim")
+    return Padding(out, (0, 0, 1, 2))
 
 
 def score_line(sample: ev.Sample, number: int) -> Text:
@@ -79,8 +88,8 @@ def score_line(sample: ev.Sample, number: int) -> Text:
                 line.append("✖", style="bold red")
             else:
                 line.append(plain(sample.scores[name]))
-    if sample.reward is None and not names and rank_value(sample) is not None:
-        line.append("score ", style="dim").append(plain(rank_value(sample)))
+    if sample.reward is None and not names:
+        line.append("answer", style="dim")
     return line
 
 
@@ -103,9 +112,9 @@ def sample_card(sample: ev.Sample, number: int, full: bool = False) -> Renderabl
 
 
 def prompt_block(prompt: str, full: bool) -> Text:
-    shown, hidden = clipped(prompt, full, lines=PROMPT_LINES, chars=300)
-    text = Text("prompt ", style="bold cyan")
-    text.append(shown.replace("\n", " ⏎ ") if not full else shown, style="cyan")
+    shown, hidden = clipped(prompt, full, lines=PROMPT_LINES, chars=PROMPT_CHARS)
+    text = Text("prompt  ", style="dim")
+    text.append(shown.replace("\n", " ⏎ ") if not full else shown, style="bold cyan")
     if hidden:
         text.append(f"  (+{hidden} lines)", style="dim")
     return text
@@ -139,6 +148,7 @@ class SamplesPanel(Vertical):
         self.step: int | None = None  # the page shown; None: the newest
         self.filter = "all"
         self.full = False
+        self.cut = False  # whether the page leaves some text out (x shows it)
         self._seen: tuple | None = None
 
     def compose(self) -> ComposeResult:
@@ -196,16 +206,22 @@ class SamplesPanel(Vertical):
 
     def render_page(self, step: int | None) -> tuple[RenderableType, RenderableType]:
         if step is None:
+            self.cut = False
             return (Text("no samples yet", style="italic"),
                     Text("The worker writes the outputs of a few prompts every few steps; they appear here.",
                          style="dim"))
         steps = self.samples.steps()
         everything = self.samples.at(step)
         shown = picked(everything, self.filter)
-        head = Text.assemble(("step ", "dim"), (str(step), "bold"), (f"  page {steps.index(step) + 1}/{len(steps)}", "dim"),
-                             ("  ·  ", "dim"), self._filter_note(len(shown), len(everything)))
+        page = f"  page {steps.index(step) + 1}/{len(steps)}"
+        head = Text.assemble(("step ", "dim"), (str(step), "bold"), (page, "dim"), ("  ·  ", "dim"),
+                             self._filter_note(len(shown), len(everything)))
         errors = errors_of(everything)
         header: list[RenderableType] = [head, *error_lines(errors, len(everything))]
+        self.cut = not self.full and any(
+            is_cut(sample.prompt, PROMPT_LINES, PROMPT_CHARS)
+            or any(is_cut(text) for text in (sample.completion, sample.rejected, sample.reference))
+            for sample in shown)
         if not shown:
             return Group(*header), Text("No output of this step has a score to rank by.", style="italic")
         return Group(*header), Group(*self._cards(everything, shown))

@@ -204,8 +204,8 @@ async def test_keys_follow_the_state_and_export_opens_the_export_screen(home):
         screen = app.screen
         await wait_for(pilot, lambda: screen.info is not None, what="the state")
         assert "done" in text_of(screen.query_one("#stats"))
-        assert screen.check_action("stop", ()) is None  # shown greyed out: nothing to stop
-        assert screen.check_action("resume", ()) is None  # completed runs are not resumed
+        assert screen.check_action("stop", ()) is False  # not in the footer: nothing to stop
+        assert screen.check_action("resume", ()) is False  # completed runs are not resumed
         await pilot.press("s")
         assert not screen.stopping
         await pilot.press("e")
@@ -230,7 +230,7 @@ async def test_a_stalled_worker_reads_stalled_with_its_silence_and_can_be_stoppe
         stats = text_of(screen.query_one("#stats"))
         assert "stalled" in stats and "no heartbeat for 90 s" in stats
         assert screen.check_action("stop", ()) is True  # stop reaches a stalled worker
-        assert screen.check_action("resume", ()) is None  # a second worker never starts beside it
+        assert screen.check_action("resume", ()) is False  # a second worker never starts beside it
 
 
 async def test_chart_redraws_are_throttled(home):

@@ -8,11 +8,11 @@ import math
 import time
 
 from screens.metric_picker import MetricPicker
-from screens.run_charts import EVAL_COLOR, charts_for
+from screens.run_charts import EVAL_COLOR, charts_for, reward_weights
 from screens.run_metrics import RunMetrics, Series
 from screens.widgets.metric_chart import MetricChart, number, thin
 from tests.ui.recorded import recorded_run
-from tests.ui.test_monitor import SIZE, MonitorApp, wait_for
+from tests.ui.test_monitor import SIZE, MonitorApp, wait_for, write_events
 from workbench.run import events as ev
 
 RL_CHARTS = ["reward", "reward per function", "KL", "entropy", "completion length", "zero-spread groups",
@@ -89,10 +89,11 @@ async def test_a_dpo_run_charts_reward_accuracy_chosen_rejected_and_margin(home)
         assert chart.title == "reward accuracy: train 100.0%, eval 100.0%"  # a share reads as one
         await pilot.press("]")
         await pilot.pause(0.4)
-        chosen, rejected, eval_chosen, eval_rejected = (screen.metrics.get(k).last for k in (
-            "rewards/chosen", "rewards/rejected", "eval/rewards/chosen", "eval/rewards/rejected"))
-        assert chart.title == (f"chosen vs rejected: chosen {number(chosen)}, rejected {number(rejected)}, "
-                               f"eval chosen {number(eval_chosen)}, eval rejected {number(eval_rejected)}")
+        chosen, rejected = (screen.metrics.get(k).last for k in ("rewards/chosen", "rewards/rejected"))
+        # four lines' values do not fit beside the name: those that fit, then an ellipsis (not no title)
+        assert chart.title == f"chosen vs rejected: chosen {number(chosen)}, rejected {number(rejected)} …"
+        assert len(chart.title) <= chart.size.width - 2
+        assert [line.label for line in chart.chart.lines] == ["chosen", "rejected", "eval chosen", "eval rejected"]
 
 
 async def test_an_sft_run_charts_loss_with_its_evaluations_and_token_accuracy(home):
@@ -134,7 +135,7 @@ async def test_any_logged_metric_can_be_picked_from_the_list_and_the_palette_nam
         await pilot.pause(0.3)
         assert chart.chart.name == "reward"
 
-        commands = dict((name, callback) for name, _, callback in screen.palette_commands())
+        commands = {name: callback for name, _, callback in screen.palette_commands()}
         assert "Chart: KL" in commands and "Chart: step_time" in commands
         commands["Chart: KL"]()
         await pilot.pause(0.4)
@@ -237,3 +238,21 @@ def test_charts_appear_as_their_metrics_come():
     metrics.add([ev.Eval(step=2, loss=0.3, metrics={"mean_token_accuracy": 0.5})])
     assert metrics.get("eval/mean_token_accuracy").last == 0.5
     assert [c.name for c in charts_for("sft", metrics)] == ["loss", "token accuracy"]
+
+
+async def test_a_diverging_run_says_how_many_points_were_not_drawn(home):
+    run_dir = recorded_run("sft", run_id="nan")
+    write_events(run_dir, [ev.Log(step=31, total_steps=40, loss=float("nan")),
+                           ev.Log(step=32, total_steps=40, loss=float("inf"))])
+    app = MonitorApp("demo", "nan")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_run(pilot, app, 32)
+        assert chart_of(screen).title.startswith("loss: 2 NaN/inf not drawn, train 10.7")
+        assert screen.metrics.get("loss").last == screen.metrics.get("loss").at(30)  # the last finite one
+
+
+def test_the_weights_come_from_the_run_s_rewards_and_its_reward_model():
+    assert reward_weights({"rewards": "format:2,exact", "reward_model": "run:rm", "reward_model_weight": 0.5}) == \
+        {"format": 2.0, "exact": 1.0, "reward_model": 0.5}
+    assert reward_weights({"rewards": "", "reward_model": "", "reward_model_weight": 3.0}) == {}
+    assert reward_weights({"rewards": "bad name:x"}) == {}  # refused by the worker too: drawn unweighted

@@ -46,7 +46,7 @@ async def test_the_panel_pages_through_steps_and_follows_the_newest(home):
         screen = await open_samples(pilot, app, 30)
         head, body = page_text(screen)
         assert "step 30  page 6/6" in head and "8 outputs" in head
-        assert body.count("prompt Say something about 6.") == 1 and body.count("prompt Say something about 22.") == 1
+        assert body.count("prompt  Say something about 6.") == 1 and body.count("prompt  Say something about 22.") == 1
         assert [line.split()[0] for line in body.splitlines() if line.startswith("#")] == \
             [f"#{n}" for n in range(1, 9)]  # the prompt's four, then the other's
         assert "reward " in body and "adv " in body and "length " in body and "exact " in body
@@ -133,9 +133,13 @@ async def test_long_completions_are_cut_until_the_full_text_is_asked_for(home):
         await wait_for(pilot, lambda: 35 in screen.samples.by_step, what="the long sample")
         _, body = page_text(screen)
         assert "line 6" in body and "line 7" not in body and "… 34 more lines (x: full text)" in body
+        assert screen.check_action("full_text", ()) is True  # in the footer while some text is cut
         await pilot.press("x")
         _, body = page_text(screen)
         assert "line 40" in body and "more lines" not in body
+        await pilot.press("x", "[")  # cut again; step 30's outputs are all short
+        assert "line 40" not in page_text(screen)[1]
+        assert screen.check_action("full_text", ()) is False
 
 
 async def test_a_dpo_pair_shows_chosen_and_rejected_and_ranks_by_margin(home):
@@ -151,7 +155,7 @@ async def test_a_dpo_pair_shows_chosen_and_rejected_and_ranks_by_margin(home):
         worst = min(samples, key=lambda s: s.chosen_logratio - s.rejected_logratio)
         await pilot.press("w")
         head, body = page_text(screen)
-        assert "worst 1 of 3" in head and f"prompt {worst.prompt}" in body and body.count("chosen ") == 1
+        assert "worst 1 of 3" in head and f"prompt  {worst.prompt}" in body and body.count("chosen ") == 1
 
 
 async def test_an_sft_answer_shows_beside_its_reference(home):
