@@ -37,7 +37,8 @@ class Line:
     high: str = ""
     right: bool = False  # on the right-hand axis (another unit than the chart's)
     scale: float = 1.0  # a reward function's weight
-    percent: bool = False  # a share: shown as a percentage in the title
+    percent: bool = False  # a share: a percentage in the title and on the axis
+    whole: bool = False  # a share whose axis runs from 0 to 100 % (where its size matters, not its wiggle)
 
     @property
     def band(self) -> bool:
@@ -58,8 +59,8 @@ class Chart:
 
 
 def _train_eval(key: str, name: str, percent: bool = False) -> Chart:
-    return Chart(name, (Line(key, "train", percent=percent),
-                        Line(EVAL + key, "eval", color=EVAL_COLOR, points=True, percent=percent)))
+    return Chart(name, (Line(key, "train", percent=percent, whole=percent),
+                        Line(EVAL + key, "eval", color=EVAL_COLOR, points=True, percent=percent, whole=percent)))
 
 
 LOSS = Chart("loss", (Line("loss", "train"), Line(EVAL + "loss", "eval", color=EVAL_COLOR, points=True)))
@@ -108,9 +109,9 @@ REINFORCEMENT = (
     Chart("completion length", (
         Line("completions/mean_length", "mean", low="completions/min_length", high="completions/max_length"),
         Line("completion_length", "mean"),  # PPO's
-        Line("completions/clipped_ratio", "clipped", color="red", right=True, percent=True)),
+        Line("completions/clipped_ratio", "clipped", color="red", right=True, percent=True, whole=True)),
         note="tokens; band: min/max; right: share cut at the maximum"),
-    Chart("zero-spread groups", (Line("frac_reward_zero_std", "share", percent=True),),
+    Chart("zero-spread groups", (Line("frac_reward_zero_std", "share", percent=True, whole=True),),
           note="groups whose rewards were all equal: no signal"),
     Chart("clip fraction", (Line("clip_ratio/region_mean", "clipped", percent=True),
                             Line("clip_ratio/low_mean", "low", "green", percent=True),

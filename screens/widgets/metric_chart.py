@@ -58,17 +58,21 @@ def step_ticks(first: int, last: int, count: int) -> list[int]:
 
 
 def percent_ticks(low: float, high: float, count: int) -> tuple[list[float], list[float], list[str]]:
-    """(y limits, ticks, labels) for an axis of shares: evenly spaced, labelled as percentages with
-    as many decimals as the span needs; a flat line gets a little room, inside 0-100 %."""
+    """(y limits, ticks, labels) for an axis of shares: round steps (1, 2, 2.5 or 5 times a power of
+    ten) labelled as percentages; a flat line gets a little room, inside 0-100 %."""
     if high - low < 1e-9:
         low, high = max(0.0, low - 0.05), (high + 0.05 if high + 0.05 <= 1.0 or high > 1.0 else 1.0)
         if high - low < 1e-9:
             high = low + 0.05
-    count = max(2, count)
-    ticks = [low + (high - low) * i / (count - 1) for i in range(count)]
-    span = high - low
-    digits = 0 if span >= 0.04 else 1 if span >= 0.004 else 2
-    return [low, high], ticks, [f"{tick:.{digits}%}" for tick in ticks]
+    raw = (high - low) / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9))
+    ticks, tick = [], math.ceil(low / step - 1e-9) * step
+    while tick <= high + step * 1e-9:
+        ticks.append(tick)
+        tick += step
+    digits = next(d for d in range(6) if all(abs(round(t * 100, d) - t * 100) < 1e-6 for t in ticks))
+    return [low, high], ticks, [f"{tick * 100:.{digits}f}%" for tick in ticks]
 
 
 def fit_title(name: str, parts: list[str], width: int) -> str:
@@ -218,6 +222,8 @@ class MetricChart(PlotextPlot):
                 drawn = values + [v for bound in band or () for v in bound[1]]
                 span = shares.setdefault(side or "left", [math.inf, -math.inf])
                 span[0], span[1] = min(span[0], min(drawn)), max(span[1], max(drawn))
+                if line.whole:
+                    span[0], span[1] = min(span[0], 0.0), max(span[1], 1.0)
             else:
                 other_sides.add(side or "left")
             if line.points:

@@ -4,13 +4,17 @@ reward function's error once with its count, and what a DPO pair and an SFT answ
 from __future__ import annotations
 
 import io
+import os
+import time
 
 from rich.console import Console
+from textual.widgets._footer import FooterKey
 
 from screens.run_samples import RunSamples, errors_of, picked, rank_value
 from screens.widgets.samples_panel import SamplesPanel
 from tests.ui.recorded import recorded_run
 from tests.ui.test_monitor import SIZE, MonitorApp, wait_for, write_events
+from tests.unit.test_store import hold_here, release_held  # noqa: F401 - a fixture
 from workbench.run import events as ev
 
 
@@ -200,3 +204,33 @@ def test_ranking_uses_the_reward_then_the_scores_then_the_pair_margin():
     errors = errors_of([ev.Sample(errors={"f": "boom 1"}), ev.Sample(errors={"f": "boom 2", "g": "x"}),
                         ev.Sample(errors={"f": "boom 1"})])
     assert [(e.function, e.message, e.count, e.messages) for e in errors] == [("f", "boom 1", 3, 2), ("g", "x", 1, 1)]
+
+
+async def test_the_footer_fits_80_columns_on_a_running_run_most_used_keys_first(home):
+    """At 80x24 the samples take the whole width and height, and every key of the footer is on screen."""
+    run_dir = recorded_run("grpo")
+    lines = [line for line in (run_dir / "events.jsonl").read_text().splitlines() if '"finished"' not in line]
+    (run_dir / "events.jsonl").write_text("\n".join(lines) + "\n")
+    (run_dir / "pid").write_text(f"{os.getpid()}\n")
+    (run_dir / "heartbeat").write_text(f"{time.time()}\n")
+    hold_here(run_dir)
+    long = "\n".join("long" * 9)
+    write_events(run_dir, [ev.Sample(step=30, prompt="Say it at length.", completion=long, reward=2.0)])
+    app = MonitorApp("demo", "grpo-run")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_samples(pilot, app, 30)
+        await wait_for(pilot, lambda: screen.info is not None and screen.info.alive, what="the live state")
+        await pilot.pause(0.3)
+        assert not screen.query_one("#side").display and not screen.query_one("#log").display
+        assert screen.query_one(SamplesPanel).region.width == 80
+        shown = [key for key in screen.query(FooterKey) if key.region.width]
+        keys = [key.key_display or key.key for key in shown]
+        assert keys[:2] == ["[", "]"] and keys[-3:] == ["s", "esc", "^p"]  # ^p: the palette
+        assert "x" in keys and "e" not in keys and "r" not in keys  # x: text is cut; nothing to export yet
+        assert all(key.region.right <= 80 for key in shown)
+        await pilot.press("v")
+        await pilot.pause(0.3)
+        assert screen.query_one("#side").display  # the charts keep the figures beside them
+        shown = [key for key in screen.query(FooterKey) if key.region.width]
+        assert [key.key_display or key.key for key in shown] == ["[", "]", "m", "v", "s", "esc", "^p"]
+        assert all(key.region.right <= 80 for key in shown)
