@@ -7,6 +7,9 @@ import json
 import math
 import time
 
+from textual.command import CommandPalette
+
+from screens.commands import ScreenCommands
 from screens.metric_picker import MetricPicker
 from screens.run_charts import EVAL_COLOR, charts_for, reward_weights
 from screens.run_metrics import RunMetrics, Series
@@ -256,3 +259,21 @@ def test_the_weights_come_from_the_run_s_rewards_and_its_reward_model():
         {"format": 2.0, "exact": 1.0, "reward_model": 0.5}
     assert reward_weights({"rewards": "", "reward_model": "", "reward_model_weight": 3.0}) == {}
     assert reward_weights({"rewards": "bad name:x"}) == {}  # refused by the worker too: drawn unweighted
+
+
+class PaletteApp(MonitorApp):
+    COMMANDS = MonitorApp.COMMANDS | {ScreenCommands}
+
+
+async def test_the_command_palette_opens_a_chart_by_name(home):
+    recorded_run("grpo")
+    app = PaletteApp("demo", "grpo-run")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_run(pilot, app, 30)
+        await pilot.press("ctrl+p")
+        await wait_for(pilot, lambda: isinstance(app.screen, CommandPalette), what="the palette")
+        await pilot.press(*"chart: entropy")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is screen, what="back to the monitor")
+        await wait_for(pilot, lambda: chart_of(screen).chart.name == "entropy", what="the entropy chart")
