@@ -277,3 +277,14 @@ async def test_the_command_palette_opens_a_chart_by_name(home):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen, what="back to the monitor")
         await wait_for(pilot, lambda: chart_of(screen).chart.name == "entropy", what="the entropy chart")
+
+
+def test_a_reward_model_run_charts_its_accuracy_margin_and_score_range():
+    """TRL's RewardTrainer logs accuracy, margin and min/mean/max_reward."""
+    metrics = RunMetrics()
+    metrics.add([ev.Log(step=1, loss=0.7, metrics={"accuracy": 0.5, "margin": 0.1, "min_reward": -1.0,
+                                                   "mean_reward": 0.0, "max_reward": 1.5})])
+    charts = charts_for("reward", metrics)
+    assert [c.name for c in charts] == ["loss", "accuracy", "margin", "score"]
+    score = charts[3].lines[0]
+    assert (score.key, score.low, score.high) == ("mean_reward", "min_reward", "max_reward")
