@@ -18,13 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
-from screens.run_samples import (
-    FILTERS,
-    FunctionError,
-    RunSamples,
-    errors_of,
-    picked,
-)
+from screens.run_samples import FILTERS, FunctionError, RunSamples, errors_of, picked, rank_value
 from workbench.run import events as ev
 from workbench.terminal import printable
 
@@ -32,6 +26,8 @@ SHORT_LINES = 6  # lines of a completion shown until the full text is asked for
 SHORT_CHARS = 600
 PROMPT_LINES = 3
 PROMPT_CHARS = 300
+ERROR_LINES = 2
+ERROR_CHARS = 240
 
 
 def clipped(text: str, full: bool, lines: int = SHORT_LINES, chars: int = SHORT_CHARS) -> tuple[str, int]:
@@ -125,9 +121,9 @@ def error_lines(errors: list[FunctionError], total: int) -> list[Text]:
     for error in errors:
         others = f" ({error.messages - 1} other message{'s' if error.messages > 2 else ''})" \
             if error.messages > 1 else ""
+        message, _ = clipped(error.message, False, ERROR_LINES, ERROR_CHARS)  # a traceback's head
         lines.append(Text.assemble(("✖ ", "bold red"), (printable(error.function), "bold"),
-                                   f" failed on {error.count} of {total}: ", (printable(error.message), "red"),
-                                   (others, "dim")))
+                                   f" failed on {error.count} of {total}: ", (message, "red"), (others, "dim")))
     return lines
 
 
@@ -215,7 +211,7 @@ class SamplesPanel(Vertical):
         shown = picked(everything, self.filter)
         page = f"  page {steps.index(step) + 1}/{len(steps)}"
         head = Text.assemble(("step ", "dim"), (str(step), "bold"), (page, "dim"), ("  ·  ", "dim"),
-                             self._filter_note(len(shown), len(everything)))
+                             self._filter_note(shown, everything))
         errors = errors_of(everything)
         header: list[RenderableType] = [head, *error_lines(errors, len(everything))]
         self.cut = not self.full and any(
@@ -226,10 +222,15 @@ class SamplesPanel(Vertical):
             return Group(*header), Text("No output of this step has a score to rank by.", style="italic")
         return Group(*header), Group(*self._cards(everything, shown))
 
-    def _filter_note(self, shown: int, total: int) -> Text:
+    def _filter_note(self, shown: list[ev.Sample], everything: list[ev.Sample]) -> Text:
+        total = len(everything)
         if self.filter == "all":
             return Text(f"{total} output{'s' if total != 1 else ''}")
-        return Text.assemble((f"{self.filter} {shown}", "bold yellow"), f" of {total}")
+        note = Text.assemble((f"{self.filter} {len(shown)}", "bold yellow"), f" of {total}")
+        values = {rank_value(sample) for sample in everything} - {None}
+        if len(values) == 1 and total > 1:
+            note.append("  (all scored alike: no worst or best)", style="dim")
+        return note
 
     def _cards(self, everything: list[ev.Sample], shown: list[ev.Sample]) -> list[RenderableType]:
         """The outputs under their prompts; a prompt is repeated only where it changes."""

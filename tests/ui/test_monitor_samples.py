@@ -11,7 +11,7 @@ from rich.console import Console
 from textual.widgets._footer import FooterKey
 
 from screens.run_samples import RunSamples, errors_of, picked, rank_value
-from screens.widgets.samples_panel import SamplesPanel
+from screens.widgets.samples_panel import SamplesPanel, error_lines
 from tests.ui.recorded import recorded_run
 from tests.ui.test_monitor import SIZE, MonitorApp, wait_for, write_events
 from tests.unit.test_store import hold_here, release_held  # noqa: F401 - a fixture
@@ -97,6 +97,15 @@ async def test_the_worst_and_the_best_of_a_step(home):
         assert "best 2 of 8" in page_text(screen)[0] and "step 25" in page_text(screen)[0]
         await pilot.press("b")  # the same key again: all of them
         assert "8 outputs" in page_text(screen)[0]
+        assert "scored alike" not in page_text(screen)[0]
+    run_dir = recorded_run("grpo", run_id="alike")
+    write_events(run_dir, [ev.Sample(step=35, prompt="p", completion=str(i), reward=0.0, group=0) for i in range(4)])
+    app = MonitorApp("demo", "alike")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_samples(pilot, app, 30)
+        await wait_for(pilot, lambda: len(screen.samples.at(35)) == 4, what="step 35")
+        await pilot.press("w")
+        assert "worst 1 of 4  (all scored alike: no worst or best)" in page_text(screen)[0]
 
 
 async def test_a_reward_error_is_shown_once_with_its_count(home):
@@ -234,3 +243,11 @@ async def test_the_footer_fits_80_columns_on_a_running_run_most_used_keys_first(
         shown = [key for key in screen.query(FooterKey) if key.region.width]
         assert [key.key_display or key.key for key in shown] == ["[", "]", "m", "v", "s", "esc", "^p"]
         assert all(key.region.right <= 80 for key in shown)
+
+
+def test_a_long_error_shows_its_head_once():
+    traceback = "Traceback (most recent call last):\n  File \"rewards.py\", line 3\nKeyError: 'answer'\n" * 3
+    errors = errors_of([ev.Sample(errors={"exact": traceback}), ev.Sample(errors={"exact": traceback})])
+    (line,) = error_lines(errors, 4)
+    assert line.plain.startswith("✖ exact failed on 2 of 4: Traceback (most recent call last):\n  File")
+    assert line.plain.count("\n") == 1  # its first two lines
