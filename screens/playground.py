@@ -32,7 +32,7 @@ from workbench.serve.params import ChatParams, chat_params
 from workbench.serve.protocol import ServeError
 
 NUMBERS = ("temperature", "top_p", "max_new_tokens", "seed")
-TITLES = {"temperature": "temp", "top_p": "top-p", "max_new_tokens": "max new", "seed": "seed"}
+TITLES = {"temperature": "temp", "top_p": "top-p", "max_new_tokens": "tokens", "seed": "seed"}
 
 
 def figures(done: dict) -> str:
@@ -98,7 +98,8 @@ class PlaygroundScreen(Screen):
             yield system
             defaults = ChatParams()
             for name in NUMBERS:
-                field = Input(str(getattr(defaults, name)), id=name, classes="number")
+                field = Input(str(getattr(defaults, name)), id=name, classes="number",
+                              tooltip=ChatParams.__dataclass_fields__[name].metadata["help"])
                 field.border_title = TITLES[name]
                 yield field
         with Horizontal(id="panes"):
