@@ -75,17 +75,17 @@ def percent_ticks(low: float, high: float, count: int) -> tuple[list[float], lis
     return [low, high], ticks, [f"{tick * 100:.{digits}f}%" for tick in ticks]
 
 
-def fit_title(name: str, parts: list[str], width: int) -> str:
-    """`name: part, part, ...` in `width` characters (plotext drops a title that does not fit): the
-    parts that fit, then an ellipsis."""
-    title = f"{name}: " + ", ".join(parts)
+def fit_title(parts: list[str], width: int) -> str:
+    """`part, part, ...` in `width` characters (plotext drops a title that does not fit): the parts
+    that fit, then an ellipsis."""
+    title = ", ".join(parts)
     if len(title) <= width:
         return title
-    shown = f"{name}:"
+    shown = ""
     for part in parts:
         if len(shown) + len(part) + 4 > width:
-            return shown + " …" if len(shown) + 2 <= width else shown[:max(0, width - 1)] + "…"
-        shown += (" " if shown.endswith(":") else ", ") + part
+            return (shown + " …") if shown else part[:max(0, width - 1)] + "…"
+        shown += (", " if shown else "") + part
     return shown
 
 
@@ -236,7 +236,7 @@ class MetricChart(PlotextPlot):
             return
         if dropped:
             parts.insert(0, f"{dropped} NaN/inf not drawn")
-        self.title = fit_title(self.chart.name, parts, self.size.width - 2)
+        self.title = fit_title(parts, self.size.width - 2)  # the latest values (the border names the chart)
         plt.title(self.title)
         plt.xticks(step_ticks(first, last, self.size.width // 10))
         for side, (low, high) in shares.items():

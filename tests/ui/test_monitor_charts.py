@@ -43,7 +43,7 @@ async def test_a_grpo_run_charts_reward_per_function_kl_and_length(home):
         assert chart.chart.name == "reward"
         last = screen.metrics.get("reward").last
         spread = screen.metrics.get("reward_std").last
-        assert chart.title == f"reward: mean {number(last)} ± {number(spread)}"
+        assert chart.title == f"mean {number(last)} ± {number(spread)}"
         assert chart.border_title == "reward · band: ± std" and "1/10" in chart.border_subtitle
 
         await pilot.press("]")
@@ -52,19 +52,19 @@ async def test_a_grpo_run_charts_reward_per_function_kl_and_length(home):
         assert functions.name == "reward per function"
         assert [(line.label, line.scale) for line in functions.lines] == [("exact ×0.5", 0.5), ("length", 1.0)]
         length = screen.metrics.get("rewards/length/mean").last
-        assert chart.title == f"reward per function: exact ×0.5 0, length {number(length)}"
+        assert chart.title == f"exact ×0.5 0, length {number(length)}"
         assert "weighted" in chart.border_title
 
         await pilot.press("3")
         await pilot.pause(0.4)
-        assert chart.chart.name == "KL" and chart.title.startswith("KL: KL 1.308")
+        assert chart.chart.name == "KL" and chart.title.startswith("KL 1.308")
         await pilot.press("[", "[", "[")  # back past the first to the last
         await pilot.pause(0.4)
         assert chart.chart.name == "grad norm"
         await pilot.press("5")
         await pilot.pause(0.4)
         assert chart.chart.name == "completion length"
-        assert chart.title == "completion length: mean 8, clipped 100.0%"  # 8-token completions, all cut
+        assert chart.title == "mean 8, clipped 100.0%"  # 8-token completions, all cut
 
 
 async def test_a_ppo_run_adds_value_loss_and_approx_kl(home):
@@ -89,12 +89,14 @@ async def test_a_dpo_run_charts_reward_accuracy_chosen_rejected_and_margin(home)
         chart = chart_of(screen)
         await pilot.press("2")
         await pilot.pause(0.4)
-        assert chart.title == "reward accuracy: train 100.0%, eval 100.0%"  # a share reads as one
+        assert chart.title == "train 100.0%, eval 100.0%"  # a share reads as one
         await pilot.press("]")
         await pilot.pause(0.4)
-        chosen, rejected = (screen.metrics.get(k).last for k in ("rewards/chosen", "rewards/rejected"))
-        # four lines' values do not fit beside the name: those that fit, then an ellipsis (not no title)
-        assert chart.title == f"chosen vs rejected: chosen {number(chosen)}, rejected {number(rejected)} …"
+        chosen, rejected, eval_chosen = (screen.metrics.get(k).last for k in (
+            "rewards/chosen", "rewards/rejected", "eval/rewards/chosen"))
+        # four lines' values do not fit: those that fit, then an ellipsis (not no title at all)
+        assert chart.title == \
+            f"chosen {number(chosen)}, rejected {number(rejected)}, eval chosen {number(eval_chosen)} …"
         assert len(chart.title) <= chart.size.width - 2
         assert [line.label for line in chart.chart.lines] == ["chosen", "rejected", "eval chosen", "eval rejected"]
 
@@ -111,7 +113,7 @@ async def test_an_sft_run_charts_loss_with_its_evaluations_and_token_accuracy(ho
         assert len(screen.metrics.get("eval/loss")) == 6  # an evaluation every 5 steps
         assert loss.lines[1].color == EVAL_COLOR
         train, evaluated = screen.metrics.get("loss").last, screen.metrics.get("eval/loss").last
-        assert chart_of(screen).title == f"loss: train {number(train)}, eval {number(evaluated)}"
+        assert chart_of(screen).title == f"train {number(train)}, eval {number(evaluated)}"
 
 
 async def test_any_logged_metric_can_be_picked_from_the_list_and_the_palette_names_the_charts(home):
@@ -132,7 +134,7 @@ async def test_any_logged_metric_can_be_picked_from_the_list_and_the_palette_nam
         await pilot.pause(0.4)
         chart = chart_of(screen)
         assert chart.chart.name == "step_time"
-        assert chart.title.startswith("step_time: step_time ")
+        assert chart.title.startswith("step_time ")
         assert "11/11" in chart.border_subtitle  # after the method's own charts
         await pilot.press("]")  # and the keys cycle through it
         await pilot.pause(0.3)
@@ -250,7 +252,7 @@ async def test_a_diverging_run_says_how_many_points_were_not_drawn(home):
     app = MonitorApp("demo", "nan")
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_run(pilot, app, 32)
-        assert chart_of(screen).title.startswith("loss: 2 NaN/inf not drawn, train 10.7")
+        assert chart_of(screen).title.startswith("2 NaN/inf not drawn, train 10.7")
         assert screen.metrics.get("loss").last == screen.metrics.get("loss").at(30)  # the last finite one
 
 
