@@ -78,6 +78,7 @@ class ExportScreen(Screen):
         self.running = False
         self.job: Path | None = None  # the folder of the export being followed
         self.result: Path | None = None
+        self.replace_asked: str | None = None  # the output folder whose earlier export the person was asked about
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -159,9 +160,28 @@ class ExportScreen(Screen):
         if self.fmt == "gguf" and not quants:
             self.notify("Choose at least one quant type.", severity="warning")
             return
+        force = self._replacing(Path(out).expanduser().absolute())
+        if force is None:
+            return
         self._begin(self.fmt, out)
         self.run_export(self.fmt, str(Path(out).expanduser()), quants,
-                        self.query_one("#chat-check", Checkbox).value)
+                        self.query_one("#chat-check", Checkbox).value, force)
+
+    def _replacing(self, out: Path) -> bool | None:
+        """Whether the export replaces an earlier one in `out`: False when there is none; None (not yet)
+        the first time: the person is told what is there and starts again to replace it."""
+        state, detail = export_job.out_state(out)
+        if state not in ("complete", "half"):
+            self.replace_asked = None
+            return False  # empty, or another's files: the job's own check refuses those in one line
+        if self.replace_asked == str(out):
+            self.replace_asked = None
+            return True
+        self.replace_asked = str(out)
+        what = f"a half-made export{detail}" if state == "half" else "an earlier export"
+        self.notify(printable(f"{out} holds {what}. Start again to replace it, or choose another folder."),
+                    title="Replace?", severity="warning", timeout=10, markup=False)
+        return None
 
     def _begin(self, fmt: str, out: str) -> None:
         self._set_running(True)
@@ -191,8 +211,8 @@ class ExportScreen(Screen):
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def run_export(self, fmt: str, out: str, quants: list[str], chat_check: bool = True) -> None:
-        folder = export_job.start(self.project, self.run_id, fmt, out, quants, chat_check=chat_check)
+    def run_export(self, fmt: str, out: str, quants: list[str], chat_check: bool = True, force: bool = False) -> None:
+        folder = export_job.start(self.project, self.run_id, fmt, out, quants, chat_check=chat_check, force=force)
         self.post_message(self.Started(folder))
         self._follow(folder)
 

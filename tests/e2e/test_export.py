@@ -60,8 +60,11 @@ def test_lora_and_merged_exports_load_elsewhere_and_agree(lora_run, tiny_model, 
     assert not report["merged_has_lora_keys"]
 
     capsys.readouterr()
-    assert main(["export", project, run_id, "--format", "lora"]) == 1  # never overwrites an export
-    assert "exists and is not empty" in capsys.readouterr().err
+    assert main(["export", project, run_id, "--format", "lora"]) == 1  # never overwrites an export unasked
+    assert f"{adapter} holds an earlier export; --force replaces it" in capsys.readouterr().err
+    (adapter / "stale.txt").write_text("from before")
+    assert main(["export", project, run_id, "--format", "lora", "--force"]) == 0
+    assert (adapter / "adapter_config.json").exists() and not (adapter / "stale.txt").exists()
 
 
 def test_full_fine_tuning_trains_every_weight_and_exports_merged(full_run, tmp_path, capsys):

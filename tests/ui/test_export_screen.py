@@ -80,9 +80,16 @@ async def test_export_a_lora_adapter_then_refuse_a_non_empty_folder(tiny_project
         progress = " ".join(line.text for line in screen.query_one("#progress").lines)
         assert "Copying the adapter" in progress
 
-        await pilot.click("#start")  # the same folder again: one readable line
-        await wait_for(pilot, lambda: "not empty" in text_of(screen.query_one("#result")), 60, "the refusal")
-        assert not screen.running
+        await pilot.click("#start")  # the same folder again: the person is asked, nothing starts
+        await pilot.pause()
+        assert not screen.running and screen.replace_asked == str(target)
+        assert any("holds an earlier export" in str(n.message) for n in app._notifications)
+        (target / "old-file").write_text("from the first export")
+        await pilot.press("ctrl+s")  # again (the warning's toast may cover the button): the export is replaced
+        await wait_for(pilot, lambda: not (target / "old-file").exists() and not screen.running
+                       and (target / "adapter_config.json").exists(), 90,
+                       "the replacing export: " + text_of(screen.query_one("#result")))
+        assert "Written to" in text_of(screen.query_one("#result"))
 
         # an export started elsewhere (the CLI, or this screen before the app quit): the screen reattaches
         merged = tmp_path / "merged"

@@ -118,3 +118,30 @@ def test_a_job_outside_the_runs_folder_is_found_read_and_stopped(proj, finished_
             export_job.stop(folder)
     finally:
         stand_in.end()
+
+
+def test_an_earlier_export_is_replaced_only_when_asked_and_other_files_never(proj, finished_run, tmp_path):
+    from workbench.export.errors import ExportExists
+    from workbench.export.outdir import mark
+
+    half = tmp_path / "half"
+    mark(half, "writing", job="20261130-lora", run=finished_run, format="gguf")
+    (half / "model-f16.gguf").write_bytes(b"GGUF cut short")
+    assert export_job.out_state(half) == ("half", " (export 20261130-lora did not complete)")
+    with pytest.raises(ExportExists, match=r"holds a half-made export \(export 20261130-lora did not complete\); "
+                                           r"--force replaces it"):
+        export_job.start(proj, finished_run, "lora", half)
+    done = tmp_path / "done"
+    mark(done, "complete", job="j", run=finished_run, format="lora")
+    assert export_job.out_state(done) == ("complete", "")
+    with pytest.raises(ExportExists, match="holds an earlier export; --force replaces it"):
+        export_job.start(proj, finished_run, "lora", done)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(ExportError, match="exists and is not empty") as refused:
+            export_job.start(proj, finished_run, "lora", other, force=force)
+        assert not isinstance(refused.value, ExportExists)
+    assert (other / "notes.txt").read_text() == "mine"
+    assert not locations.export_jobs_dir(proj, finished_run).exists()  # nothing started

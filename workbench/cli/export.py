@@ -19,7 +19,7 @@ def _quants(text: str) -> list[str]:
 
 def _export(args, run_id: str) -> None:
     folder = export_job.start(args.name, run_id, args.format, args.out or None, _quants(args.quant), args.outtype,
-                              chat_check=not args.no_chat_check)
+                              chat_check=not args.no_chat_check, force=args.force)
     print(export_job.wait(folder, _status))
 
 
@@ -35,7 +35,9 @@ def _gguf_options(p) -> None:
     p.add_argument("--quant", default="Q4_K_M", metavar="LIST",
                    help="GGUF quant types, comma-separated (e.g. Q4_K_M,Q8_0); every llama.cpp LLAMA_FTYPE name works")
     p.add_argument("--outtype", choices=("f16", "bf16"), default="f16", help="type of the unquantized GGUF")
-    p.add_argument("--out", help="output folder (must be new or empty)")
+    p.add_argument("--out", help="output folder (new, empty, or holding an earlier export that --force replaces)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an earlier export in the output folder, complete or half-made (never other files)")
     p.add_argument("--no-chat-check", action="store_true",
                    help="report, but do not require, that chats end on their own (for models not trained to chat)")
 

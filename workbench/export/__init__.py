@@ -9,6 +9,7 @@ from pathlib import Path
 
 from workbench import locations
 from workbench.export.errors import ExportError
+from workbench.export.outdir import holds_files
 from workbench.jobs import store
 from workbench.run.spec import JobSpec
 
@@ -29,7 +30,7 @@ def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=
     folder, is_adapter = store.trained_weights(project, run_id)
     spec = JobSpec.load(locations.run_dir(project, run_id))
     out = Path(out) if out else default_out(project, run_id, fmt)
-    if out.exists() and any(out.iterdir()):
+    if holds_files(out):
         raise ExportError(f"{out} exists and is not empty; choose another output folder (--out).")
     if fmt == "lora":
         if not is_adapter:

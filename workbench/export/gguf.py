@@ -17,6 +17,7 @@ from typing import Callable
 
 from workbench.export import llama_tools, modelfile
 from workbench.export.llama_tools import ToolsError
+from workbench.export.outdir import holds_files
 
 OUTTYPES = ("f16", "bf16")
 
@@ -82,7 +83,7 @@ def preflight(folder: Path, out: Path, quants: list[str], outtype: str, extra: i
     """Every check that can fail before anything is written; returns the quant types, validated."""
     if outtype not in OUTTYPES:
         raise ToolsError(f"Unknown --outtype '{outtype}'. Available: {', '.join(OUTTYPES)}.")
-    if out.exists() and any(out.iterdir()):
+    if holds_files(out):
         raise ToolsError(f"{out} exists and is not empty; choose another output folder (--out).")
     llama_tools.find_tools()
     quants = llama_tools.check_quants(quants)

@@ -20,6 +20,7 @@ from workbench import locations
 from workbench import project as projects
 from workbench.export import FORMATS as FOLDER_FORMATS
 from workbench.export import ExportError, default_out
+from workbench.export.outdir import check_out, mark, out_state  # noqa: F401 - out_state: for the screen
 from workbench.export.gguf import file_line
 from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
 from workbench.jobs import launch, store
@@ -37,8 +38,9 @@ FORMATS = FOLDER_FORMATS + GGUF_FORMATS
 # the starting side: start, find, follow, stop -----------------------------------------------------
 
 def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, quants=DEFAULT_QUANTS,
-          outtype: str = "f16", chat_check: bool = True, wait_for_start: bool = False) -> Path:
-    """Start exporting run `run_id` (the project's base model when empty) as `fmt`; the job's folder."""
+          outtype: str = "f16", chat_check: bool = True, wait_for_start: bool = False, force: bool = False) -> Path:
+    """Start exporting run `run_id` (the project's base model when empty) as `fmt`; the job's folder.
+    `force` replaces an earlier export in `out` (complete or half-made), never a folder of other files."""
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
     if run_id:
@@ -49,16 +51,15 @@ def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, qu
     else:
         raise ExportError(f"The base model exports as gguf only, not '{fmt}'.")
     out = Path(out).expanduser().absolute() if out else default_out(project, run_id, fmt)
-    if out.exists() and any(out.iterdir()):
-        raise ExportError(f"{out} exists and is not empty; choose another output folder (--out).")
     for folder in jobs(project, run_id):
         if JobSpec.load(folder).params.get("out") == str(out) and store.read(folder).alive:
             raise ExportError(f"Export {folder.name} is already writing to {out}.")
+    check_out(out, force)
     parent = locations.export_jobs_dir(project, run_id)
     job_id = launch.new_job_id(parent, fmt)
     spec = JobSpec(id=job_id, project=project, method=METHOD, base_model=base_model, train=[],
                    params={"run": run_id, "format": fmt, "quants": list(quants), "outtype": outtype,
-                           "out": str(out), "chat_check": bool(chat_check)},
+                           "out": str(out), "chat_check": bool(chat_check), "replace": bool(force)},
                    runtime=Runtime(device="cpu", precision="fp32", threads=default_threads()),
                    base_ref=f"run:{run_id}" if run_id else "base", runner=RUNNER)
     return launch.start(spec, wait_for_start=wait_for_start, run_dir=parent / job_id)
@@ -139,26 +140,33 @@ def run(spec: JobSpec, job) -> Path:
                              passed=bool(result["passed"]) if result else None,
                              report=str(report_path(path)) if result else ""), sync=True)
 
-    fresh = not out.exists() or not any(out.iterdir())
+    if p.get("replace") and out_state(out)[0] in ("complete", "half"):
+        shutil.rmtree(out)  # what the person chose to replace (checked again: it is still an export)
+    check_out(out)
+    marking = {"job": spec.id, "run": run_id, "format": fmt}
+    mark(out, "writing", **marking)  # until it says complete, the folder reads as a half-made export
     try:
         if fmt in GGUF_FORMATS:
             from workbench.export.gguf_run import export_base, export_run
 
             if run_id:
-                return export_run(spec.project, run_id, fmt, p["quants"], p["outtype"], out, job.status,
-                                  p["chat_check"], on_file)
-            return export_base(spec.project, p["quants"], p["outtype"], out, job.status, p["chat_check"], on_file)
-        from workbench.export import export
+                written = export_run(spec.project, run_id, fmt, p["quants"], p["outtype"], out, job.status,
+                                     p["chat_check"], on_file)
+            else:
+                written = export_base(spec.project, p["quants"], p["outtype"], out, job.status, p["chat_check"],
+                                      on_file)
+        else:
+            from workbench.export import export
 
-        written = export(spec.project, run_id, fmt, out, status=job.status)
-        job.emit(ev.Artifact(path=str(written), size=folder_size(written)), sync=True)
-        return written
+            written = export(spec.project, run_id, fmt, out, status=job.status)
+            job.emit(ev.Artifact(path=str(written), size=folder_size(written)), sync=True)
     except StopRequested:
-        if fresh:  # a stopped export leaves no half-written folder to refuse the next one
-            shutil.rmtree(out, ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)  # a stopped export leaves no half-written folder behind
         raise
     finally:
         shutil.rmtree(layout.scratch(out), ignore_errors=True)
+    mark(out, "complete", **marking)
+    return written
 
 
 def folder_size(path: Path) -> int:

@@ -52,6 +52,7 @@ MODEL = "model"
 MERGED = "merged"
 EXPORTS = "exports"
 EXPORT_JOBS = "jobs"  # inside exports/
+EXPORT_MARK = ".workbench-export.toml"  # in an export's output folder: which job wrote it, and whether it completed
 SCRATCH_SUFFIX = ".merged-hf"  # an export's scratch folder, beside its output, removed when it ends
 EVAL = "evaluations"  # a run's (or a project's) evaluations (not `eval`, the word of the split)
 EVAL_RESULTS = "results.toml"  # inside evaluations/ (or evaluations/<subject>/ of a project)
