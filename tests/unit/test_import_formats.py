@@ -92,10 +92,11 @@ def test_saved_dataset_and_dataset_dict(books, tmp_path):
     DatasetDict({"train": Dataset.from_list(PC), "test": Dataset.from_list(PC[:1] + [{"prompt": "x",
                                                                                     "completion": " "}])}
                 ).save_to_disk(str(tmp_path / "dd"))
-    report = import_file(books, tmp_path / "dd")
+    report = import_file(books, tmp_path / "dd")  # one dataset per split (more in test_import_public_shapes)
     assert report.imported == 4 and [p.where for p in report.problems] == ["row 2 of split 'test'"]
-    assert "splits: train 3 row(s), test 2 row(s)" in str(report)
-    assert report.duplicate_examples == [("row 1 of split 'test'", "row 1 of split 'train'")]
+    assert [(d.name, d.split) for d in projects.load(books).datasets][-2:] == [("dd-train", "train"),
+                                                                             ("dd-test", "eval")]
+    assert "1 record(s) of eval split 'test' are also in a training split" in str(report)
 
 
 def test_unknown_file_types_and_plain_folders_are_refused(books, tmp_path):

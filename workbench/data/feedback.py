@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import re
 from typing import Any
 
 from workbench.data.checks import RecordProblem, message_list, text_or_messages
@@ -16,6 +18,8 @@ def preference(record: dict[str, Any]) -> dict[str, Any]:
     if record.get("prompt") is None and isinstance(chosen, list) and isinstance(rejected, list):
         prompt, chosen, rejected = _split_implicit_prompt(message_list(chosen, "chosen"),
                                                           message_list(rejected, "rejected"))
+    elif record.get("prompt") is None and isinstance(chosen, str) and isinstance(rejected, str):
+        prompt, chosen, rejected = _split_dialogue(chosen, rejected)
     else:
         prompt = text_or_messages(record, "prompt")
         chosen, rejected = text_or_messages(record, "chosen"), text_or_messages(record, "rejected")
@@ -36,6 +40,44 @@ def _split_implicit_prompt(chosen: list, rejected: list) -> tuple[list, list, li
     if shared in (len(chosen), len(rejected)):
         raise RecordProblem("chosen and rejected should each go on after the messages they share")
     return chosen[:shared], chosen[shared:], rejected[shared:]
+
+
+HH_ASSISTANT = "\n\nAssistant:"
+HH_TURN = re.compile(r"(?:^|\n\n)(Human|Assistant):[ \t]?")
+HH_LATER_TURN = re.compile(r"\n\n(Human|Assistant):")
+HH_ROLES = {"Human": "user", "Assistant": "assistant"}
+
+
+def _split_dialogue(chosen: str, rejected: str) -> tuple[list, list, list]:
+    """HH-RLHF style pairs: each side is the whole dialogue ("\\n\\nHuman: ...\\n\\nAssistant: ..."); the turns
+    up to the last "Assistant:" the two share are the prompt (as messages), what follows each is its answer."""
+    if chosen == rejected:
+        raise RecordProblem("chosen and rejected are the same; a preference pair needs two different answers")
+    shared = os.path.commonprefix([chosen, rejected])
+    cut = shared.rfind(HH_ASSISTANT)
+    if cut < 0 or not HH_TURN.match(shared):
+        raise RecordProblem("missing field 'prompt' (and chosen and rejected are not dialogues that share their "
+                            "turns up to an '\\n\\nAssistant:')")
+    cut += len(HH_ASSISTANT)
+    answers = []
+    for name, side in (("chosen", chosen), ("rejected", rejected)):
+        answer = side[cut:].strip()
+        if not answer:
+            raise RecordProblem(f"the {name} answer after the last 'Assistant:' is empty")
+        if HH_LATER_TURN.search(side, cut):
+            raise RecordProblem("chosen and rejected differ before their last assistant turn; only the last turn "
+                                "may differ")
+        answers.append([{"role": "assistant", "content": answer}])
+    parts = HH_TURN.split(shared[:cut])  # ["", role, text, role, text, ..., "Assistant", ""]
+    if parts[0].strip():
+        raise RecordProblem("the dialogue has text before its first 'Human:' turn")
+    messages = [{"role": HH_ROLES[role], "content": content.strip()}
+                for role, content in zip(parts[1::2], parts[2::2])][:-1]  # the last is the answers' empty turn
+    turns = message_list(messages, "prompt")
+    roles = [m["role"] for m in turns]
+    if roles[0] != "user" or roles[-1] != "user" or any(a == b for a, b in zip(roles, roles[1:])):
+        raise RecordProblem("the dialogue's turns should alternate Human/Assistant, starting and ending with Human")
+    return turns, answers[0], answers[1]
 
 
 def ranked(record: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import psutil
 
 from workbench import project as projects
 from workbench.data import kinds
+from workbench.data.dict_import import import_splits, splits_of
 from workbench.data.import_report import ImportReport, Problem
 from workbench.data.readers import open_source
 from workbench.files import FILE_MODE
@@ -64,11 +65,15 @@ def import_file(project_name: str, source: Path, name: str | None = None, split:
     records identical to an earlier one (they are reported either way); `progress(done, total)`
     is called as the file is read, in bytes or records. A dataset of the same name is replaced
     only with `replace` (else DatasetExists), and only once the new records are all written.
+    A DatasetDict folder of several splits becomes one dataset per split (`dict_import`).
     """
     if kind is not None and kind not in kinds.KINDS:
         raise ValueError(f"unknown kind '{kind}' (known kinds: {', '.join(kinds.KINDS)})")
     project = projects.load(project_name)
     source = Path(source).expanduser()
+    splits = splits_of(source) if source.is_dir() else []
+    if len(splits) > 1:  # a DatasetDict: one dataset per split
+        return import_splits(project_name, source, splits, name, kind, dedupe, progress, replace)
     name = projects.validate_name(name or dataset_name_for(source))
     previous = next((d for d in project.datasets if d.name == name), None)
     if previous is not None and not replace:

@@ -11,6 +11,8 @@ Canonical forms stored in a project (methods read these and nothing else):
 - prompt: {"prompt": str|[messages], ...}: a prompt alone, for methods that generate their own answers
   (GRPO, PPO, sampling); its other fields (answer, tests, ...) are kept for rewards and filters
 - labelled: {"text": str, "label": str|int}: a text and its class, for a classification head
+- pair: {"anchor": str, "positive": str} (+ "negative": str): texts that match, for an embedding model
+- scored_pair: {"a": str, "b": str, "score": float}: two texts and how alike they are (see `similarity`)
 
 ShareGPT ("conversations" with from/value) and Alpaca (instruction, input, output) become chat.
 """
@@ -22,15 +24,18 @@ from typing import Any
 
 from workbench.data.checks import ROLES, RecordProblem, chat_messages, message_list, text, text_or_messages
 from workbench.data.feedback import preference, ranked, unpaired_label
+from workbench.data.similarity import is_pair, is_scored_pair, pair, scored_pair
 
 __all__ = ["KINDS", "ROLES", "RecordProblem", "detect", "normalise"]
 
-KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "text", "prompt", "labelled")
+KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "text", "prompt", "labelled", "pair",
+         "scored_pair")
 EXPECTED = ("expected one of: messages (chat), conversations (ShareGPT), instruction + output (Alpaca), "
-            "prompt + completion, prompt + chosen + rejected (preference), "
+            "prompt + completion, prompt + chosen + rejected, or chosen + rejected dialogues (preference), "
             "prompt + completions + ranking or scores, prompt + responses (ranked), "
             "prompt + completion + label (unpaired label), text, text + label (labelled), "
-            "prompt alone with any other fields (prompt)")
+            "prompt alone with any other fields (prompt), anchor + positive [+ negative] (pair), "
+            "a + b + score or sentence1 + sentence2 + score (scored pair)")
 MAX_DEPTH = 64  # lists or objects inside each other in one field; a record of any kind needs a few
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "model": "assistant", "bot": "assistant", "system": "system"}
@@ -46,6 +51,10 @@ def detect(record: dict[str, Any]) -> str:
         return "ranked"
     if {"prompt", "completion", "label"} <= keys:
         return "unpaired_label"
+    if "prompt" not in keys and is_pair(keys):
+        return "pair"
+    if "prompt" not in keys and is_scored_pair(keys):
+        return "scored_pair"
     if {"prompt", "completion"} <= keys or ("prompt" in keys and "completion" in record):
         return "prompt_completion"  # an empty completion is reported by the normaliser
     if "text" in keys and len(keys) == 1:
@@ -100,6 +109,10 @@ def _canonical(record: dict[str, Any], kind: str) -> dict[str, Any]:
         return {**{k: v for k, v in record.items() if v is not None}, "prompt": text_or_messages(record, "prompt")}
     if kind == "labelled":
         return {"text": text(record, "text"), "label": _label(record)}
+    if kind == "pair":
+        return pair(record)
+    if kind == "scored_pair":
+        return scored_pair(record)
     raise RecordProblem(f"unsupported kind '{kind}' (known kinds: {', '.join(KINDS)})")
 
 
