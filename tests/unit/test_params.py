@@ -122,7 +122,7 @@ FORM_ORDER = {
     "sft": ["mode", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "max_length", "warmup",
             "scheduler", "weight_decay", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "use_dora",
             "use_rslora", "quant_type", "double_quant", "compute_dtype", "eval_fraction", "eval_steps",
-            "save_steps", "logging_steps", "gradient_checkpointing"],
+            "save_steps", "logging_steps", "gradient_checkpointing", "sample_count", "sample_max_tokens"],
     "classifier": ["mode", "learning_rate", "epochs", "max_steps", "batch_size", "grad_accum", "max_length",
                    "warmup", "scheduler", "weight_decay", "lora_r", "lora_alpha", "lora_dropout", "target_modules",
                    "use_dora", "use_rslora", "eval_fraction", "eval_steps", "save_steps", "logging_steps",

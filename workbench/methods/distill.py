@@ -20,9 +20,11 @@ import torch
 import torch.nn.functional as F
 from trl import SFTConfig, SFTTrainer
 
+from workbench.data.render import stop_token_ids
 from workbench.methods.distill_params import DistillParams
 from workbench.methods.kit import teacher as teachers
 from workbench.methods.kit.recipe import build_trainer, start, train_to_end
+from workbench.methods.kit.samples import EvalAnswers
 from workbench.methods.kit.sft_preflight import token_datasets
 from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.run.context import JobContext
@@ -179,6 +181,9 @@ def run(spec: JobSpec, job: JobContext):
     trainer = build_trainer(DistillTrainer, job, model, config, tokenizer, train_ds, eval_ds,
                             peft_config=peft_config(p), teacher_model=teacher_model, settings=p,
                             width=len(tokenizer))
+    if p.sample_count and eval_ds is not None:  # the student's greedy answers to a few held-out prompts
+        trainer.add_callback(EvalAnswers(job, trainer, p.sample_count, p.sample_max_tokens,
+                                         sorted(stop_token_ids(tokenizer, folder))))
     job.check_stop()
 
     # 6. With teacher_cache=topk: the teacher reads every record once, into the run folder, then leaves memory.

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from workbench.data.errors import DataError
 from workbench.data.prep import split_sources
+from workbench.data.render import stop_token_ids
 from workbench.methods.distill_params import GKDParams
 from workbench.methods.kit import teacher as teachers
 from workbench.methods.kit.recipe import build_trainer, count_data, start, train_to_end
+from workbench.methods.kit.samples import EvalAnswers
 from workbench.methods.kit.sft_preflight import check_rows
 from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.run.context import JobContext
@@ -71,6 +73,9 @@ def run(spec: JobSpec, job: JobContext):
     )
     trainer = build_trainer(GKDTrainer, job, model, config, tokenizer, train_ds, eval_ds,
                             teacher_model=teacher_model, peft_config=peft_config(p))
+    if p.sample_count and eval_ds is not None:  # the student's greedy answers to a few held-out prompts
+        trainer.add_callback(EvalAnswers(job, trainer, p.sample_count, p.sample_max_tokens,
+                                         sorted(stop_token_ids(tokenizer, folder))))
 
     # 6. Train, final eval and save: the adapter alone for LoRA, the whole model otherwise.
     return train_to_end(trainer, job, p, tokenizer)

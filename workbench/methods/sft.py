@@ -7,7 +7,9 @@ The recipe: params and tokenizer -> data and preflight -> model -> trainer -> me
 
 from __future__ import annotations
 
+from workbench.data.render import stop_token_ids
 from workbench.methods.kit.recipe import build_trainer, load, start, train_to_end
+from workbench.methods.kit.samples import EvalAnswers
 from workbench.methods.kit.sft_preflight import token_datasets
 from workbench.methods.kit.train_args import peft_config, trainer_args
 from workbench.methods.sft_params import SFTParams
@@ -38,6 +40,9 @@ def run(spec: JobSpec, job: JobContext):
         include_num_input_tokens_seen="non_padding",
     )
     trainer = build_trainer(SFTTrainer, job, model, config, tokenizer, train_ds, eval_ds, peft_config=peft_config(p))
+    if p.sample_count and eval_ds is not None:  # greedy answers to a few held-out prompts at each eval
+        trainer.add_callback(EvalAnswers(job, trainer, p.sample_count, p.sample_max_tokens,
+                                         sorted(stop_token_ids(tokenizer, folder))))
 
     # 5. Memory probe (an out-of-memory shows in the first minute, not when the longest batch comes
     #    up), train (from the last checkpoint when resuming), final eval and save: the adapter alone

@@ -9,6 +9,8 @@ A run writes them at step 1 and every `sample_every` steps (`due`), for `sample_
 - PPO builds its events with `sample_event` from its own rollout.
 - DPO (`PairSamples`): chosen and rejected answers of a few training pairs with each one's
   policy/reference log-ratio, from one extra no-grad forward of those pairs.
+- SFT and distillation (`EvalAnswers`, off by default): at each eval, greedy answers to a few
+  held-out prompts beside the record's own answer (a generation: it costs).
 """
 
 from __future__ import annotations
@@ -153,3 +155,72 @@ def _answer(answer: Any, eos: str | None) -> str:
     """An answer as written: the text (without the end-of-sequence mark TRL appends), or the messages' text."""
     text = completion_text(answer)
     return text[:-len(eos)] if eos and isinstance(answer, str) and text.endswith(eos) else text
+
+
+# --- SFT and distillation -----------------------------------------------------------------------
+
+
+class EvalAnswers(TrainerCallback):
+    """At each eval, the model's greedy answers to the first `count` held-out records, each with the
+    record's own answer as `reference`. The prompt is what training conditions on (the tokens before
+    the trained answer, chat template included), shown without special tokens. Costs a generation
+    of up to `max_new_tokens` tokens for `count` prompts at each eval."""
+
+    def __init__(self, job, trainer, count: int, max_new_tokens: int, stop_ids: list[int]):
+        self.job, self.trainer, self.count = job, trainer, count
+        self.max_new_tokens, self.stop_ids = max_new_tokens, stop_ids
+
+    def on_evaluate(self, args, state, control, **kwargs):
+        dataset, tokenizer = self.trainer.eval_dataset, self.trainer.processing_class
+        if not self.count or dataset is None or not len(dataset):
+            return
+        held_out = [prompt_and_reference(dataset[i], tokenizer) for i in range(min(self.count, len(dataset)))]
+        answers = greedy_answers(self.trainer.model, tokenizer, [p for p, _ in held_out], self.max_new_tokens,
+                                 self.stop_ids)
+        for (prompt, reference), answer in zip(held_out, answers):
+            self.job.emit(ev.Sample(step=state.global_step, prompt=tokenizer.decode(prompt, skip_special_tokens=True),
+                                    completion=tokenizer.decode(answer, skip_special_tokens=True),
+                                    reference=reference))
+
+
+def prompt_and_reference(row: dict, tokenizer) -> tuple[list[int], str]:
+    """(the prompt's token ids, the record's answer) of a held-out row: a tokenised SFT row (the tokens
+    before the first one with loss, and those with loss), or a chat row (the turns before the last,
+    with the generation prompt, and the last)."""
+    if "messages" in row:
+        messages = row["messages"]
+        ids = tokenizer.apply_chat_template(messages[:-1], add_generation_prompt=True, tokenize=True,
+                                            return_dict=True)["input_ids"]
+        return list(ids), completion_text(messages[-1:])
+    if "labels" in row:
+        trained = [label != -100 for label in row["labels"]]
+    else:
+        trained = [bool(m) for m in row["completion_mask"]]
+    ids = row["input_ids"]
+    first = trained.index(True) if True in trained else len(ids)
+    answer = [t for t, keep in zip(ids, trained) if keep]
+    return list(ids[:first]), tokenizer.decode(answer, skip_special_tokens=True).rstrip()  # less the template's newline
+
+
+def greedy_answers(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]):
+    """The greedy continuation of each prompt (token ids), cut after its first stop token; the model in
+    eval mode meanwhile, its training mode restored after."""
+    import torch
+
+    device = next(model.parameters()).device
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(device)
+    tokenizer.padding_side = side
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
+                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)  # training turns the cache off
+    finally:
+        model.train(training)
+    answers = []
+    for seq in out[:, batch["input_ids"].shape[1]:].tolist():
+        cut = next((i + 1 for i, t in enumerate(seq) if t in stop_ids), len(seq))
+        answers.append(seq[:cut])
+    return answers
