@@ -40,6 +40,7 @@ from workbench.data.prep import read_prompt_rows
 from workbench.data.prompts import has_chat_template
 from workbench.methods import ppo_core as core
 from workbench.methods.kit.samples import due, sample_event
+from workbench.methods.kit.tracking import Tracker
 from workbench.methods.kit.train_args import dtype_name, peft_config, prepare_base
 from workbench.methods.ppo_params import PPOParams
 from workbench.params import ParamError
@@ -60,6 +61,7 @@ def run(spec: JobSpec, job: JobContext):
                          "and/or rewards (e.g. rewards=length, or functions of reward_file).")
     runtime = spec.runtime
     torch.manual_seed(runtime.seed)
+    tracker = Tracker(p, spec.project, job.run_dir)  # report_to: TensorBoard / Trackio beside the events
 
     # 2. Tokenizer.
     folder, tokenizer = prepare_base(spec, job)
@@ -112,14 +114,18 @@ def run(spec: JobSpec, job: JobContext):
             emit_samples(job, step, judgement, rollout, p.sample_count)
         if step % p.logging_steps == 0 or step == p.max_steps:
             stats = {**sample_stats, **rollout_stats, **update_stats, "kl_coef": kl_coef, **failure_counts(rewards)}
-            job.emit(ev.Log(step=step, total_steps=p.max_steps, epoch=step * p.batch_size / len(rows),
-                            loss=stats.pop("loss"), lr=p.learning_rate, grad_norm=stats.pop("grad_norm"),
-                            tokens_per_s=tokens / max(time.time() - started, 1e-9), tokens_seen=tokens_seen,
-                            metrics=stats))
+            log = ev.Log(step=step, total_steps=p.max_steps, epoch=step * p.batch_size / len(rows),
+                         loss=stats.pop("loss"), lr=p.learning_rate, grad_norm=stats.pop("grad_norm"),
+                         tokens_per_s=tokens / max(time.time() - started, 1e-9), tokens_seen=tokens_seen,
+                         metrics=stats)
+            job.emit(log)
+            tracker.log(log)
         if step % p.save_steps == 0 or job.stop_requested:
             save_checkpoint(ppo, tokenizer, job, step, tokens_seen, p.max_steps)
         if job.stop_requested:
+            tracker.close()
             return None
+    tracker.close()
 
     # 8. Save what export and later runs read: the adapter alone for LoRA, else the whole model.
     out = layout.output_for(job.run_dir, adapter=p.mode == "lora")

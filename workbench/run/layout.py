@@ -24,6 +24,7 @@ runs/<run-id>/
   prompts.json, candidates.jsonl, requests.jsonl   a sampling session's prompts, the groups
                     of candidates it sampled and the groups the ranking screen asked for
   generated.jsonl, synth_report.toml               a synthetic-data run's records and report
+  tensorboard/, trackio/   the extra metric sinks a run was asked to report to (report_to)
 pipeline-runs/<plan-id>/
   plan.toml         the plan, and the same job.toml-less run files: events.jsonl, stderr.log, lock, pid, heartbeat
 ```
@@ -63,6 +64,8 @@ CANDIDATES = "candidates.jsonl"
 REQUESTS = "requests.jsonl"
 SYNTH_RECORDS = "generated.jsonl"
 SYNTH_REPORT = "synth_report.toml"
+TENSORBOARD = "tensorboard"  # TensorBoard event files of a run that reports to it (params report_to)
+TRACKIO = "trackio"  # Trackio's database of a run that reports to it
 PLAN = "plan.toml"
 OUTPUTS = (ADAPTER, MODEL)  # what a completed training run wrote, in the order they are looked for
 

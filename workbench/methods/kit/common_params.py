@@ -8,6 +8,7 @@ its form) while the help, bounds and choices live here.
 
 from __future__ import annotations
 
+from workbench.methods.kit import tracking
 from workbench.params import Fields, param
 from workbench.rewards.library import OPTIONS
 
@@ -70,6 +71,7 @@ SCHEDULE = Fields(
     logging_steps=param(1, "Report loss every this many steps.", min=1, group="schedule"),
     gradient_checkpointing=param(False, "Recompute activations in backward to save memory (slower).",
                                  group="schedule"),
+    report_to=param("none", tracking.HELP, choices=tracking.CHOICES, group="schedule"),
 )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import models
+from workbench.methods.kit import tracking
 from workbench.params import ParamError
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec, Runtime
@@ -57,7 +58,7 @@ def trainer_args(p: Any, job: JobContext, runtime: Runtime, has_eval: bool) -> d
         bf16=runtime.precision == "bf16",
         fp16=runtime.precision == "fp16",
         seed=runtime.seed,
-        report_to="none",
+        **tracking.trainer_settings(p, job.spec.project, job.run_dir),
         disable_tqdm=True,
         dataloader_num_workers=0,
         dataset_num_proc=None,
@@ -94,7 +95,9 @@ def check_mode(p: Any, runtime: Runtime) -> None:
     """Refuse a mode this machine cannot train, before anything is loaded.
 
     QLoRA needs a CUDA device and bitsandbytes: its 4-bit kernels on the CPU are too new to trust
-    with a run, and a run that silently fell back to LoRA would not be the run that was asked for."""
+    with a run, and a run that silently fell back to LoRA would not be the run that was asked for.
+    A metric sink (`report_to`) whose package is missing is refused here too."""
+    tracking.check(getattr(p, "report_to", "none"))
     if getattr(p, "mode", "lora") != "qlora":
         return
     if runtime.device != "cuda":
