@@ -28,10 +28,11 @@ class ProjectRow:
     description: str
 
 
-def read_rows() -> list[ProjectRow]:
-    """Every project of the projects home, with its run count (read from the folders only)."""
+def read_rows(refused: list[tuple[str, str]] | None = None) -> list[ProjectRow]:
+    """Every project of the projects home, with its run count (read from the folders only); those that
+    do not load are appended to `refused` as (name, why)."""
     rows = []
-    for p in projects.list_projects():
+    for p in projects.list_projects(refused):
         runs_dir = locations.runs_dir(p.name)
         runs = sum(1 for d in runs_dir.iterdir() if (d / layout.SPEC).exists()) if runs_dir.is_dir() else 0
         rows.append(ProjectRow(p.name, models.describe(p.base_model), len(p.datasets),
@@ -84,14 +85,19 @@ class ProjectsScreen(Screen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="Reading the projects")
     def load(self) -> None:
-        rows = read_rows()
+        refused: list[tuple[str, str]] = []
+        rows = read_rows(refused)
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self.show_rows, rows)
+            self.app.call_from_thread(self.show_rows, rows, refused)
 
-    def show_rows(self, rows: list[ProjectRow]) -> None:
+    def show_rows(self, rows: list[ProjectRow], refused: list[tuple[str, str]] = ()) -> None:
         if not self.is_attached:
             return
         self.rows = rows
+        home = f"Projects live in {locations.projects_home()}"
+        for name, why in refused:
+            home += f"\nNot shown: {why.removeprefix(f'Project {name!r}: ')} ({name})"
+        self.query_one("#home", Static).update(printable(home))
         table = self.query_one("#projects", DataTable)
         current = self.selected()
         keep = self._select_after_load or (current.name if current else None)

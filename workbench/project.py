@@ -137,7 +137,10 @@ def load(name: str) -> Project:
     return project
 
 
-def list_projects() -> list[Project]:
+def list_projects(refused: list[tuple[str, str]] | None = None) -> list[Project]:
+    """The projects of the home that load. A project folder that does not (an unreadable project.toml,
+    a link out of the home) is left out, and appended to `refused` as (name, why) when it is given, so
+    that a view can say what it does not show."""
     home = locations.projects_home()
     if not home.exists():
         return []
@@ -146,8 +149,9 @@ def list_projects() -> list[Project]:
         if (child / "project.toml").exists() and NAME_PATTERN.match(child.name):
             try:
                 projects.append(load(child.name))
-            except (OSError, ValueError):
-                continue
+            except (OSError, ValueError) as exc:
+                if refused is not None:
+                    refused.append((child.name, str(exc) or type(exc).__name__))
     return projects
 
 

@@ -373,6 +373,45 @@ def test_a_dataset_linked_outside_the_home_is_refused(linked):
     done = cli("data", "shared")
     assert done.returncode == 1 and "secret-0451" not in done.stdout + done.stderr
     assert f"leads to {linked / 'secret.txt'}, outside the projects home" in done.stderr
+    listed = cli("list")  # the project is not listed, and the list says so
+    assert listed.returncode == 0 and "shared" not in listed.stdout
+    assert listed.stderr.startswith("workbench: project 'shared' not listed: ")
+    assert f"leads to {linked / 'secret.txt'}, outside the projects home" in listed.stderr
+
+    from screens.projects import read_rows
+
+    refused = []
+    assert read_rows(refused) == [] and refused[0][0] == "shared" and "outside the projects home" in refused[0][1]
+
+
+def test_a_file_of_a_run_linked_outside_the_home_stops_its_resume(linked):
+    """A link placed inside a run folder (its events, its log, a checkpoint) would have the worker write
+    through it: the launcher refuses to start, naming the link, and nothing is written outside."""
+    from workbench import locations
+    from workbench.jobs import launch
+    from workbench.registry.specs import make_spec
+    from workbench.run import events as ev
+    from workbench.run import layout
+
+    spec = make_spec("shared", "sft", {"max_steps": 4})
+    spec.id = "20250101-000000-sft"
+    run = locations.run_dir("shared", spec.id)
+    run.mkdir()
+    spec.save(run)
+    (run / layout.CHECKPOINTS / "checkpoint-2").mkdir(parents=True)
+    (run / layout.CHECKPOINTS / "checkpoint-2" / layout.CHECKPOINT_COMPLETE).write_text("{}")
+    writer = ev.EventWriter(run / layout.EVENTS)
+    writer.emit(ev.Started())
+    writer.close()
+    (run / layout.STDERR).symlink_to(linked / "secret.txt")
+    with pytest.raises(launch.LaunchError, match=r"stderr.log leads to .*outside the projects home"):
+        launch.resume("shared", "20250101-000000-sft")
+    (run / layout.STDERR).unlink()
+    (run / layout.CHECKPOINTS / "checkpoint-4").symlink_to(linked, target_is_directory=True)
+    with pytest.raises(launch.LaunchError, match=r"checkpoint-4 leads to .*outside the projects home"):
+        launch.resume("shared", "20250101-000000-sft")
+    assert (linked / "secret.txt").read_text() == "secret-0451\n"
+    assert sorted(p.name for p in linked.iterdir()) == ["secret.txt"]
 
 
 def test_runs_linked_outside_the_home_are_neither_read_nor_written(linked):

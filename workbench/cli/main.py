@@ -32,8 +32,12 @@ def cmd_new(args) -> None:
 
 
 def cmd_list(args) -> None:
-    for p in projects.list_projects():
+    refused: list[tuple[str, str]] = []
+    for p in projects.list_projects(refused):
         print(f"{p.name}\t{len(p.datasets)} dataset(s)\t{p.base_model}")
+    for name, why in refused:
+        why = why.removeprefix(f"Project '{name}': ")
+        print(for_stream(f"workbench: project '{name}' not listed: {why}", sys.stderr), file=sys.stderr)
 
 
 def cmd_import(args) -> None:

@@ -82,6 +82,7 @@ def spawn_detached(args: list[str], folder: Path, env: dict[str, str],
     The process holds the folder's lock from its first instant: `lock`, this process's claim, is
     handed over (the caller closes its own handle afterwards), or one is claimed here (LaunchError
     when another process holds it). The process keeps it with `liveness.hold`."""
+    check_links(folder)
     own = claim(folder, f"The job in {folder}") if lock is None else None
     lock = lock or own
     # The child starts with SIGTERM and SIGINT blocked and unblocks them once its handlers are in
@@ -98,6 +99,22 @@ def spawn_detached(args: list[str], folder: Path, env: dict[str, str],
         if own is not None:
             own.close()
     return proc
+
+
+def check_links(folder: Path) -> None:
+    """Refuse to start a job whose folder holds a link leading out of the projects home (its events,
+    its log or its checkpoints would be written there): LaunchError naming the link."""
+    folder = Path(folder)
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    checkpoints = folder / layout.CHECKPOINTS
+    if checkpoints.is_dir() and not checkpoints.is_symlink():
+        entries += list(checkpoints.iterdir())
+    for entry in entries:
+        if entry.is_symlink():
+            try:
+                locations.inside_home(entry)
+            except locations.OutsideHome as exc:
+                raise LaunchError(str(exc)) from None
 
 
 def events_size(folder: Path) -> int:
