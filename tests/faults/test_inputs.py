@@ -225,3 +225,22 @@ def test_runs_started_in_the_same_second_get_different_ids(home, tmp_path):
     ids = [run_id for child in children for run_id in child.communicate(timeout=60)[0].split()]
     assert len(ids) == 100 and len(set(ids)) == 100
     assert runs("race") == sorted(ids)
+
+
+def test_a_json_document_too_big_to_parse_whole_is_refused_in_one_line_and_json_lines_still_stream(
+        tmp_path, monkeypatch):
+    """A .json document is parsed whole (several times its size in memory): past the bound it is refused
+    with the way out, while a big .json that is really JSON Lines streams as before."""
+    from workbench.data import readers
+
+    monkeypatch.setattr(readers, "MAX_JSON_DOCUMENT_BYTES", 200)
+    document = tmp_path / "big.json"
+    document.write_text(json.dumps({"data": [{"prompt": f"p{i}", "completion": "c"} for i in range(20)]}, indent=1))
+    rows = list(readers.open_source(document).rows())
+    assert len(rows) == 1 and rows[0].record is None
+    assert "a JSON document of 0 MB: it is parsed whole, and the most this reads whole is 0 MB" in rows[0].problem
+    assert "jq -c '.[]'" in rows[0].problem
+    lines = tmp_path / "lines.json"
+    lines.write_text("".join(json.dumps({"prompt": f"p{i}", "completion": "c"}) + "\n" for i in range(20)))
+    rows = list(readers.open_source(lines).rows())
+    assert [r.record["prompt"] for r in rows] == [f"p{i}" for i in range(20)]

@@ -15,6 +15,7 @@ from workbench.data import tables
 from workbench.data.rows import MAX_RECORD_BYTES, Row, Source, UnsupportedFile, as_row, too_long
 
 CONTAINER_KEYS = ("data", "records", "train", "examples", "rows", "items", "instances", "samples")
+MAX_JSON_DOCUMENT_BYTES = 512 * 2**20  # a JSON document is parsed whole: Python takes several times its size
 TOO_DEEP = "nested too deeply to read (lists or objects inside each other past Python's recursion limit)"
 
 
@@ -100,6 +101,21 @@ class JsonDocument(Source):
     unit = "record"
 
     def rows(self) -> Iterator[Row]:
+        size = self.path.stat().st_size
+        if size > MAX_JSON_DOCUMENT_BYTES:
+            with open(self.path, "rb") as f:
+                first = f.readline(MAX_RECORD_BYTES)
+            try:
+                lines = first.endswith(b"\n") and isinstance(json.loads(first.decode("utf-8-sig")), dict)
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                lines = False
+            if lines:  # a .json file that is really JSON Lines streams like one
+                yield from self._as_jsonl()
+                return
+            yield Row(1, problem=f"a JSON document of {size / 2**20:,.0f} MB: it is parsed whole, and the most "
+                      f"this reads whole is {MAX_JSON_DOCUMENT_BYTES // 2**20} MB; write it as JSON Lines (one "
+                      "record a line, streamed: `jq -c '.[]' FILE.json > FILE.jsonl`) and import that")
+            return
         raw = self.path.read_bytes()
         try:
             value = json.loads(raw.decode("utf-8-sig"))
