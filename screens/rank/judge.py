@@ -83,7 +83,9 @@ class JudgeScreen(ModalScreen[str | None]):
             self.app.call_from_thread(self.show_status, f"{exc} Fix it here and start again.", True)
             path = template_path(self.project)
             text = path.read_text(encoding="utf-8") if path.exists() else ""
-        self.app.call_from_thread(self.query_one("#template", TextArea).load_text, text)
+        # A template is a file anyone may have written: its control characters are shown as marks (and are
+        # saved so, if the person starts the judge with it), never sent to the terminal.
+        self.app.call_from_thread(self.query_one("#template", TextArea).load_text, printable(text))
 
     def judge_ref(self) -> str:
         path = self.query_one("#judge-path", Input).value.strip()

@@ -303,6 +303,28 @@ async def test_the_rank_screen_shows_escape_sequences_as_marks(home):
         assert "␛[2J" in cards(screen)[0].border_title  # the model's name in the card's title too
 
 
+async def test_the_judge_template_is_edited_with_its_escape_sequences_as_marks(home):
+    from textual.widgets import TextArea
+
+    from screens.rank.judge import JudgeScreen
+    from tests.ui.test_rank import RankApp, add_group, make_session
+    from tests.ui.test_rank import wait_for as rank_wait_for
+    from workbench.ranking.judge_params import template_path
+
+    run_dir = make_session(project="evil", alive=False)
+    add_group(run_dir, 0)
+    template_path("evil").write_text(f"Grade {{prompt}} and {{answer}} {HOSTILE}", encoding="utf-8")
+    async with RankApp("evil", run_dir.name).run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("j")
+        await rank_wait_for(pilot, lambda: isinstance(pilot.app.screen, JudgeScreen), what="the judge modal")
+        area = pilot.app.screen.query_one("#template", TextArea)
+        await rank_wait_for(pilot, lambda: area.text.startswith("Grade"), what="the template")
+        assert "\x1b" not in area.text and "␛" in area.text
+        await pilot.pause()
+        assert_neutral(pilot.app)
+
+
 async def test_the_reward_dry_run_and_the_monitor_show_escape_sequences_as_marks(home, tmp_path):
     from screens.monitor import MonitorScreen
     from screens.reward_dry_run import RewardDryRun
