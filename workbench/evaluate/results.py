@@ -147,7 +147,7 @@ def order(names: list[str]) -> list[str]:
     """Metric names in reading order: those of LABELS in its order, each JSON field after the field
     accuracy, the rewards after the reward model, seconds last."""
     ranked = [n for n in LABELS if n in names]
-    fields = sorted(n for n in names if n.startswith("fields."))
+    fields = [n for n in names if n.startswith("fields.")]  # in the references' order
     other = sorted(n for n in names if n not in LABELS and not n.startswith("fields."))
     at = ranked.index("field_accuracy") + 1 if "field_accuracy" in ranked else len([n for n in ranked if n in (
         "records", "loss", "perplexity", "exact_match", "json_valid")])
