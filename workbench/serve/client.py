@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Self
 
+from workbench.run import layout
 from workbench.serve import protocol
 from workbench.serve.params import ChatParams
 from workbench.serve.protocol import ServeError
@@ -42,7 +43,7 @@ class Client:
             return next(self._events)
         except (StopIteration, OSError):
             raise ServeError(f"The model server of {self.hello.get('model', self.folder)} went away "
-                             f"(see {self.folder / 'stderr.log'}).") from None
+                             f"(see {self.folder / layout.STDERR}).") from None
 
     def send(self, message: dict[str, Any]) -> None:
         try:

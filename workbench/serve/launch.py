@@ -88,7 +88,7 @@ def check_gguf(path: Path) -> None:
 def server_dir(target: Target) -> Path:
     """`<project>/playground/servers/<ref>-<hash of what it resolves to>`."""
     name = target.ref if target.ref.startswith("run:") or "/" not in target.ref else Path(target.ref).name
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:48] or "model"
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:48] or "server"
     key = hashlib.sha1(f"{target.kind}:{target.base}".encode()).hexdigest()[:8]
     return locations.playground_dir(target.project) / SERVERS / f"{readable}-{key}"
 
