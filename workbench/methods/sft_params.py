@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from workbench.methods.kit import common_params as common
+from workbench.methods.kit.fast_path import SPEED
 from workbench.params import Fields, build, param, paramclass
 
 
@@ -30,6 +31,7 @@ class SFTParams:
                               min=0, max=64, group="schedule")
     sample_max_tokens: int = param(64, "Longest greedy answer shown at an eval (see sample_count).", min=1,
                                    max=4096, group="schedule")
+    _speed: Fields = SPEED
 
 
 def project_settings(project, max_length: int | None = None) -> SFTParams:
