@@ -97,6 +97,41 @@ REWARD_MODEL = (
     GRAD_NORM,
 )
 
+KTO = (
+    LOSS,
+    Chart("good vs bad", (Line("rewards/chosen", "good", "green"), Line("rewards/rejected", "bad", "red"),
+                          Line(EVAL + "rewards/chosen", "eval good", "green+", points=True),
+                          Line(EVAL + "rewards/rejected", "eval bad", "red+", points=True)),
+          note="implicit reward of the good and bad answers"),
+    _train_eval("rewards/margins", "margin"),
+    Chart("KL", (Line("kl", "KL"), Line(EVAL + "kl", "eval", color=EVAL_COLOR, points=True)),
+          note="batch estimate, to the reference"),
+    LR,
+    GRAD_NORM,
+)
+
+ORPO = (
+    LOSS,
+    _train_eval("rewards/accuracies", "reward accuracy", percent=True),
+    _train_eval("log_odds_ratio", "log odds ratio"),
+    _train_eval("nll_loss", "chosen NLL"),
+    _train_eval("rewards/margins", "margin"),
+    LR,
+    GRAD_NORM,
+)
+
+EMBEDDING = (
+    Chart("retrieval", tuple(Line(EVAL + key, key, color, points=True, percent=True, whole=True) for key, color in
+                             (("recall@1", "cyan"), ("recall@5", "green"), ("recall@10", "blue+"),
+                              ("mrr@10", "magenta"))),
+          note="held-out pairs; step 0: the base"),
+    Chart("spearman", (Line(EVAL + "spearman", "eval", color=EVAL_COLOR, points=True),),
+          note="held-out scored pairs; step 0: the base"),
+    LOSS,
+    LR,
+    GRAD_NORM,
+)
+
 PER_FUNCTION = "reward per function"  # these two charts' lines come from the metrics themselves
 FUNCTION_ERRORS = "reward errors"
 REINFORCEMENT = (
@@ -127,6 +162,7 @@ REINFORCEMENT = (
 
 FAMILIES: dict[str, tuple[Chart, ...]] = {
     "dpo": PREFERENCE, "reward": REWARD_MODEL, "grpo": REINFORCEMENT, "rloo": REINFORCEMENT, "ppo": REINFORCEMENT,
+    "kto": KTO, "orpo": ORPO, "embed": EMBEDDING,
 }
 
 # A reward function's mean: TRL's GRPO/RLOO log rewards/<name>/mean, our PPO logs reward/<name>;

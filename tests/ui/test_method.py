@@ -398,6 +398,7 @@ async def test_any_method_s_params_make_a_form_and_rewards_offer_a_dry_run(alpha
         assert not screen.query_one("#dry-run").display  # sft has no rewards
         options = screen.query_one("#methods")
         options.highlighted = options.get_option_index("zz-rewarded")
+        await pilot.wait_for_scheduled_animations()  # the list scrolls to an option below its fold first
         await pilot.pause()
         assert isinstance(screen.query_one("#param-rewards"), Input)
         assert isinstance(screen.query_one("#param-strict"), Switch)

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 from workbench.methods.classifier_params import ClassifierParams
 from workbench.methods.distill_params import DistillParams, GKDParams
+from workbench.methods.embed_params import EmbedParams
 from workbench.methods.grpo_params import GRPOParams, RLOOParams
+from workbench.methods.kto_params import KTOParams
+from workbench.methods.orpo_params import ORPOParams
 from workbench.methods.pair_params import DPOParams, RewardParams
 from workbench.methods.ppo_params import PPOParams
 from workbench.methods.sft_params import SFTParams
@@ -55,6 +58,24 @@ METHODS: dict[str, Method] = {
         params=DPOParams,
         runner="workbench.methods.dpo:run",
     ),
+    "kto": Method(
+        name="kto",
+        title="KTO from good and bad answers",
+        summary="Learn from single answers marked good or bad (thumbs up or down, no pairs needed), staying "
+                "close to the base (unpaired label data, or preference pairs split in two).",
+        data_kinds=("unpaired_label", "preference"),
+        params=KTOParams,
+        runner="workbench.methods.kto:run",
+    ),
+    "orpo": Method(
+        name="orpo",
+        title="ORPO: preferences without a reference",
+        summary="Learn the chosen answers and prefer them over the rejected ones in one stage from the base, "
+                "with no reference model (preference or ranked data; TRL's experimental ORPOTrainer).",
+        data_kinds=("preference", "ranked"),
+        params=ORPOParams,
+        runner="workbench.methods.orpo:run",
+    ),
     "grpo": Method(
         name="grpo",
         title="GRPO with rewards",
@@ -90,6 +111,16 @@ METHODS: dict[str, Method] = {
         data_kinds=("labelled", "unpaired_label"),
         params=ClassifierParams,
         runner="workbench.methods.classifier:run",
+    ),
+    "embed": Method(
+        name="embed",
+        title="Embedding model",
+        summary="Fine-tune a sentence embedding model (sentence-transformers; a causal base gets mean pooling) so "
+                "matching texts sit close: pairs or triplets, or pairs scored by similarity; recall@k and MRR "
+                "on the held-out pairs before and after.",
+        data_kinds=("pair", "scored_pair"),
+        params=EmbedParams,
+        runner="workbench.methods.embed:run",
     ),
     "distill": Method(
         name="distill",

@@ -22,8 +22,12 @@ from workbench import project as projects
 from workbench.data.memory import ModelShape, estimate_bytes, free_bytes
 
 MODE_ORDER = ("full", "lora", "qlora", "last_layer")
-NUM_LABELS = {"reward": 1, "classifier": 2}  # methods that train a sequence classifier (classes as estimated)
-SEQUENCES_PER_RECORD = {"reward": 2, "dpo": 2}  # a preference pair runs its chosen and rejected answers
+# Methods that train a sequence classifier (classes as estimated); embed trains the base without its LM head
+# (a pooled vector out), shaped like a one-output classifier.
+NUM_LABELS = {"reward": 1, "classifier": 2, "embed": 1}
+# A preference pair runs its chosen and rejected answers; a KTO answer runs beside its KL answer; an embedding
+# triplet runs three texts.
+SEQUENCES_PER_RECORD = {"reward": 2, "dpo": 2, "orpo": 2, "kto": 2, "embed": 3}
 FOUR_BIT_BYTES = {True: 0.5 + 1 / 64 + 4 / (64 * 256), False: 0.5 + 4 / 64}  # nf4/fp4 + absmax, by double_quant
 
 

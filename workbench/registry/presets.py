@@ -40,6 +40,22 @@ OWN: dict[str, dict[str, dict[str, Any]]] = {
         "balanced": {"mode": "lora", "learning_rate": 2e-5, "beta": 0.1, "epochs": 1.0},
         "quality": {"mode": "lora", "learning_rate": 5e-6, "beta": 0.1, "epochs": 2.0},
     },
+    "kto": {
+        "quick test": {"mode": "lora", "learning_rate": 5e-5, "beta": 0.1},
+        "balanced": {"mode": "lora", "learning_rate": 2e-5, "beta": 0.1, "epochs": 1.0},
+        "quality": {"mode": "lora", "learning_rate": 5e-6, "beta": 0.1, "epochs": 2.0},
+    },
+    "orpo": {
+        "quick test": {"mode": "lora", "learning_rate": 1e-4, "beta": 0.1},
+        "balanced": {"mode": "lora", "learning_rate": 5e-5, "beta": 0.1, "epochs": 1.0},
+        "quality": {"mode": "lora", "learning_rate": 2e-5, "beta": 0.1, "epochs": 2.0},
+    },
+    "embed": {  # the ranking losses take their negatives from the batch: batches stay large, no accumulation
+        "quick test": {"learning_rate": 5e-5, "batch_size": 8, "max_length": 128},
+        "balanced": {"learning_rate": 2e-5, "batch_size": 32, "grad_accum": 1, "max_length": 256, "epochs": 1.0},
+        "quality": {"learning_rate": 2e-5, "batch_size": 64, "grad_accum": 1, "max_length": 512, "epochs": 3.0},
+        "low memory": {"batch_size": 8, "grad_accum": 1, "max_length": 128},
+    },
     "classifier": {
         "quick test": {"mode": "last_layer", "learning_rate": 1e-3, "batch_size": 8},
         "balanced": {"mode": "last_layer", "learning_rate": 1e-3, "epochs": 5.0, "batch_size": 16},
