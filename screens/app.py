@@ -6,6 +6,7 @@ from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import HelpPanel, Input, TextArea
 
 from screens.commands import ScreenCommands
 from screens.messages import ExportRun, OpenData, OpenProject, OpenRun, RunStarted, WorkerFailed
@@ -21,8 +22,24 @@ class WorkbenchApp(App[int]):
     MODES = {"projects": ProjectsScreen}  # a mode, not get_default_screen(), so its CSS_PATH loads
     DEFAULT_MODE = "projects"
     BINDINGS = [
+        Binding("question_mark,f1", "toggle_keys", "Keys", tooltip="Every key of this screen, in a panel (again: hide)",
+                id="app.keys"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
+
+    def action_toggle_keys(self) -> None:
+        """Textual's keys panel: every binding of the focused widget, the screen and the app."""
+        if self.screen.query(HelpPanel):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def get_key_display(self, binding: Binding) -> str:
+        """`?` opens the keys panel, except while a text field takes the `?`: then F1."""
+        if binding.id == "app.keys":
+            typing = isinstance(self.focused, (Input, TextArea))
+            return "F1" if typing else "?"
+        return super().get_key_display(binding)
 
     def on_open_project(self, message: OpenProject) -> None:
         from screens.project import ProjectScreen

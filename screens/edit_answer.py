@@ -6,7 +6,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
+
+from screens.widgets.footer import KeyFooter
 
 
 class EditAnswerScreen(ModalScreen[str | None]):
@@ -44,7 +46,7 @@ class EditAnswerScreen(ModalScreen[str | None]):
             box.border_title = self.title_text
             yield Static("Edit the answer as it should have been; ctrl+s keeps it, escape leaves it.", classes="hint")
             yield TextArea(self.answer, soft_wrap=True, id="answer")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()

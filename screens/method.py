@@ -15,12 +15,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Header, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets import Button, Header, Input, Label, OptionList, Select, Static, Switch
 from textual.widgets.option_list import Option
 
 from screens.messages import RunStarted, forward_failure
 from screens.reward_dry_run import RewardDryRun
 from screens.widgets.data_mix import DataMix
+from screens.widgets.footer import KeyFooter
 from screens.widgets.mode_estimate import ModeEstimate
 from workbench import project as projects
 from workbench import registry
@@ -158,7 +159,7 @@ class MethodScreen(Screen):
                                      id="form")
                 yield Button("Dry run rewards", id="dry-run", compact=True)
         yield Static(id="launch-error", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.project} · new run"

@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, RichLog, Static
+from textual.widgets import ContentSwitcher, Header, RichLog, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from screens.messages import ExportRun
@@ -33,6 +33,7 @@ from screens.run_charts import Chart, charts_for, reward_weights, single
 from screens.run_history import Note, RunHistory
 from screens.run_metrics import RunMetrics
 from screens.run_samples import RunSamples
+from screens.widgets.footer import KeyFooter
 from screens.widgets.gpu_panel import GpuPanel
 from screens.widgets.metric_chart import MetricChart
 from screens.widgets.run_stats import RunStats
@@ -41,6 +42,7 @@ from workbench import locations
 from workbench.jobs import launch, store
 from workbench.run import events as ev
 from workbench.run import layout
+from workbench.registry.stopping import on_stop
 from workbench.run.spec import JobSpec
 from workbench.terminal import printable
 
@@ -74,7 +76,7 @@ class MonitorScreen(Screen):
         Binding("v", "view('chart')", "Charts", id="monitor.charts"),
         # No description: the palette names each chart instead ("Chart: reward"), with its number.
         *(Binding(str(n), f"chart_number({n})", "", show=False, id=f"monitor.chart_{n}") for n in range(1, 10)),
-        Binding("s", "stop", "Stop", tooltip="Stop the run; the worker saves a checkpoint first", id="monitor.stop"),
+        Binding("s", "stop", "Stop", tooltip="Stop the run (training saves a checkpoint first)", id="monitor.stop"),
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("e", "export", "Export", id="monitor.export"),
         Binding("escape", "back", "Back", id="monitor.back"),
@@ -136,7 +138,7 @@ class MonitorScreen(Screen):
                 yield RunStats(id="stats")
                 yield GpuPanel(id="gpu")
         yield RichLog(id="log", wrap=True, min_width=20, max_lines=500)
-        yield Footer()
+        yield KeyFooter()
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < NARROW, "-narrow")
@@ -267,7 +269,7 @@ class MonitorScreen(Screen):
     def _message(self) -> str:
         """A line under the figures: what is happening, unless the figures already say it."""
         if self.stopping:
-            return "stopping… the worker saves a checkpoint, then exits"
+            return f"stopping… {on_stop(self.method or self.metrics.method)}"
         if self.resuming_since is not None:
             return "resuming from the last checkpoint…"
         if self.info is None or self.info.state == "failed":

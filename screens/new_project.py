@@ -6,8 +6,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
+from screens.widgets.footer import KeyFooter
 from workbench import models
 from workbench import project as projects
 
@@ -34,7 +35,7 @@ class NewProjectScreen(ModalScreen[str | None]):
             yield Static(DEFAULT_HELP, classes="help")
             yield Static(id="base-error", classes="error", markup=False)
             yield Static("[b]enter[/b] create   [b]escape[/b] cancel", classes="keys")
-        yield Footer()
+        yield KeyFooter()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "name":

@@ -20,10 +20,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input
+from textual.widgets import Header, Input
 
 from screens.messages import forward_failure
 from screens.widgets.chat_pane import ChatPane
+from screens.widgets.footer import KeyFooter
 from workbench.jobs.store import ModelChoice
 from workbench.params import ParamError
 from workbench.serve import catalog, conversations, launch
@@ -107,7 +108,7 @@ class PlaygroundScreen(Screen):
             yield ChatPane(1, id="right")
         message = Input(placeholder="Message to both models (enter sends)", id="message")
         yield message
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.project} · playground"

@@ -8,14 +8,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import ExportRun, OpenData, OpenRun, forward_failure
+from screens.widgets.fit_table import FitTable
+from screens.widgets.footer import KeyFooter
 from workbench import models
 from workbench import project as projects
 from workbench.jobs import store
 from workbench.plans import pipelines
+from workbench.registry.stopping import on_stop
 
 REFRESH_SECONDS = 1.5
 STATE_STYLES = {"starting": "cyan", "running": "bold green", "stalled": "bold dark_orange", "completed": "green",
@@ -63,19 +66,21 @@ class ProjectScreen(Screen):
 
     CSS_PATH = "styles/project.tcss"
     AUTO_FOCUS = ""  # show() focuses the runs once they are read, else the datasets
+    # Most used first: the footer keeps the keys that fit, `?` lists them all.
     BINDINGS = [
-        Binding("escape", "back", "Back", id="project.back"),
-        Binding("i", "import_data", "Import", tooltip="Import a data file", id="project.import"),
-        Binding("d", "data", "Data", id="project.data"),
         Binding("t", "train", "Train", id="project.train"),
-        Binding("k", "rank", "Rank", tooltip="Rank sampled outputs", id="project.rank"),
         Binding("m,enter", "monitor", "Monitor", key_display="m/⏎", id="project.monitor"),
-        Binding("s", "stop", "Stop", tooltip="Stop the selected run (it saves a checkpoint)", id="project.stop"),
-        Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint",
-                id="project.resume"),
+        Binding("d", "data", "Data", id="project.data"),
+        Binding("i", "import_data", "Import", tooltip="Import a data file", id="project.import"),
+        Binding("k", "rank", "Rank", tooltip="Rank sampled outputs", id="project.rank"),
         Binding("e", "export", "Export", id="project.export"),
         Binding("p", "playground", "Playground", tooltip="Talk to the base, a run or a GGUF, side by side",
                 id="project.playground"),
+        Binding("s", "stop", "Stop", tooltip="Stop the selected run (training saves a checkpoint first)",
+                id="project.stop"),
+        Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint",
+                id="project.resume"),
+        Binding("escape", "back", "Back", id="project.back"),
     ]
 
     def __init__(self, project: str) -> None:
@@ -91,11 +96,11 @@ class ProjectScreen(Screen):
         yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
         yield Static("No data yet: press [b]i[/b] to import a JSONL file.", id="no-datasets", classes="empty")
         yield Static("Runs", classes="section")
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield FitTable(flexible=("step",), id="runs", cursor_type="row", zebra_stripes=True)
         yield Static("No runs yet: press [b]t[/b] to pick a method and start training, "
                      "or [b]k[/b] to rank sampled outputs.", id="no-runs", classes="empty")
         yield Static(id="run-details", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = self.project
@@ -148,7 +153,7 @@ class ProjectScreen(Screen):
 
     def show_runs(self, rows: list[tuple[int, store.RunInfo | pipelines.PlanInfo]]) -> None:
         """Newest first; a pipeline or a sweep is one row, its runs indented under it."""
-        table = self.query_one("#runs", DataTable)
+        table = self.query_one("#runs", FitTable)
         current = self.selected_row()
         keys = [row_key(item) for _, item in rows]
         same = keys == [row_key(item) for item in self.runs]
@@ -165,6 +170,7 @@ class ProjectScreen(Screen):
         if not same and current is not None and row_key(current) in keys:
             table.move_cursor(row=keys.index(row_key(current)))
         table.display = bool(rows)
+        table.fit()  # a pipeline's long progress shares what the other columns leave
         self.query_one("#no-runs").display = not rows
         self.show_run_details()
 
@@ -260,7 +266,7 @@ class ProjectScreen(Screen):
         if plan := self.selected_plan():
             self.act_on_plan("stop", plan.id)
         elif run := self.require_run():
-            self.stop_run(run.id)
+            self.stop_run(run.id, run.method)
 
     def action_resume(self) -> None:
         if plan := self.selected_plan():
@@ -285,13 +291,13 @@ class ProjectScreen(Screen):
         self.app.call_from_thread(self.load)
 
     @work(thread=True, exit_on_error=False, name="Stopping the run")
-    def stop_run(self, run_id: str) -> None:
+    def stop_run(self, run_id: str, method: str) -> None:
         try:
             store.stop(self.project, run_id)
         except store.RunError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="warning", markup=False)
             return
-        self.app.call_from_thread(self.notify, f"Stopping {run_id}: it saves a checkpoint, then exits.")
+        self.app.call_from_thread(self.notify, f"Stopping {run_id}: {on_stop(method)}.")
         self.app.call_from_thread(self.load)
 
     @work(thread=True, exit_on_error=False, name="Resuming the run")

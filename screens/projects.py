@@ -8,10 +8,11 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import OpenProject, forward_failure
+from screens.widgets.footer import KeyFooter
 from workbench import locations, models
 from workbench import project as projects
 from workbench.run import layout
@@ -70,7 +71,7 @@ class ProjectsScreen(Screen):
         yield DataTable(id="projects", cursor_type="row", zebra_stripes=True)
         yield Static(id="details", markup=False)
         yield Static(f"Projects live in {locations.projects_home()}", id="home", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#projects", DataTable)

@@ -20,9 +20,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import Suggester
-from textual.widgets import Footer, Input, Label, ProgressBar, Select, Static, Switch
+from textual.widgets import Input, Label, ProgressBar, Select, Static, Switch
 
 from screens.messages import forward_failure
+from screens.widgets.footer import KeyFooter
 from workbench.data.import_report import ImportReport
 from workbench.data.importer import dataset_name_for, existing
 from workbench.data.kinds import KINDS
@@ -143,7 +144,7 @@ class ImportScreen(ModalScreen[int]):
             with VerticalScroll(id="report-box"):
                 yield Static(id="report", markup=False)
             yield Static("[b]enter[/b] import   [b]escape[/b] close", classes="keys")
-        yield Footer()
+        yield KeyFooter()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.action_import_file()

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import DataTable, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from screens.data.render import render_head, render_segments
@@ -26,6 +26,8 @@ from screens.data.source import DATA_COMMAND, SPLIT_COMMAND, ChildError, LineInd
 from screens.data.split import SplitModal
 from screens.messages import forward_failure
 from screens.widgets.data_stats import DataStats
+from screens.widgets.fit_table import FitTable
+from screens.widgets.footer import KeyFooter
 from workbench import project as projects
 from workbench.terminal import printable
 
@@ -38,15 +40,15 @@ class DataScreen(Screen):
     AUTO_FOCUS = "#records"
     COMMAND: tuple[str, ...] = DATA_COMMAND  # the argv prefix of `workbench data`; tests put a stand-in here
     SPLIT: tuple[str, ...] = SPLIT_COMMAND  # the argv prefix of `workbench split`
-    BINDINGS = [
-        Binding("escape", "back", "Back", id="data.back"),
-        Binding("tab", "switch_panel", "Table/stats", id="data.switch"),
+    BINDINGS = [  # most used first: the footer keeps the keys that fit
         Binding("left_square_bracket", "dataset(-1)", "Prev dataset", key_display="[", id="data.prev"),
         Binding("right_square_bracket", "dataset(1)", "Next dataset", key_display="]", id="data.next"),
-        Binding("m", "max_length", "Max length", id="data.max_length"),
-        Binding("h", "split", "Hold out eval", id="data.split"),
         Binding("n", "page(1)", "Next page", id="data.next_page"),
         Binding("p", "page(-1)", "Prev page", id="data.prev_page"),
+        Binding("h", "split", "Hold out eval", id="data.split"),
+        Binding("m", "max_length", "Max length", id="data.max_length"),
+        Binding("tab", "switch_panel", "Table/stats", id="data.switch"),
+        Binding("escape", "back", "Back", id="data.back"),
     ]
 
     class Answer(Message):
@@ -83,12 +85,12 @@ class DataScreen(Screen):
         yield Static(id="split-result", markup=False)
         with Horizontal(id="body"):
             with Vertical(id="left"):
-                yield DataTable(id="records", cursor_type="row", zebra_stripes=True)
+                yield FitTable(flexible=("prompt", "answer"), id="records", cursor_type="row", zebra_stripes=True)
                 with VerticalScroll(id="render-box"):
                     yield Static("select a record to see what the model sees", id="render-head")
                     yield Static(id="rendered")
             yield DataStats(id="stats")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.title = "Data"
@@ -146,11 +148,12 @@ class DataScreen(Screen):
 
     def show_page(self, page: int, total: int, rows: list[Row]) -> None:
         self.page, self.total, self.rows = page, total, rows
-        table = self.query_one("#records", DataTable)
+        table = self.query_one("#records", FitTable)
         table.clear()
         for row in rows:
-            table.add_row(str(row.index), *(Text(printable(cell)) for cell in (row.kind, row.prompt, row.answer)),
-                          key=str(row.index))
+            table.add_row(str(row.index), *(Text(printable(cell), no_wrap=True, overflow="ellipsis")
+                                            for cell in (row.kind, row.prompt, row.answer)), key=str(row.index))
+        table.fit()  # the index and kind as wide as their cells, the prompt and answer share the rest
         info = f"records {page * PAGE + 1:,}–{page * PAGE + len(rows):,} of {total:,}" if rows else "no records"
         if total > PAGE:
             info += "  ·  n/p next/previous page"

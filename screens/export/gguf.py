@@ -11,6 +11,8 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Checkbox, Static
 
+from screens.widgets.toggles import MarkedCheckbox
+
 from workbench.export.gguf import human_size
 from workbench.export.llama_tools import COMMON_QUANTS, ToolsError, quant_types
 from workbench.run.events import Artifact
@@ -30,7 +32,7 @@ class QuantPicker(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(id="quants"):
             for name in COMMON_QUANTS:
-                yield Checkbox(name, name in DEFAULT_CHECKED, id=f"q-{name}")
+                yield MarkedCheckbox(name, name in DEFAULT_CHECKED, id=f"q-{name}")
             yield Button("more…", id="more")
 
     @property
@@ -46,7 +48,7 @@ class QuantPicker(Vertical):
             return
         self.query_one("#more", Button).remove()
         extra = [name for name in names if name not in COMMON_QUANTS]
-        row = Horizontal(*(Checkbox(name, False, id=f"q-{name}") for name in extra), id="all-quants")
+        row = Horizontal(*(MarkedCheckbox(name, False, id=f"q-{name}") for name in extra), id="all-quants")
         row.styles.height = "auto"
         row.styles.layout = "grid"
         row.styles.grid_size_columns = 6

@@ -17,10 +17,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, RadioButton, RadioSet, RichLog, Static
+from textual.widgets import Button, Checkbox, Header, Input, Label, RadioButton, RadioSet, RichLog, Static
 from textual.worker import get_current_worker
 
 from screens.export.gguf import FileLines, QuantPicker, file_line
+from screens.widgets.footer import KeyFooter
+from screens.widgets.toggles import MarkedCheckbox, MarkedRadioButton
 from workbench.export import default_out
 from workbench.export import job as export_job
 from workbench.export.gguf import human_size
@@ -31,7 +33,7 @@ from workbench.terminal import printable
 
 FORMATS = {"lora": "LoRA adapter (small; loads on top of the base model)",
            "merged": "Merged model (standalone folder with full weights)",
-           "gguf": "GGUF for llama.cpp / Ollama (merged, F16 plus each quant type; verified)",
+           "gguf": "GGUF for llama.cpp / Ollama (F16 and each quant type, verified)",
            "gguf-lora": "GGUF LoRA adapter (for --lora on a GGUF of the base model)"}
 
 
@@ -86,20 +88,20 @@ class ExportScreen(Screen):
             yield Label("Format", classes="field")
             with RadioSet(id="format"):
                 for fmt, text in FORMATS.items():
-                    yield RadioButton(text, id=fmt, value=fmt == self.fmt)
+                    yield MarkedRadioButton(text, id=fmt, value=fmt == self.fmt)
             yield Label("Quant types", classes="field gguf-only")
             yield QuantPicker(id="quant-picker", classes="gguf-only")
-            yield Checkbox("Chats must end on their own (turn off for a model not trained to chat)",
+            yield MarkedCheckbox("Chats must end on their own (off for a model not trained to chat)",
                            value=True, id="chat-check", classes="gguf-any")
             yield Label("Output folder (must be new or empty)", classes="field")
-            yield Input(str(default_out(self.project, self.run_id, self.fmt)), id="out")
+            yield Input(str(default_out(self.project, self.run_id, self.fmt)), id="out", compact=True)
             with Horizontal(id="actions"):
-                yield Button("Export", id="start", variant="primary")
+                yield Button("Export", id="start", variant="primary", compact=True)
                 yield Label("the export loads the model in a separate process", id="hint")
             yield Static(id="result")
             yield FileLines(id="files")
         yield RichLog(id="progress", wrap=True, min_width=20, max_lines=1000)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.title = f"Export {self.run_id}"

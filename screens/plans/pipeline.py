@@ -13,10 +13,12 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import OpenRun, forward_failure
+from screens.widgets.fit_table import FitTable
+from screens.widgets.footer import KeyFooter
 from workbench.plans import pipelines
 
 REFRESH_SECONDS = 1.5
@@ -37,11 +39,11 @@ class PlanScreen(Screen):
     """What a pipeline and a sweep screen share: the summary, a table of runs, stop and resume."""
 
     CSS_PATH = "pipeline.tcss"
-    BINDINGS = [
-        Binding("escape", "back", "Back", id="plan.back"),
+    BINDINGS = [  # most used first: the footer keeps the keys that fit
         Binding("m,enter", "monitor", "Monitor stage", key_display="m/⏎", id="plan.monitor"),
         Binding("s", "stop", "Stop", id="plan.stop"),
         Binding("r", "resume", "Resume", id="plan.resume"),
+        Binding("escape", "back", "Back", id="plan.back"),
     ]
     COLUMNS: tuple[tuple[str, str], ...] = ()
 
@@ -55,9 +57,9 @@ class PlanScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="summary")
-        yield DataTable(id="stages", cursor_type="row", zebra_stripes=True)
+        yield FitTable(flexible=("stage",), id="stages", cursor_type="row", zebra_stripes=True)
         yield Static(id="stage-details", markup=False)
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.sub_title = f"project {self.project}"
@@ -107,6 +109,7 @@ class PlanScreen(Screen):
             for key, cells in rows:
                 for (_, column), value in zip(self.COLUMNS, cells):
                     table.update_cell(key, column, value, update_width=True)
+        table.fit()  # a long stage shares what the other columns leave
         if self.focused is None:
             table.focus()
         self.show_details()

@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import forward_failure
@@ -31,6 +31,7 @@ from screens.rank.feed import SamplerState, SessionFeed, read_state, score_group
 from screens.rank.state import Ranking, Tally
 from screens.rank.text import key_hint, progress_line, prompt_subtitle, prompt_text, summary
 from screens.widgets.candidate_card import CandidateCard
+from screens.widgets.footer import KeyFooter
 from workbench import locations
 from workbench.ranking import candidates
 from workbench.ranking import rankings as ranking
@@ -132,7 +133,7 @@ class RankScreen(Screen):
         yield Container(id="cards")
         yield Static(id="waiting", markup=False)
         yield Static(id="hint")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.title = "Rank outputs"

@@ -13,6 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Checkbox, Input, Select, Static
 
+from screens.widgets.toggles import MarkedCheckbox
+
 from workbench.data.mixing import PROPORTIONAL, proportional_weights
 from workbench.project import DatasetEntry
 
@@ -74,7 +76,7 @@ class DataMix(Vertical):
             yield Static(MIX_HELP[PROPORTIONAL], id="mix-help")
         for i, entry in enumerate(self.datasets):
             with Horizontal(classes="row"):
-                yield Checkbox(f"{entry.name} ({entry.records:,} {entry.kind})", value=True, id=f"pick-{i}",
+                yield MarkedCheckbox(f"{entry.name} ({entry.records:,} {entry.kind})", value=True, id=f"pick-{i}",
                                compact=True)
                 yield Static("weight", classes="weight-label")
                 yield Input("1", validators=[PositiveWeight()], id=f"weight-{i}", classes="weight", compact=True)

@@ -94,8 +94,10 @@ def cmd_runs(args) -> None:
 def cmd_stop(args) -> None:
     from workbench.jobs import store
 
-    store.stop(args.name, args.run)
-    print(f"Stopping {args.run}: it saves a checkpoint, then exits.")
+    from workbench.registry.stopping import on_stop
+
+    info = store.stop(args.name, args.run)
+    print(f"Stopping {args.run}: {on_stop(info.method)}.")
     if args.wait:
         info = store.wait(args.name, args.run, timeout=600)
         print(f"{info.state} at step {info.step}")
