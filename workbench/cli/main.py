@@ -60,13 +60,17 @@ def cmd_import(args) -> None:
 def cmd_train(args) -> None:
     from workbench.data.mixing import parse_mix
     from workbench.jobs import launch, store
+    from workbench.jobs.targets import runtime_from
     from workbench.params import parse_assignments
 
     values = parse_assignments(args.set or [])
     mix = parse_mix(args.mix) if args.mix else None
-    spec = make_spec(args.name, args.method, values, datasets=args.dataset, mix=mix, base=args.base)
+    runtime = runtime_from(args.target, args.set_runtime)
+    spec = make_spec(args.name, args.method, values, datasets=args.dataset, mix=mix, base=args.base, runtime=runtime)
     launch.start(spec, wait_for_start=True)
     print(spec.id, flush=True)
+    if runtime.target == "slurm":
+        print(f"Submitted to Slurm as job {store.get(args.name, spec.id).slurm_job}.", flush=True)
     if args.wait:
         info = store.wait(args.name, spec.id)
         print(f"{info.state}: step {info.step}, last loss {_fmt(info.last_loss)}")
@@ -88,7 +92,8 @@ def cmd_runs(args) -> None:
     for r in runs:
         total = f"/{r.total_steps}" if r.total_steps else ""
         state = f"stalled {r.stalled_for:.0f} s" if r.state == "stalled" and r.stalled_for else r.state
-        print(f"{r.id}\t{r.method}\t{state}\tstep {r.step}{total}\tloss {_fmt(r.last_loss)}")
+        slurm = f"\tslurm {r.slurm_job}" if r.slurm_job else ""
+        print(f"{r.id}\t{r.method}\t{state}\tstep {r.step}{total}\tloss {_fmt(r.last_loss)}{slurm}")
 
 
 def cmd_stop(args) -> None:
@@ -171,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", metavar="MODEL",
                    help="start from: base (default), run:<id>, run:<id>/checkpoint-N, or a model/adapter path")
     p.add_argument("--wait", action="store_true", help="wait for the run to end")
+    p.add_argument("--target", choices=("local", "slurm"), help="where the run goes: this machine (default) or Slurm")
+    p.add_argument("--set-runtime", action="append", metavar="KEY=VALUE[,...]",
+                   help="runtime settings: device, threads...; for Slurm partition, nodes, gpus_per_node, time, "
+                        "account, extra (an #SBATCH line), grace")
     p.set_defaults(func=cmd_train)
 
     data.add_parsers(sub)

@@ -148,6 +148,9 @@ def start(spec: JobSpec, wait_for_start: bool = True, run_dir: Path | None = Non
     if (run_dir / layout.SPEC).exists():
         raise LaunchError(f"{run_dir} already holds a job.")
     run_dir.mkdir(parents=True, exist_ok=True)
+    if spec.runtime.target == "slurm":  # its worker starts on the cluster's allocation (jobs.slurm)
+        from workbench.jobs import slurm
+        return slurm.start(spec, run_dir)
     with claim(run_dir, f"Job {spec.id}") as lock:
         spec.save(run_dir)
         proc = _spawn(run_dir, spec.runtime.threads, resume=False, lock=lock)
@@ -172,6 +175,10 @@ def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
         spec = JobSpec.load(info.path)
         if not spec.runner:
             raise LaunchError(f"Run {run_id} was made before runs recorded their runner: start it again.")
+        if spec.runtime.target == "slurm":  # a new Slurm job, which resumes from the checkpoint
+            from workbench.jobs import slurm
+            slurm.submit(spec, info.path)
+            return info.path
         offset = events_size(info.path)
         proc = _spawn(info.path, spec.runtime.threads, resume=True, lock=lock)
     if wait_for_start:

@@ -33,7 +33,7 @@ class RunInfo:
     id: str
     path: Path
     method: str
-    state: str  # starting | running | stalled | completed | stopped | failed | lost
+    state: str  # starting | running | stalled | completed | stopped | failed | lost; on Slurm queued | cancelled
     alive: bool
     step: int = 0
     total_steps: int = 0
@@ -43,11 +43,12 @@ class RunInfo:
     pid: int | None = None
     stalled_for: float = 0.0  # seconds since a stalled worker's last heartbeat
     created: str = ""
+    slurm_job: str = ""  # the job id of a run sent to Slurm (jobs.slurm)
     events: list[ev.Event] = field(default_factory=list, repr=False)
 
     @property
     def resumable(self) -> bool:
-        return not self.alive and self.state in ("stopped", "failed", "lost") and \
+        return not self.alive and self.state in ("stopped", "failed", "lost", "cancelled") and \
             layout.latest_checkpoint(self.path) is not None
 
     @property
@@ -123,7 +124,11 @@ def read(folder: Path, life: liveness.Life | None = None) -> RunInfo:
     """The state of the job in `folder` (a run, or a job kept elsewhere, such as an export); `life`
     stands in for its lock's (a launcher holding the lock itself reads it as `liveness.NOBODY`)."""
     life = life or liveness.check(folder)  # before the events: a job that ended before this check wrote them all
-    return summarize(folder, read_events(folder), life)
+    info = summarize(folder, read_events(folder), life)
+    if (Path(folder) / layout.SLURM_JOB).exists():  # a Slurm run: not lost while Slurm holds its job
+        from workbench.jobs import slurm
+        slurm.follow_state(info)
+    return info
 
 
 def get(project_name: str, run_id: str) -> RunInfo:
@@ -161,6 +166,10 @@ def stop_job(folder: Path, what: str = "The job") -> RunInfo:
     info = read(folder)
     if not info.alive:
         raise RunError(f"{what} is not running (state: {info.state}).")
+    if info.slurm_job and not liveness.is_alive(folder):  # on the cluster: through Slurm (jobs.slurm)
+        from workbench.jobs import slurm
+        info.message = slurm.stop(folder, info)
+        return info
     signal_holder(folder, what)
     return info
 

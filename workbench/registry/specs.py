@@ -59,13 +59,20 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     except RefError as exc:
         raise LaunchError(str(exc)) from None
     runtime = runtime or Runtime()
-    check_mode_here(chosen, runtime)
-    if runtime.threads == 0:
+    notes: list[str] = []
+    if runtime.target == "slurm":  # checked for the cluster's nodes (mounts, partition, time), not this machine
+        from workbench.jobs.slurm_preflight import preflight
+        notes = preflight(runtime, project_name, method_name, vars(chosen), sum(e.records for e in train_sets),
+                          base_model)
+    else:
+        check_mode_here(chosen, runtime)
+    if runtime.threads == 0 and runtime.target == "local":
         runtime.threads = default_threads()
     return JobSpec(
         id=new_run_id(project_name, method_name), project=project_name, method=method_name,
         runner=method.runner, base_model=base_model, base_ref=base or "base", params=vars(chosen),
         train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
+        notes=notes,
     )
 
 

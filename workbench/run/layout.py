@@ -25,6 +25,8 @@ runs/<run-id>/
                     of candidates it sampled and the groups the ranking screen asked for
   generated.jsonl, synth_report.toml               a synthetic-data run's records and report
   tensorboard/, trackio/   the extra metric sinks a run was asked to report to (report_to)
+  slurm-job.toml    a run sent to Slurm: its job ids and its newest life there (jobs.slurm)
+  submitit/         submitit's files for that job: the pickled task, its sbatch script and logs
 pipeline-runs/<plan-id>/
   plan.toml         the plan, and the same job.toml-less run files: events.jsonl, stderr.log, lock, pid, heartbeat
 ```
@@ -66,6 +68,8 @@ SYNTH_RECORDS = "generated.jsonl"
 SYNTH_REPORT = "synth_report.toml"
 TENSORBOARD = "tensorboard"  # TensorBoard event files of a run that reports to it (params report_to)
 TRACKIO = "trackio"  # Trackio's database of a run that reports to it
+SLURM_JOB = "slurm-job.toml"  # a Slurm run's job ids and its newest life on the cluster
+SUBMITIT = "submitit"  # submitit's folder of a Slurm run (task pickle, sbatch script, logs)
 PLAN = "plan.toml"
 OUTPUTS = (ADAPTER, MODEL)  # what a completed training run wrote, in the order they are looked for
 

@@ -26,6 +26,8 @@ class Runtime:
     threads: int = 0  # torch CPU threads; 0 = chosen by the launcher
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     seed: int = 42
+    target: str = "local"  # local | slurm (workbench.jobs.targets)
+    slurm: dict[str, Any] = field(default_factory=dict)  # [runtime.slurm]: partition, nodes, time... (jobs.slurm)
 
 
 @dataclass
