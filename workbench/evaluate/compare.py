@@ -116,7 +116,11 @@ def sort(found: list[Row], column: str, columns: list[str]) -> list[Row]:
 
 def table(project: str, sort_by: str | None = None) -> list[list[str]]:
     """Header and rows of the comparison, as text cells; the header names are what `sort_by` takes."""
-    keys, found = rows(project)
+    return table_of(*rows(project), sort_by)
+
+
+def table_of(keys: list[str], found: list[Row], sort_by: str | None = None) -> list[list[str]]:
+    """The table of `rows`' result, in the order given unless `sort_by` names a column."""
     metric_names = results.order(list(dict.fromkeys(k for r in found for k in r.metrics if k != "records")))
     columns = FIXED[:4] + keys + FIXED[4:] + metric_names
     if sort_by:

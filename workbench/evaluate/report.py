@@ -97,9 +97,7 @@ def build(project: str, run_id: str) -> str:
     else:
         lines += ["No logged values.", ""]
 
-    shots = few_shot_subjects(project)
-    subjects = [Subject(), *shots[-1:], Subject(run=run_id)]
-    columns = [(s.name, results.read(project, s)) for s in subjects]
+    columns = [(s.name, results.read(project, s)) for s in subjects(project, run_id)]
     lines += ["## Metrics", ""]
     if columns[-1][1] is None:
         lines += [f"Not evaluated yet: `workbench eval {project} {run_id}` takes its metrics.", ""]
@@ -113,15 +111,25 @@ def build(project: str, run_id: str) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def examples(project: str, run_id: str, count: int = EXAMPLES) -> list[str]:
-    """Example generations: the same held-out prompts answered by the base and by the run."""
+def subjects(project: str, run_id: str) -> list[Subject]:
+    """What a run's report sets side by side: the base, the few-shot baseline with the most examples, the run."""
+    return [Subject(), *few_shot_subjects(project)[-1:], Subject(run=run_id)]
+
+
+def example_pairs(project: str, run_id: str, count: int | None = EXAMPLES) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(the run's generation, the base's for the same prompt or {}) for its first `count` held-out prompts."""
     base = {g.get("prompt"): g for g in results.read_generations(project, Subject())}
     tuned = results.read_generations(project, Subject(run=run_id))
+    return [(g, base.get(g.get("prompt"), {})) for g in tuned[:count]]
+
+
+def examples(project: str, run_id: str, count: int = EXAMPLES) -> list[str]:
+    """Example generations: the same held-out prompts answered by the base and by the run."""
     lines = ["## Example generations", ""]
-    if not tuned:
+    pairs = example_pairs(project, run_id, count)
+    if not pairs:
         return lines + ["None yet (the run has not been evaluated).", ""]
-    for n, g in enumerate(tuned[:count], start=1):
-        other: dict[str, Any] = base.get(g.get("prompt"), {})
+    for n, (g, other) in enumerate(pairs, start=1):
         lines += [f"### {n}. Prompt", "", quote(g.get("prompt")), ""]
         if g.get("reference") is not None:
             lines += ["Reference:", "", quote(g["reference"]), ""]
