@@ -38,12 +38,14 @@ from screens.widgets.gpu_panel import GpuPanel
 from screens.widgets.metric_chart import MetricChart
 from screens.widgets.run_stats import RunStats
 from screens.widgets.samples_panel import SamplesPanel
-from workbench import locations
+from workbench import locations, registry
+from workbench.evaluate.job import METHOD as EVAL_METHOD
 from workbench.jobs import launch, store
 from workbench.run import events as ev
 from workbench.run import layout
 from workbench.registry.stopping import on_stop
 from workbench.run.spec import JobSpec
+from workbench.serve.catalog import LM_METHODS
 from workbench.terminal import printable
 
 TAIL_SECONDS = 0.3
@@ -79,6 +81,13 @@ class MonitorScreen(Screen):
         Binding("s", "stop", "Stop", tooltip="Stop the run (training saves a checkpoint first)", id="monitor.stop"),
         Binding("r", "resume", "Resume", id="monitor.resume"),
         Binding("e", "export", "Export", id="monitor.export"),
+        # Off the footer (it has no room at 80 columns): in the palette and the keys panel (?).
+        Binding("p", "playground", "Playground", show=False, id="monitor.playground",
+                tooltip="Talk to this run's model and the base side by side"),
+        Binding("o", "report", "Report", show=False, id="monitor.report",
+                tooltip="Metrics vs the base and the few-shot baseline, curves, examples"),
+        Binding("a", "evaluate", "Evaluate…", show=False, id="monitor.evaluate",
+                tooltip="Score this run, the base and a few-shot baseline on the eval split"),
         Binding("escape", "back", "Back", id="monitor.back"),
     ]
 
@@ -103,9 +112,9 @@ class MonitorScreen(Screen):
     class SpecRead(Message):
         """What the run's job.toml says about its charts: the method and its rewards' weights."""
 
-        def __init__(self, method: str, weights: dict[str, float]) -> None:
+        def __init__(self, method: str, weights: dict[str, float], evaluated: str = "") -> None:
             super().__init__()
-            self.method, self.weights = method, weights
+            self.method, self.weights, self.evaluated = method, weights, evaluated
 
     def __init__(self, project: str, run_id: str) -> None:
         super().__init__()
@@ -116,6 +125,7 @@ class MonitorScreen(Screen):
         self.samples = RunSamples()
         self.method = ""
         self.weights: dict[str, float] = {}
+        self.evaluated = ""  # an evaluation job's: the run it evaluates
         self.view = "chart"  # or "samples"
         self.chart_name = ""  # the chart on show, kept by name as new charts arrive; "" the first
         self.picked = ""  # a metric charted alone (`m`)
@@ -158,7 +168,8 @@ class MonitorScreen(Screen):
         worker = get_current_worker()
         try:
             spec = JobSpec.load(self.run_dir)
-            self.post_message(self.SpecRead(spec.method, reward_weights(spec.params)))
+            self.post_message(self.SpecRead(spec.method, reward_weights(spec.params),
+                                            str(spec.params.get("run", "")) if spec.method == EVAL_METHOD else ""))
         except (OSError, ValueError, TypeError, KeyError):
             pass  # the method still comes with the `started` event
         tail = ev.EventTail(self.run_dir / layout.EVENTS)
@@ -198,8 +209,9 @@ class MonitorScreen(Screen):
         self._show_stats()
 
     def on_monitor_screen_spec_read(self, message: SpecRead) -> None:
-        self.method, self.weights = message.method, message.weights
+        self.method, self.weights, self.evaluated = message.method, message.weights, message.evaluated
         self._show_chart()
+        self.refresh_bindings()
 
     # the charts ----------------------------------------------------------------
 
@@ -256,7 +268,7 @@ class MonitorScreen(Screen):
         self._show_stats()
 
     def _run_keys(self) -> tuple:
-        return tuple(self.check_action(action, ()) for action in ("stop", "resume", "export"))
+        return tuple(self.check_action(action, ()) for action in ("stop", "resume", "export", "evaluate"))
 
     @property
     def state(self) -> str:
@@ -324,8 +336,18 @@ class MonitorScreen(Screen):
         if action == "resume":
             return None if self.resuming_since is not None else self.resumable and not busy
         if action == "export":
-            return None if busy else self.info is not None and not alive
+            return None if busy else self.info is not None and not alive and self.trains
+        if action in ("playground", "evaluate"):  # a language model to talk to or score
+            return (self.method or self.metrics.method) in LM_METHODS and (action == "playground" or not alive)
+        if action == "report":
+            return bool(self.trains or self.evaluated)
         return True
+
+    @property
+    def trains(self) -> bool:
+        """Whether the run trains a model (not an evaluation, a sampling session, an export)."""
+        method = registry.METHODS.get(self.method or self.metrics.method)
+        return method is not None and method.kind == "train"
 
     def action_chart(self, delta: int) -> None:
         charts = self.charts()
@@ -402,6 +424,26 @@ class MonitorScreen(Screen):
 
     def action_export(self) -> None:
         self.post_message(ExportRun(self.project, self.run_id))
+
+    def action_playground(self) -> None:
+        from screens.playground import PlaygroundScreen
+
+        self.app.push_screen(PlaygroundScreen(self.project, models=("base", f"run:{self.run_id}")))
+
+    def action_report(self) -> None:
+        from screens.report import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.project, self.evaluated or self.run_id))
+
+    def action_evaluate(self) -> None:
+        from screens.evaluate import EvaluateScreen
+        from screens.report import ReportScreen
+
+        def started(folder) -> None:
+            if folder is not None:
+                self.app.push_screen(ReportScreen(self.project, self.run_id))
+
+        self.app.push_screen(EvaluateScreen(self.project, self.run_id), started)
 
     def action_back(self) -> None:
         self.app.pop_screen()

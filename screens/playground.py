@@ -79,9 +79,10 @@ class PlaygroundScreen(Screen):
                 tooltip="Edit the focused pane's last answer and keep it as a chat example", id="playground.sft"),
     ]
 
-    def __init__(self, project: str, servers: Servers | None = None) -> None:
+    def __init__(self, project: str, servers: Servers | None = None, models: tuple[str, str] = ("base", "")) -> None:
         super().__init__()
         self.project = project
+        self.models = models  # the refs the left and right panes start on ("": none)
         self.servers = servers or Servers()
         self.clients: dict[int, Client] = {}  # pane index -> its model's client
         self.requests: dict[int, str] = {}  # pane index -> the answer it waits for
@@ -120,9 +121,14 @@ class PlaygroundScreen(Screen):
         self.app.call_from_thread(self.show_choices, choices)
 
     def show_choices(self, choices: list[tuple[str, str]]) -> None:
-        left, right = self.panes
-        left.set_choices(choices, selected="base")
-        right.set_choices(choices)
+        refs = [ref for _, ref in choices]
+        for pane, wanted in zip(self.panes, self.models):
+            # a run still training has no final model: its newest checkpoint (listed first) stands in
+            ref = wanted if wanted in refs else next((r for r in refs if wanted and r.startswith(f"{wanted}/")), "")
+            pane.set_choices(choices, selected=ref)
+            if wanted and not ref:
+                pane.set_status(f"{wanted.removeprefix('run:')} has no model to talk to yet: no checkpoint saved.",
+                                error=True)
 
     @property
     def panes(self) -> tuple[ChatPane, ChatPane]:

@@ -14,11 +14,13 @@ from textual.worker import get_current_worker
 from screens.messages import ExportRun, OpenData, OpenRun, forward_failure
 from screens.widgets.fit_table import FitTable
 from screens.widgets.footer import KeyFooter
-from workbench import models
+from workbench import models, registry
 from workbench import project as projects
+from workbench.evaluate import job as eval_job
 from workbench.jobs import store
 from workbench.plans import pipelines
 from workbench.registry.stopping import on_stop
+from workbench.run.spec import JobSpec
 
 REFRESH_SECONDS = 1.5
 STATE_STYLES = {"starting": "cyan", "running": "bold green", "stalled": "bold dark_orange", "completed": "green",
@@ -76,6 +78,12 @@ class ProjectScreen(Screen):
         Binding("e", "export", "Export", id="project.export"),
         Binding("p", "playground", "Playground", tooltip="Talk to the base, a run or a GGUF, side by side",
                 id="project.playground"),
+        Binding("a", "evaluate", "Evaluate…", tooltip="Score the selected run (or the base alone) on the eval split, "
+                "with the base and a few-shot baseline", id="project.evaluate"),
+        Binding("o", "report", "Report", tooltip="The selected run's report: metrics vs the base, curves, examples",
+                id="project.report"),
+        Binding("c", "compare", "Compare runs", tooltip="Every run's method, parameters and metrics, sortable",
+                id="project.compare"),
         Binding("s", "stop", "Stop", tooltip="Stop the selected run (training saves a checkpoint first)",
                 id="project.stop"),
         Binding("r", "resume", "Resume", tooltip="Resume the selected run from its last checkpoint",
@@ -257,6 +265,49 @@ class ProjectScreen(Screen):
         from screens.playground import PlaygroundScreen
 
         self.app.push_screen(PlaygroundScreen(self.project))
+
+    def evaluated_run(self) -> str:
+        """The training run the selected row is, or evaluates; "" for the base model alone."""
+        run = self.selected_run()
+        if run is None:
+            return ""
+        if run.method == eval_job.METHOD:
+            try:
+                return str(JobSpec.load(run.path).params.get("run", ""))
+            except (OSError, KeyError, ValueError):
+                return ""
+        method = registry.METHODS.get(run.method)
+        return run.id if method is not None and method.kind == "train" else ""
+
+    def action_evaluate(self) -> None:
+        from screens.evaluate import EvaluateScreen
+
+        run_id = self.evaluated_run()
+
+        def started(folder) -> None:
+            self.load()
+            if folder is not None and run_id:
+                self.open_report(run_id)
+            elif folder is not None:
+                self.post_message(OpenRun(self.project, folder.name))
+
+        self.app.push_screen(EvaluateScreen(self.project, run_id), started)
+
+    def action_report(self) -> None:
+        if run_id := self.evaluated_run():
+            self.open_report(run_id)
+        else:
+            self.notify("No training run selected: its report compares it with the base.", severity="warning")
+
+    def open_report(self, run_id: str) -> None:
+        from screens.report import ReportScreen
+
+        self.app.push_screen(ReportScreen(self.project, run_id))
+
+    def action_compare(self) -> None:
+        from screens.compare import CompareScreen
+
+        self.app.push_screen(CompareScreen(self.project))
 
     def action_export(self) -> None:
         if run := self.require_run():
