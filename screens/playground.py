@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Header, Input
+from textual.widgets import Header, Input, Select
 
 from screens.messages import forward_failure
 from screens.widgets.chat_pane import ChatPane
@@ -77,6 +77,8 @@ class PlaygroundScreen(Screen):
                 id="playground.prefer_right"),
         Binding("f4", "save_example", "Save as SFT example",
                 tooltip="Edit the focused pane's last answer and keep it as a chat example", id="playground.sft"),
+        Binding("ctrl+o", "open_conversation", "Open conversation…", show=False, id="playground.open",
+                tooltip="Take up a saved conversation again: its models, settings and turns"),
     ]
 
     def __init__(self, project: str, servers: Servers | None = None, models: tuple[str, str] = ("base", "")) -> None:
@@ -342,6 +344,42 @@ class PlaygroundScreen(Screen):
             self.notify(f"Saved as an example: {count} in {conversations.SFT_DATASET}.")
 
         self.app.push_screen(EditAnswerScreen(f"The {pane.side} answer as an SFT example", answer), keep)
+
+    def action_open_conversation(self) -> None:
+        if any(pane.answering for pane in self.panes):
+            self.notify("Still answering: wait, or stop it (ctrl+s).", severity="warning")
+            return
+        from screens.conversations import ConversationsScreen
+
+        self.app.push_screen(ConversationsScreen(self.project), self.restore)
+
+    def restore(self, data: dict | None) -> None:
+        """Show a saved conversation and go on with it: each pane's model, turns and the settings."""
+        if not data:
+            return
+        params = data.get("params") or {}
+        self.query_one("#system", Input).value = str(params.get("system") or "")
+        for name in NUMBERS:
+            if params.get(name) is not None:
+                self.query_one(f"#{name}", Input).value = str(params[name])
+        saved = [p for p in data.get("panes", []) if isinstance(p, dict)][:2]
+        for pane, kept in zip(self.panes, saved + [{}] * (2 - len(saved))):
+            pane.clear()
+            for message in kept.get("messages", []):
+                if message.get("role") == "user":
+                    pane.add_user(str(message.get("content", "")))
+                elif message.get("role") == "assistant":
+                    pane.begin_answer()
+                    pane.end_answer(str(message.get("content", "")))
+            ref = str(kept.get("model") or "")
+            if ref and ref != pane.ref:
+                if ref in pane.labels:
+                    pane.query_one(Select).value = ref  # its server starts as if picked
+                else:
+                    pane.set_status(f"{kept.get('label') or ref} is gone: pick another model to go on.", error=True)
+        self.conversation, self.created = str(data["id"]), float(data.get("created") or time.time())
+        self.regenerations = 0
+        self.notify(f"Conversation {data['id']} taken up again.")
 
     def save_conversation(self) -> None:
         params = self.read_params() or ChatParams()
