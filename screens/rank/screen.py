@@ -34,6 +34,7 @@ from screens.widgets.candidate_card import CandidateCard
 from screens.widgets.footer import KeyFooter
 from workbench import locations
 from workbench.ranking import candidates
+from workbench.ranking import order as ordering
 from workbench.ranking import rankings as ranking
 from workbench.terminal import printable
 
@@ -121,6 +122,8 @@ class RankScreen(Screen):
         self.scorer_status = ""
         self.scorer_ready = False
         self.shown_at = 0.0  # monotonic time the current cards were painted (read by bench/rank_latency.py)
+        self.session_order = session_order(self.run_dir)  # which prompt comes next (workbench.ranking.order)
+        self.pick: ordering.Pick | None = None  # why the prompt shown was picked
         self._poll_now = threading.Event()
         self._to_score: queue.Queue = queue.Queue()
         self._leaving = threading.Event()
@@ -238,19 +241,32 @@ class RankScreen(Screen):
             self._add_agreement(record, message.scores)
         self.show_cards_state()
         self.show_progress()
+        untouched = self.ranking is not None and not (self.ranking.picks or self.ranking.tied)
+        if self.session_order != "session" and untouched and self.pick is not None and self.pick.value is None \
+                and not self.committing and not self.resampling:
+            self.call_later(self.show_next, True)  # shown before any score: pick again with them
 
     # showing ---------------------------------------------------------------------
 
-    async def show_next(self) -> None:
-        """The first prompt of the session not ranked or skipped yet, or the waiting line."""
+    async def show_next(self, repick: bool = False) -> None:
+        """The next prompt not ranked or skipped yet by the session's order (`workbench.ranking.order`: the
+        sampler's order, or where the reward model is least sure), or the waiting line."""
         if not self.history_read or self.committing:
             return
-        index = next((i for i in self.order if i not in self.done), None)
-        if index is None:
+        waiting = [i for i in self.order if i not in self.done]
+        scores = {i: self.scores[(i, self.groups[i].get("round", 0))] for i in waiting
+                  if (i, self.groups[i].get("round", 0)) in self.scores}
+        pick = ordering.choose(waiting, self.session_order, scores)
+        if pick is None:
+            self.pick = None
             await self.clear_group()
             self.show_waiting()
         else:
-            await self.show_group(self.groups[index])
+            same = self.group is not None and pick.index == self.group["index"]
+            self.pick = pick
+            if not (repick and same):  # a pick again with new scores keeps the cards when the prompt stays
+                await self.show_group(self.groups[pick.index])
+            self.show_pick()
 
     async def show_group(self, group: dict) -> None:
         self.group, self.resampling = group, False
@@ -279,6 +295,12 @@ class RankScreen(Screen):
         self.show_cards_state()
         self.show_progress()
         self.refresh_bindings()
+
+    def show_pick(self) -> None:
+        """Why the prompt shown is next, on the prompt box (an ordered session only)."""
+        box = self.query_one("#prompt-box")
+        box.border_title = "prompt" if self.session_order == "session" or self.pick is None else \
+            f"prompt · {printable(self.pick.why)}"
 
     def _painted(self) -> None:
         self.shown_at = time.monotonic()
@@ -456,3 +478,14 @@ class RankScreen(Screen):
 
     def on_worker_state_changed(self, event) -> None:
         forward_failure(self, event)
+
+
+def session_order(run_dir) -> str:
+    """The session's `order` parameter ("session" for a session made before there was a choice)."""
+    from workbench.run.spec import JobSpec
+
+    try:
+        value = JobSpec.load(run_dir).params.get("order", "session")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "session"
+    return value if value in ordering.ORDERS else "session"

@@ -23,6 +23,7 @@ from workbench import project as projects
 from workbench.jobs import store
 from workbench.params import ParamError, coerce, describe
 from workbench.ranking import candidates
+from workbench.ranking import order as ordering
 from workbench.ranking import rankings as ranking
 from workbench.ranking.sample_params import PROMPT_KINDS, SampleParams
 from workbench.registry.specs import make_spec
@@ -32,6 +33,8 @@ TYPED = "__typed__"
 NUMBERS = (("n", "Candidates"), ("temperature", "Temperature"), ("top_p", "Top-p"),
            ("max_new_tokens", "Max new tokens"), ("prompts", "Prompts (0 = all)"))
 PARAMS = {info.name: info for info in describe(SampleParams)}
+ORDER_CHOICES = [("the session's order", "session"),
+                 ("least sure first: where the newest reward run can't tell the best two apart", "uncertain")]
 
 
 @dataclass
@@ -104,6 +107,9 @@ class RankSetupScreen(ModalScreen[None]):
                                  value=datasets[0][1] if datasets else TYPED, allow_blank=False, id="dataset",
                                  compact=True)
                 yield TextArea(id="typed", soft_wrap=True, show_line_numbers=False)
+                with Horizontal(classes="row"):
+                    yield Label("Order", classes="name")
+                    yield Select(ORDER_CHOICES, value="session", allow_blank=False, id="order", compact=True)
                 with Horizontal(id="numbers"):
                     for name, label in NUMBERS:
                         with Vertical():
@@ -166,6 +172,9 @@ class RankSetupScreen(ModalScreen[None]):
                   "model_b": str(self.query_one("#model-b", Select).value)}
         if values["model_b"] == values["model"]:
             return values, None, "Blind A/B needs two different models."
+        values["order"] = str(self.query_one("#order", Select).value)
+        if values["order"] != "session":  # a choice among many groups sampled ahead
+            values["ahead"] = str(ordering.ACTIVE_AHEAD)
         for name, label in NUMBERS:
             raw = self.query_one(f"#param-{name}", Input).value
             try:

@@ -32,10 +32,17 @@ def _start(project: str, method: str, values: dict, datasets: list[str] | None, 
 
 
 def cmd_sample(args) -> None:
+    from workbench.ranking.order import ACTIVE_AHEAD
+
     datasets = list(args.dataset or [])
     if args.prompt:
         datasets.append(candidates.save_typed_prompts(args.name, args.prompt))
-    _start(args.name, "sample", parse_assignments(args.set or []), datasets or None, args.wait)
+    values = parse_assignments(args.set or [])
+    if args.order:
+        values["order"] = args.order
+        if args.order != "session":  # a choice among many groups sampled ahead, unless --set ahead says otherwise
+            values.setdefault("ahead", str(ACTIVE_AHEAD))
+    _start(args.name, "sample", values, datasets or None, args.wait)
 
 
 def cmd_judge(args) -> None:
@@ -106,6 +113,9 @@ def add_parsers(sub) -> None:
                    help="a prompt typed here; kept in the dataset 'prompts' (repeatable)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a sampling parameter: model, model_b, n, temperature, prompts, ahead... (repeatable)")
+    p.add_argument("--order", choices=("session", "uncertain"),
+                   help="which prompt the ranking screen shows next: session (the sampler's order) or uncertain "
+                        "(where the newest reward run is least sure; samples 32 groups ahead to choose from)")
     p.add_argument("--wait", action="store_true", help="wait for the session to end")
     p.set_defaults(func=cmd_sample)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.params import param
+from workbench.ranking.order import ORDER_HELP, ORDERS
 
 # Every kind that holds a prompt (a chat's prompt is the conversation before its last answer).
 PROMPT_KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "prompt")
@@ -26,6 +27,7 @@ class SampleParams:
                          min=0, group="session")
     ahead: int = param(8, "Groups the sampler keeps ready ahead of the ranking; it pauses beyond that.",
                        min=1, max=1000, group="session")
+    order: str = param("session", ORDER_HELP, choices=ORDERS, group="session")
     shuffle: bool = param(False, "Take the prompts in a seeded random order instead of the datasets' order.",
                           group="session")
     seed: int = param(42, "Seed of the prompt order, the sampling and the A/B order.", min=0, max=2**32 - 1,
