@@ -10,6 +10,8 @@ similarity with the given score.
 
 from __future__ import annotations
 
+import math
+
 RECALL_AT = (1, 5, 10)
 MRR_AT = 10
 
@@ -46,8 +48,8 @@ def search_task(rows: list[dict]) -> tuple[list[str], list[str], list[set[int]]]
 def spearman(x: list[float], y: list[float]) -> float:
     from scipy.stats import spearmanr
 
-    value = spearmanr(x, y).statistic
-    return float(value) if value == value else 0.0  # NaN when either side is constant
+    value = float(spearmanr(x, y).statistic)
+    return 0.0 if math.isnan(value) else value  # NaN when either side is constant
 
 
 def evaluator(rows: list[dict], batch_size: int):
