@@ -57,7 +57,7 @@ class PlanScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="summary")
-        yield FitTable(flexible=("stage",), id="stages", cursor_type="row", zebra_stripes=True)
+        yield FitTable(flexible=("stage", "run"), id="stages", cursor_type="row", zebra_stripes=True)
         yield Static(id="stage-details", markup=False)
         yield KeyFooter()
 
@@ -133,6 +133,8 @@ class PlanScreen(Screen):
             text = f"{stage.index + 1}. {stage.stage.to_text()}: {stage.state}"
             if stage.message and stage.message != stage.state:
                 text += f" — {stage.message}"
+            if stage.run_id:  # whole here, where the table may have to cut it
+                text += f"  (run {stage.run_id})"
         self.query_one("#stage-details", Static).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
