@@ -15,6 +15,7 @@ from pathlib import Path
 
 from workbench import project as projects
 from workbench.data.import_report import ImportReport
+from workbench.data.naming import DatasetExists, dataset_name_for
 
 EVAL_SPLITS = {"test", "testing", "validation", "valid", "val", "dev", "eval", "evaluation", "heldout", "held_out"}
 
@@ -37,9 +38,8 @@ def split_role(split: str) -> str:
 
 
 def import_splits(project_name: str, source: Path, splits: list[str], name: str | None, kind: str | None,
-                  dedupe: bool, progress, replace: bool) -> ImportReport:
-    from workbench.data.importer import DatasetExists, dataset_name_for, import_file
-
+                  dedupe: bool, progress, replace: bool, import_file) -> ImportReport:
+    """Each split through `import_file` (the importer of one source, passed in by it)."""
     base = name or dataset_name_for(source)
     names = {split: projects.validate_name(f"{base}-{split}") for split in splits}
     current = {d.name: d for d in projects.load(project_name).datasets}

@@ -13,13 +13,12 @@ import contextlib
 import hashlib
 import json
 import os
-import re
 import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import psutil
 
@@ -27,6 +26,7 @@ from workbench import project as projects
 from workbench.data import kinds
 from workbench.data.dict_import import import_splits, splits_of
 from workbench.data.import_report import ImportReport, Problem
+from workbench.data.naming import DatasetExists, dataset_name_for
 from workbench.data.readers import open_source
 from workbench.files import FILE_MODE
 
@@ -37,23 +37,9 @@ PROGRESS_INTERVAL = 0.1  # seconds: at most ten calls a second
 TMP_SUFFIX = ".tmp"
 
 
-class DatasetExists(projects.ProjectError):
-    """The project already has a dataset of that name, and replacing it was not asked for."""
-
-    def __init__(self, project: str, dataset: str, records: int) -> None:
-        super().__init__(f"Project '{project}' already has a dataset '{dataset}' ({records} record(s)): "
-                         "replace it (--replace), or import under another name (--dataset NAME).")
-        self.project, self.dataset, self.records = project, dataset, records
-
-
 def existing(project_name: str, name: str) -> projects.DatasetEntry | None:
     """The project's dataset called `name`, if it has one (what an import under that name would replace)."""
     return next((d for d in projects.load(project_name).datasets if d.name == name), None)
-
-
-def dataset_name_for(path: Path) -> str:
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path).stem).strip("-.") or "data"
-    return name[:64]
 
 
 def import_file(project_name: str, source: Path, name: str | None = None, split: str = "train",
@@ -73,7 +59,7 @@ def import_file(project_name: str, source: Path, name: str | None = None, split:
     source = Path(source).expanduser()
     splits = splits_of(source) if source.is_dir() else []
     if len(splits) > 1:  # a DatasetDict: one dataset per split
-        return import_splits(project_name, source, splits, name, kind, dedupe, progress, replace)
+        return import_splits(project_name, source, splits, name, kind, dedupe, progress, replace, import_file)
     name = projects.validate_name(name or dataset_name_for(source))
     previous = next((d for d in project.datasets if d.name == name), None)
     if previous is not None and not replace:

@@ -24,6 +24,7 @@ import sys
 import time
 from pathlib import Path
 
+from workbench.jobs import slurm_record
 from workbench.run import events as ev
 from workbench.run import layout
 
@@ -112,12 +113,10 @@ class WorkerTask:
         import submitit
 
         if submitit.JobEnvironment().global_rank == 0:  # first: the run reads as requeued, not stopped, from here
-            from workbench.jobs import slurm
-
-            record = slurm.read_record(Path(self.run_dir))
+            record = slurm_record.read_record(Path(self.run_dir))
             if record is not None:
                 record.requeued = time.time()
-                slurm.write_record(Path(self.run_dir), record)
+                slurm_record.write_record(Path(self.run_dir), record)
         proc = self._proc
         if proc is not None and proc.poll() is None:
             try:
@@ -132,8 +131,7 @@ class WorkerTask:
         return submitit.helpers.DelayedSubmission(WorkerTask(self.run_dir, self.gpus_per_node, self.grace))
 
     def _record_life(self, job_id: str, cluster: str) -> None:
-        from workbench.jobs import slurm
-
-        record = slurm.read_record(Path(self.run_dir)) or slurm.Record(job_id=job_id, cluster=cluster, jobs=[job_id])
+        record = slurm_record.read_record(Path(self.run_dir)) or slurm_record.Record(job_id=job_id, cluster=cluster,
+                                                                                    jobs=[job_id])
         record.life_started, record.host, record.task_pid = time.time(), socket.gethostname(), os.getpid()
-        slurm.write_record(Path(self.run_dir), record)
+        slurm_record.write_record(Path(self.run_dir), record)
