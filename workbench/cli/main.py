@@ -65,7 +65,7 @@ def cmd_train(args) -> None:
 
     values = parse_assignments(args.set or [])
     mix = parse_mix(args.mix) if args.mix else None
-    runtime = runtime_from(args.target, args.set_runtime)
+    runtime = runtime_from(args.target, args.set_runtime, processes_runtime(args))
     spec = make_spec(args.name, args.method, values, datasets=args.dataset, mix=mix, base=args.base, runtime=runtime)
     launch.start(spec, wait_for_start=True)
     print(spec.id, flush=True)
@@ -76,6 +76,18 @@ def cmd_train(args) -> None:
         print(f"{info.state}: step {info.step}, last loss {_fmt(info.last_loss)}")
         if info.state != "completed":
             raise CommandError(f"Run {spec.id} {info.state}: {info.message}")
+
+
+def processes_runtime(args):
+    """The runtime of `--processes` and `--gpus` (None when neither is given), checked (`jobs.ranks`)."""
+    if args.processes is None and not args.gpus:
+        return None
+    from workbench.jobs import ranks
+    from workbench.run.spec import Runtime
+
+    runtime = Runtime(processes=args.processes or 0, gpus=args.gpus or "")
+    ranks.check(runtime)
+    return runtime
 
 
 def _fmt(value) -> str:
@@ -180,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set-runtime", action="append", metavar="KEY=VALUE[,...]",
                    help="runtime settings: device, threads...; for Slurm partition, nodes, gpus_per_node, time, "
                         "account, extra (an #SBATCH line), grace")
+    p.add_argument("--processes", type=int, metavar="N",
+                   help="train on N processes (DDP under torchrun; default: one per GPU, one on the CPU)")
+    p.add_argument("--gpus", metavar="0,1", help="the GPUs to train on (default: every visible one)")
     p.set_defaults(func=cmd_train)
 
     data.add_parsers(sub)

@@ -24,6 +24,7 @@ from workbench.run import layout, liveness
 from workbench.run.spec import JobSpec
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+EXIT_PATIENCE_SECONDS = 60.0  # how long a resume waits for the processes of a run that wrote its final event
 
 
 class LaunchError(RuntimeError):
@@ -62,6 +63,21 @@ def claim(folder: Path, what: str) -> liveness.Lock:
         return liveness.claim(folder)
     except liveness.Held as held:
         raise already_running(what, held.pid) from None
+
+
+def claim_after_exit(folder: Path, what: str) -> liveness.Lock:
+    """`claim`, for a job that wrote its final event: its processes may hold the lock for a few seconds
+    more while they exit (the ranks of a multi-process run do), so the claim waits for the process
+    that holds it now, up to EXIT_PATIENCE_SECONDS; another process taking it meanwhile is refused."""
+    exiting = liveness.read_pid(folder)
+    deadline = time.monotonic() + EXIT_PATIENCE_SECONDS
+    while True:
+        try:
+            return liveness.claim(folder)
+        except liveness.Held as held:
+            if time.monotonic() >= deadline or liveness.read_pid(folder) != exiting:
+                raise already_running(what, held.pid) from None
+        time.sleep(0.1)
 
 
 def _spawn(run_dir: Path, threads: int, resume: bool, lock: liveness.Lock) -> subprocess.Popen:
@@ -166,7 +182,7 @@ def resume(project_name: str, run_id: str, wait_for_start: bool = True) -> Path:
     info = store.get(project_name, run_id)
     if info.alive:
         raise already_running(f"Run {run_id}", liveness.holder(info.path))
-    with claim(info.path, f"Run {run_id}") as lock:
+    with claim_after_exit(info.path, f"Run {run_id}") as lock:
         info = store.read(info.path, liveness.NOBODY)  # under the lock: no worker but the one started here
         if info.state == "completed":
             raise LaunchError(f"Run {run_id} has completed; start a new run to train further.")

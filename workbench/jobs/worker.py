@@ -9,6 +9,9 @@ seconds, the resolved `job.toml`, and one event per line in `events.jsonl`. SIGT
 for a checkpoint and a clean stop.
 A crash becomes an `error` event with a human message; the traceback goes to stderr
 (which the launcher points at `stderr.log`).
+A spec that asks for several processes runs them under torchrun (`workbench.jobs.ranks`): this
+worker keeps the lock and the heartbeat, and each rank runs `worker RUN_DIR --rank`, rank 0 alone
+writing events and files.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ import importlib
 import os
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Callable
 
 from workbench.files import write_toml
+from workbench.jobs import ranks
 from workbench.jobs.errors import humanize
 from workbench.run import events as ev
 from workbench.run import disk, layout, liveness
@@ -41,11 +46,15 @@ def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
     import torch
 
     runtime = spec.runtime
-    if runtime.threads > 0:
-        torch.set_num_threads(runtime.threads)
+    ranks.check(runtime)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if runtime.threads > 0:  # the ranks of a CPU run share the worker's threads
+        torch.set_num_threads(max(1, runtime.threads // world) if runtime.device == "cpu" else runtime.threads)
     else:
         runtime.threads = torch.get_num_threads()
     has_cuda = torch.cuda.is_available()
+    if has_cuda and world > 1 and runtime.device != "cpu":  # "cuda" is this rank's GPU from here on
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if runtime.device == "auto":
         runtime.device = "cuda" if has_cuda else "cpu"
         if not has_cuda:
@@ -61,16 +70,29 @@ def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
                 spec.notes.append("CPU training uses fp32 weights and no mixed precision.")
 
 
-def run(run_dir: Path, resume: bool) -> int:
+def run(run_dir: Path, resume: bool, as_rank: bool = False) -> int:
+    """Run the job of `run_dir`; `as_rank`: as one rank of a multi-process run (see `workbench.jobs.ranks`),
+    whose launcher-side worker holds the lock and beats, and whose rank 0 alone writes."""
     run_dir = Path(run_dir).resolve()
-    try:
-        lock = liveness.hold(run_dir)  # before anything is written; released last, or by the kernel at exit
-    except liveness.Held as held:
-        print(f"Another worker{f' (pid {held.pid})' if held.pid else ''} is running {run_dir}; "
-              "this one exits without touching it.", file=sys.stderr)
-        return 3
-    writer = ev.EventWriter(run_dir / layout.EVENTS, reserve=True)
-    beat_stop = liveness.announce(run_dir)
+    rank = int(os.environ.get("RANK", "0")) if as_rank else 0
+    lock = None
+    if not as_rank:
+        try:
+            lock = liveness.hold(run_dir)  # before anything is written; released last, or by the kernel at exit
+        except liveness.Held as held:
+            print(f"Another worker{f' (pid {held.pid})' if held.pid else ''} is running {run_dir}; "
+                  "this one exits without touching it.", file=sys.stderr)
+            return 3
+        group = _several_processes(run_dir)
+        if group is not None:
+            beat_stop = liveness.announce(run_dir)
+            try:
+                return ranks.supervise(run_dir, group[0], group[1], resume)
+            finally:
+                beat_stop.set()
+                lock.release()
+    writer = ev.EventWriter(run_dir / layout.EVENTS, enabled=rank == 0, reserve=rank == 0)
+    beat_stop = liveness.announce(run_dir) if not as_rank else threading.Event()
     job: JobContext | None = None
     early_stop = False
 
@@ -102,15 +124,18 @@ def run(run_dir: Path, resume: bool) -> int:
         runner = load_runner(spec.runner)
         _resolve_runtime(spec, job)
         job.check_stop()
-        spec.save(run_dir)
+        if rank == 0:
+            spec.save(run_dir)
         output = runner(spec, job)
         job.closing = True  # from here a stop is a flag: the final files and event are written whole
-        spec.save(run_dir)  # the method may have resolved more (model path, notes)
+        if rank == 0:
+            spec.save(run_dir)  # the method may have resolved more (model path, notes)
         if job.stop_requested:
             writer.emit(ev.Finished(reason="stopped", step=job.last_step), sync=True)
             return 0
-        write_toml(run_dir / layout.RESULT, {"result": {
-            "finished": time.time(), "step": job.last_step, "output": str(output or "")}})
+        if rank == 0:
+            write_toml(run_dir / layout.RESULT, {"result": {
+                "finished": time.time(), "step": job.last_step, "output": str(output or "")}})
         writer.emit(ev.Finished(reason="completed", step=job.last_step, output=str(output or "")), sync=True)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the person
@@ -133,15 +158,34 @@ def run(run_dir: Path, resume: bool) -> int:
         beat_stop.set()
         sys.stderr.flush()
         writer.close()
-        lock.release()  # the final event is written: a resume may start at once
+        if lock is not None:
+            lock.release()  # the final event is written: a resume may start at once
+
+
+def _several_processes(run_dir: Path) -> tuple[JobSpec, int] | None:
+    """(spec, processes) when the spec asks for several processes on this machine, its count and the
+    reason recorded in it; None for one process (or a spec that cannot be read: the run reports that)."""
+    try:
+        spec = JobSpec.load(run_dir)
+        processes, why = ranks.count(spec.runtime)
+    except Exception:  # noqa: BLE001 - the one-process path reports a bad spec as the run's error
+        return None
+    if processes <= 1:
+        return None
+    spec.runtime.processes = processes
+    note = f"Runs on {why}: DDP under torchrun, rank 0 writing events."
+    if note not in spec.notes:
+        spec.notes.append(note)
+    spec.save(run_dir)
+    return spec, processes
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        print("usage: python -m workbench.jobs.worker RUN_DIR [--resume]", file=sys.stderr)
+        print("usage: python -m workbench.jobs.worker RUN_DIR [--resume] [--rank]", file=sys.stderr)
         return 2
-    return run(Path(argv[0]), resume="--resume" in argv[1:])
+    return run(Path(argv[0]), resume="--resume" in argv[1:], as_rank="--rank" in argv[1:])
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ class Runtime:
     threads: int = 0  # torch CPU threads; 0 = chosen by the launcher
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     seed: int = 42
+    processes: int = 0  # ranks of a DDP run under torchrun; 0 = one per visible (or chosen) GPU, one on the CPU
+    gpus: str = ""  # the GPUs to run on, "0,1" (CUDA_VISIBLE_DEVICES of the ranks); empty = every visible one
     target: str = "local"  # local | slurm (workbench.jobs.targets)
     slurm: dict[str, Any] = field(default_factory=dict)  # [runtime.slurm]: partition, nodes, time... (jobs.slurm)
 

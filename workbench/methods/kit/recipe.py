@@ -16,6 +16,7 @@ from workbench import params as params_mod
 from workbench.methods.kit import memory_probe
 from workbench.methods.kit.checkpoints import safe, save_final
 from workbench.methods.kit.callback import EventCallback
+from workbench.methods.kit.stop_sync import StopSync
 from workbench.methods.kit.train_args import (
     ADAPTER_MODES,
     check_mode,
@@ -69,7 +70,7 @@ def build_trainer(trainer_cls: type, job: JobContext, model, config, tokenizer, 
         train_dataset=train_ds,
         eval_dataset=eval_ds,
         processing_class=tokenizer,
-        callbacks=[EventCallback(job)],
+        callbacks=[EventCallback(job), StopSync(job)],
         **kw,
     )
     trainer.job = job
