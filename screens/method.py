@@ -33,7 +33,9 @@ GROUP_TITLES = {"method": "Mode", "training": "Training", "lora": "LoRA adapter"
                 "schedule": "Evaluation and saving"}
 KIND_TITLES = {"train": "Train a model", "generate": "Generate data"}
 ESTIMATE_FIELDS = {"mode", "lora_r", "target_modules", "use_dora", "batch_size", "max_length",
-                   "gradient_checkpointing", "double_quant"}  # the fields the estimate depends on
+                   "gradient_checkpointing", "double_quant", "grad_accum", "lora_dropout", "num_generations",
+                   "max_completion_length", "max_prompt_length", "max_new_tokens", "mini_batch_size", "beta",
+                   "teacher", "teacher_cache", "reward_model"}  # the fields the estimate depends on
 
 
 class ParamValidator(Validator):

@@ -19,6 +19,9 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 GIB = 1024 ** 3
+# The parts of the chosen mode's memory (`workbench.registry.estimate.PARTS`), as the panel names them.
+PART_NAMES = {"weights": "weights", "gradients": "grads", "optimizer": "AdamW", "activations": "activations",
+              "reference": "frozen models", "generation": "sampling", "runtime": "runtime"}
 TITLE = "[b]Trainable parameters and memory[/b]"
 
 
@@ -42,13 +45,17 @@ def percent(part: int, whole: int) -> str:
 
 def render_report(report: dict) -> str:
     """The estimate as markup: one row per mode, the chosen mode marked (leading spaces would be trimmed)."""
-    lines = [f"{escape(report['model'])} on {report['device']} {report['precision']}, "
-             f"batch {report['batch_size']} x {report['max_length']}",
+    step = report.get("step") or f"batch {report['batch_size']} x {report['max_length']}"
+    lines = [f"{escape(report['model'])} on {report['device']} {report['precision']}, {escape(step)}",
              f"{'mode':<13}{'trains':>7}{'share':>7}{'memory':>10}"]
     for m in report["modes"]:
         trains, share = human(m["trainable"]), percent(m["trainable"], m["total"])
         row = f"{m['mode']:<11}{trains:>7}{share:>7}{size(m['memory']):>10}"
         lines.append(f"[b]▶ {row}[/b]" if m["mode"] == report["chosen"] else f"· {row}")
+    chosen = next((m for m in report["modes"] if m["mode"] == report["chosen"]), {})
+    parts = [f"{PART_NAMES[name]} {size(chosen[name])}" for name in PART_NAMES if chosen.get(name)]
+    if parts:
+        lines.append("▶ = " + " + ".join(parts))
     if report.get("free_bytes") is not None:
         lines.append(f"{report['free_bytes'] / GIB:.1f} GiB {escape(report['where'])}")
     return "\n".join(lines)

@@ -1,25 +1,32 @@
-"""Trainable parameters and memory per training mode, before a run starts.
+"""Trainable parameters and memory per training mode and method, before a run starts.
 
 The model is built on the meta device from its config alone (no weight is read), each mode
 is applied to it the way the worker applies it (the real LoraConfig through PEFT, the head
-alone for last_layer), and its parameters are counted. Memory is rough, as in
-`workbench.data.memory`: weights in their dtype (4-bit for QLoRA's frozen linear layers),
-gradients and AdamW moments of what trains, and activations from batch x length x hidden x
-layers. `workbench estimate` prints it; the method screen runs that command in a child
-process, so the UI never imports torch.
+alone for last_layer), and its parameters are counted. Memory is the peak of one step, in parts:
+weights in their dtype (4-bit for QLoRA's frozen linear layers); gradients and AdamW moments of
+what trains; activations of the training pass (per layer and token, the attention weights on a
+CPU, and the logits); frozen models beside it (DPO's and KTO's reference where no adapter can be
+switched off, the RL reference when beta > 0, a teacher, a reward model); sampling for GRPO, RLOO,
+GKD and PPO (the KV cache of every sequence sampled at once, the prompt's logits, PPO's rollout
+passes), counted where it exceeds the training pass, the two phases never overlapping; and the
+runtime (the interpreter and libraries on a CPU, the CUDA context on a GPU). The coefficients are
+checked against the measured peak of the real worker (bench/estimate.py, tests/e2e/test_estimate_peak.py).
+`workbench estimate` prints it; the method screen runs that command in a child process, so the UI
+never imports torch.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from workbench import models, registry
 from workbench import params as params_mod
 from workbench import project as projects
-from workbench.data.memory import ModelShape, estimate_bytes, free_bytes
+from workbench.data.memory import free_bytes
 
 MODE_ORDER = ("full", "lora", "qlora", "last_layer")
 # Methods that train a sequence classifier (classes as estimated); embed trains the base without its LM head
@@ -44,13 +51,37 @@ class ModeEstimate:
     gradients: int
     optimizer: int
     activations: int
+    reference: int = 0  # frozen models beside it: a reference, a teacher, a reward model
+    generation: int = 0  # sampling: the KV cache of every sequence sampled at once, and a rollout's logits
+    runtime: int = 0  # the process itself: interpreter and libraries on a CPU, the CUDA context on a GPU
 
     @property
     def memory(self) -> int:
-        return self.weights + self.gradients + self.optimizer + self.activations
+        return (self.weights + self.gradients + self.optimizer + self.activations + self.reference
+                + self.generation + self.runtime)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "memory": self.memory}
+
+
+# The parts of a mode's memory, in the order a breakdown lists them.
+PARTS = ("weights", "gradients", "optimizer", "activations", "reference", "generation", "runtime")
+
+
+@dataclass
+class Workload:
+    """What one step of a method holds at its peak, in sequences and tokens (see `workload`)."""
+
+    sequences: int  # sequences in one forward and backward pass
+    length: int  # tokens in each
+    logit_positions: int  # positions of each sequence whose vocabulary logits are computed
+    logit_copies: float  # fp32 vocabulary-sized tensors alive per such position at the peak
+    frozen: list[tuple[Any, int | None]] = field(default_factory=list)  # (config, num_labels) of frozen models
+    copies_policy: bool = False  # a frozen copy of the policy (a reference, when no adapter can be switched off)
+    sampled: tuple[int, int, int] | None = None  # (sequences sampled at once, prompt tokens, completion tokens)
+    rollout_passes: int = 0  # no-grad passes over the whole sampled batch whose logits are kept (PPO)
+    notes: list[str] = field(default_factory=list)
+
 
 
 def base_config(base: str):
@@ -133,24 +164,186 @@ def apply_mode(model, p: Any, mode: str, task_type: str):
     return model
 
 
-def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int, sequences: int) -> ModeEstimate:
-    """Counts and memory of one mode for a batch of `p.batch_size` x `p.max_length` tokens."""
+@dataclass
+class Shape:
+    hidden: int
+    layers: int
+    vocab: int
+    intermediate: int
+    kv_width: int  # key (= value) values per token per layer: kv heads x head dim
+    heads: int
+
+
+def shape_of(config) -> Shape:
+    text = config.get_text_config()
+    hidden, heads = int(text.hidden_size), int(text.num_attention_heads)
+    head_dim = int(getattr(text, "head_dim", None) or hidden // heads)
+    kv_heads = int(getattr(text, "num_key_value_heads", None) or heads)
+    return Shape(hidden=hidden, layers=int(text.num_hidden_layers), vocab=int(text.vocab_size),
+                 intermediate=int(getattr(text, "intermediate_size", None) or 4 * hidden), kv_width=kv_heads * head_dim,
+                 heads=heads)
+
+
+# Values a decoder layer keeps per token for its backward pass: the inputs of its norms, projections,
+# attention and MLP, per hidden and per MLP unit (calibrated on SmolLM2's Llama layers against measured peaks,
+# bench/estimate.py); an adapter's dropout keeps one more copy of the input of each layer it adapts.
+ACTIVATION_PER_HIDDEN = 14
+ACTIVATION_PER_MLP_UNIT = 4
+LORA_PER_HIDDEN = 6
+LORA_PER_MLP_UNIT = 1
+# SDPA on a CPU takes its math path in training and keeps each layer's attention weights (and their softmax)
+# for the backward pass: batch x heads x length^2 values, this many times. On a GPU the fused kernels keep none.
+CPU_ATTENTION_COPIES = 3
+# fp32 vocabulary-sized tensors alive per logit position at the peak of a training pass: the logits, their
+# log-softmax and both gradients, and what the trainer adds (TRL's token accuracy and entropy for SFT, both
+# distributions for distillation, the generalised JSD of GKD). Measured on the tiny model, whose other terms are
+# negligible (bench/estimate.py --model tiny).
+LOGIT_COPIES = {"default": 5.5, "distill": 3.0, "gkd": 14.5, "grpo": 3.0, "rloo": 3.0, "ppo": 3.0}
+# Sampling: the prompt's first pass (prefill) computes logits for every prompt position, this many copies.
+PREFILL_COPIES = 3.3
+# The worker before any model: the interpreter with torch, transformers, peft, trl and datasets loaded, the
+# tokenizer and the data (530 MiB measured on a CPU, torch 2.13, transformers 5.24); on a GPU, the memory of the
+# CUDA context and kernels (a figure from CUDA 12 on recent cards, not measured here).
+RUNTIME = {"cpu": 530 * 1024 ** 2, "cuda": 600 * 1024 ** 2}
+
+
+def workload(method_name: str, p: Any, config, project_name: str, base: str) -> Workload:
+    """Sequences, tokens and frozen models of one step of `method_name` with params `p`."""
+    batch, length = int(getattr(p, "batch_size", 1)), int(getattr(p, "max_length", 512))
+    adapter = getattr(p, "mode", "full") in ("lora", "qlora")
+    per_record = SEQUENCES_PER_RECORD.get(method_name, 1)
+    if method_name in NUM_LABELS:  # a score head: no vocabulary logits
+        return Workload(batch * per_record, length, 0, 0)
+    if method_name in ("dpo", "kto"):  # the reference: the adapter switched off, else a frozen copy
+        return Workload(batch * per_record, length, length, LOGIT_COPIES["default"], copies_policy=not adapter)
+    if method_name in ("grpo", "rloo"):
+        prompt = longest_prompt(project_name, method_name, base)
+        completion = int(p.max_completion_length)
+        found = Workload(batch, prompt + completion, completion, LOGIT_COPIES[method_name],
+                         copies_policy=p.beta > 0 and not adapter,
+                         sampled=(batch * int(getattr(p, "grad_accum", 1)), prompt, completion))
+        found.frozen += reward_model_configs(project_name, p)
+        return found
+    if method_name == "ppo":
+        prompt = min(longest_prompt(project_name, method_name, base), int(p.max_prompt_length))
+        completion = int(p.max_new_tokens)
+        found = Workload(int(p.mini_batch_size), prompt + completion, completion + 1, LOGIT_COPIES["ppo"],
+                         copies_policy=not adapter,
+                         sampled=(batch, prompt, completion), rollout_passes=2)
+        found.frozen += reward_model_configs(project_name, p)
+        return found
+    if method_name in ("distill", "gkd"):  # the teacher's logits and both distributions beside the student's
+        teacher = teacher_config(project_name, p)
+        found = Workload(batch, length, length, LOGIT_COPIES[method_name])
+        if method_name == "distill" and getattr(p, "teacher_cache", "none") == "topk":
+            pass  # the teacher ran once before training; its top-k are read from disk
+        elif teacher is not None:
+            found.frozen.append((teacher, None))
+        if method_name == "gkd":
+            found.sampled = (batch, length, int(p.max_new_tokens))
+        return found
+    return Workload(batch * per_record, length, length, LOGIT_COPIES["default"])  # sft, orpo, any other LM method
+
+
+def reward_model_configs(project_name: str, p: Any) -> list[tuple[Any, int | None]]:
+    """The reward model a sampling method scores with, as a frozen (config, 1 label); none when unset or unreadable."""
+    ref = str(getattr(p, "reward_model", "") or "").strip()
+    if not ref:
+        return []
+    try:
+        from workbench.rewards.model import reward_model_folder
+
+        return [(base_config(str(reward_model_folder(project_name, ref))), 1)]
+    except Exception:  # noqa: BLE001 - the run itself reports a bad reward model; the estimate leaves it out
+        return []
+
+
+def teacher_config(project_name: str, p: Any):
+    ref = str(getattr(p, "teacher", "") or "").strip()
+    if not ref:
+        return None
+    from workbench.run.model_refs import RefError, resolve_ref
+
+    try:
+        return base_config(resolve_ref(project_name, ref))
+    except (RefError, models.ModelError, OSError, ValueError):
+        return None
+
+
+DEFAULT_PROMPT_TOKENS = 256  # when the prompts cannot be read (no tokenizer yet, no prompt data)
+
+
+@lru_cache(maxsize=8)
+def longest_prompt(project_name: str, method_name: str, base: str) -> int:
+    """Tokens of the longest prompt of the project's training data that `method_name` takes, as the
+    sampler sees it (through the chat template where the model has one): the batch that holds it is
+    the one that needs the most memory."""
+    from workbench.data.errors import DataError
+    from workbench.data.prep import read_prompt_rows
+    from workbench.data.prompts import has_chat_template
+    from workbench.run.spec import DataSource
+
+    project = projects.load(project_name)
+    kinds = registry.get(method_name).data_kinds
+    sources = [DataSource(dataset=d.name, file=str(project.path / d.file), kind=d.kind)
+               for d in project.datasets if d.split == "train" and (d.kind in kinds or d.kind == "mixed")]
+    try:
+        tokenizer = models.load_tokenizer(tokenizer_folder(base))
+        chat = has_chat_template(tokenizer)
+        rows = read_prompt_rows(sources, 0, chat) if sources else []
+    except (DataError, models.ModelError, OSError, ValueError):
+        return DEFAULT_PROMPT_TOKENS
+    longest = 0
+    for row in rows[:5000]:
+        prompt = row["prompt"]
+        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True) \
+            if isinstance(prompt, list) else tokenizer(prompt)["input_ids"]
+        if isinstance(ids, dict) or hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        longest = max(longest, len(ids))
+    return longest or DEFAULT_PROMPT_TOKENS
+
+
+def tokenizer_folder(base: str) -> Path:
+    """Where the base's tokenizer is read: its folder, an adapter's base, the embedded model's converted folder."""
+    if base == "default":
+        return models.cached_folder(models.default_gguf())
+    path = Path(base).expanduser()
+    if models.is_adapter(path) and not (path / "tokenizer_config.json").exists():
+        return tokenizer_folder(json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"])
+    return path
+
+
+def frozen_bytes(config, num_labels: int | None, width: int) -> int:
+    return count(meta_model(config, num_labels))[1] * width
+
+
+def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int, work: Workload,
+                  device: str = "cpu") -> ModeEstimate:
+    """Counts and memory of one mode for one step of `work`.
+
+    The peak of a step: what stays (weights, optimizer state, frozen models, the runtime) plus the larger
+    of its two phases, which never overlap: sampling (the KV cache, a rollout's logits) and the training
+    pass (activations, logits, gradients)."""
     model = meta_model(config, num_labels)
     four_bit = quantised_params(model) if mode == "qlora" else 0
-    text = config.get_text_config()
-    shape = ModelShape(params=0, hidden=int(text.hidden_size), layers=int(text.num_hidden_layers),
-                       vocab=int(num_labels or text.vocab_size))
+    shape = shape_of(config)
     model = apply_mode(model, p, mode, "SEQ_CLS" if num_labels else "CAUSAL_LM")
     trainable, total = count(model)
-    batch, tokens = getattr(p, "batch_size", 1) * sequences, getattr(p, "max_length", 512)
-    positions = batch * tokens
-    logits = estimate_bytes(ModelShape(0, shape.hidden, 0, shape.vocab), batch, tokens, False, width)
-    layers = estimate_bytes(shape, batch, tokens, False, width) - logits
+    compute = 2 if mode == "qlora" and getattr(p, "compute_dtype", "bfloat16") != "float32" else width
+    tokens = work.sequences * work.length
+    per_token = ACTIVATION_PER_HIDDEN * shape.hidden + ACTIVATION_PER_MLP_UNIT * shape.intermediate
+    if mode in ("lora", "qlora") and getattr(p, "lora_dropout", 0) > 0:
+        per_token += LORA_PER_HIDDEN * shape.hidden + LORA_PER_MLP_UNIT * shape.intermediate
     if mode == "last_layer":  # nothing before the head needs a gradient: only the head's input is kept
-        layers = positions * shape.hidden * width
+        layers = tokens * shape.hidden * compute
     elif getattr(p, "gradient_checkpointing", False):  # each layer's input, and one layer recomputed at a time
-        layers = positions * shape.hidden * shape.layers * width + layers // max(1, shape.layers)
-    activations = layers + logits
+        layers = tokens * shape.hidden * shape.layers * compute + tokens * per_token * compute
+    else:
+        layers = tokens * per_token * shape.layers * compute
+    if device == "cpu" and mode != "last_layer":
+        layers += CPU_ATTENTION_COPIES * work.sequences * shape.heads * work.length ** 2 * shape.layers * compute
+    logits = int(work.sequences * work.logit_positions * shape.vocab * 4 * work.logit_copies)
     # QLoRA: 4-bit linear layers; prepare_model_for_kbit_training keeps the rest in fp32.
     plain_width = 4 if mode == "qlora" else width
     packed = FOUR_BIT_BYTES[bool(getattr(p, "double_quant", True))]
@@ -159,7 +352,22 @@ def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int,
         gradients, optimizer = trainable * 4, trainable * 8
     else:
         gradients, optimizer = trainable * width, trainable * 2 * width
-    return ModeEstimate(mode, trainable, total, weights, gradients, optimizer, activations)
+    reference = sum(frozen_bytes(c, n, width) for c, n in work.frozen)
+    if work.copies_policy:
+        reference += count(meta_model(config, num_labels))[1] * width
+    generation = 0
+    if work.sampled:
+        seqs, prompt, completion = work.sampled
+        generation = 2 * shape.layers * shape.kv_width * compute * seqs * (prompt + completion)
+        generation += int(PREFILL_COPIES * seqs * prompt * shape.vocab * 4)
+        generation += work.rollout_passes * seqs * (completion + 1) * shape.vocab * 4 * 2
+    training = layers + logits
+    if generation > training + gradients:  # the sampling phase is the larger: it sets the peak
+        generation -= training + gradients
+    else:
+        generation = 0
+    return ModeEstimate(mode, trainable, total, weights, gradients, optimizer, training, reference, generation,
+                        RUNTIME.get(device, RUNTIME["cpu"]))
 
 
 def machine(device: str) -> tuple[str, str]:
@@ -175,6 +383,8 @@ def machine(device: str) -> tuple[str, str]:
 def estimate(project_name: str, method_name: str, values: dict[str, Any] | None = None,
              device: str = "auto") -> dict[str, Any]:
     """Every mode the method offers, for the project's base model and these parameter values."""
+    import dataclasses
+
     project = projects.load(project_name)
     method = registry.get(method_name)
     if method.kind != "train":
@@ -186,8 +396,13 @@ def estimate(project_name: str, method_name: str, values: dict[str, Any] | None 
     width = 2 if precision == "bf16" else 4
     config = base_config(project.base_model)
     num_labels = NUM_LABELS.get(method_name)
-    sequences = SEQUENCES_PER_RECORD.get(method_name, 1)
-    found = [mode_estimate(config, p, mode, num_labels, width, sequences) for mode in MODE_ORDER if mode in offered]
+    found, chosen_work = [], None
+    for mode in (m for m in MODE_ORDER if m in offered):
+        as_mode = dataclasses.replace(p, mode=mode) if "mode" in info else p
+        work = workload(method_name, as_mode, config, project_name, project.base_model)
+        found.append(mode_estimate(config, as_mode, mode, num_labels, width, work, device))
+        if mode == getattr(p, "mode", "full") or chosen_work is None:
+            chosen_work = work
     free, where = (None, "")
     if device == "cpu" or _has_cuda():
         free, where = free_bytes(device)
@@ -195,8 +410,16 @@ def estimate(project_name: str, method_name: str, values: dict[str, Any] | None 
         "project": project_name, "method": method_name, "model": models.describe(project.base_model),
         "device": device, "precision": precision, "batch_size": getattr(p, "batch_size", 1),
         "max_length": getattr(p, "max_length", 512), "chosen": getattr(p, "mode", "full"),
-        "free_bytes": free, "where": where, "modes": [m.to_dict() for m in found],
+        "step": step_words(chosen_work), "free_bytes": free, "where": where, "modes": [m.to_dict() for m in found],
     }
+
+
+def step_words(work: Workload) -> str:
+    """One step in words: "4 x 512 tokens", "8 x (120 + 256) tokens, sampled 16 at once"."""
+    if not work.sampled:
+        return f"{work.sequences} x {work.length} tokens"
+    seqs, prompt, completion = work.sampled
+    return f"{work.sequences} x ({prompt} + {completion}) tokens, sampled {seqs} at once"
 
 
 def _has_cuda() -> bool:
@@ -206,16 +429,20 @@ def _has_cuda() -> bool:
 
 
 def describe(report: dict[str, Any]) -> str:
-    """The estimate as a small table for a terminal."""
+    """The estimate as a small table for a terminal, and the chosen mode's memory part by part."""
     gib = 1024 ** 3
-    lines = [f"{report['model']} · {report['method']} · {report['device']} {report['precision']} · "
-             f"batch {report['batch_size']} x {report['max_length']} tokens",
+    step = report.get("step") or f"{report['batch_size']} x {report['max_length']} tokens"
+    lines = [f"{report['model']} · {report['method']} · {report['device']} {report['precision']} · {step}",
              f"{'mode':<12}{'trainable':>14}{'total':>14}{'%':>8}{'memory':>11}"]
     for m in report["modes"]:
         mark = "*" if m["mode"] == report["chosen"] else " "
         share = 100 * m["trainable"] / m["total"] if m["total"] else 0
         lines.append(f"{m['mode'] + mark:<12}{m['trainable']:>14,}{m['total']:>14,}{share:>7.2f}%"
                      f"{m['memory'] / gib:>7.2f} GiB")
+    chosen = next((m for m in report["modes"] if m["mode"] == report["chosen"]), None)
+    if chosen is not None:
+        lines.append("* = " + ", ".join(f"{name} {chosen[name] / gib:.2f}" for name in PARTS if chosen.get(name))
+                     + " GiB")
     if report["free_bytes"] is not None:
-        lines.append(f"{report['free_bytes'] / gib:.1f} GiB {report['where']}; * = the chosen mode.")
+        lines.append(f"{report['free_bytes'] / gib:.1f} GiB {report['where']}.")
     return "\n".join(lines)
