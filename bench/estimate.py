@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
-from method_steps import DEMO, REWARD_FILE  # noqa: E402 - the same demo data and reward function
+from method_steps import DEMO, REWARD_FILE  # the same demo data and reward function
 
 SHARED = {"batch_size": "4", "max_length": "256", "eval_steps": "0", "save_steps": "1000", "eval_fraction": "0"}
 
