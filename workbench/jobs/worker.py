@@ -64,10 +64,15 @@ def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
     if runtime.precision == "auto":
         if runtime.device == "cuda" and torch.cuda.is_bf16_supported():
             runtime.precision = "bf16"
+        elif runtime.device == "cuda" and spec.params.get("mode") in ("lora", "qlora"):  # adapter modes
+            runtime.precision = "fp16"  # adapters train in fp32 under fp16 autocast; the frozen base is fp16
+            spec.notes.append("This GPU has no bf16: fp16 mixed precision, the adapters in fp32.")
         else:
             runtime.precision = "fp32"
             if runtime.device == "cpu":
                 spec.notes.append("CPU training uses fp32 weights and no mixed precision.")
+            elif spec.params.get("mode") is not None:  # weights that train cannot be fp16 under the grad scaler
+                spec.notes.append("This GPU has no bf16 and the trained weights cannot be fp16: fp32 weights.")
 
 
 def run(run_dir: Path, resume: bool, as_rank: bool = False) -> int:
