@@ -19,16 +19,18 @@ from pathlib import Path
 
 from workbench import locations
 from workbench.jobs import store
+from workbench.jobs.claims import (  # noqa: F401 - the launcher's errors and claims, used from here
+    EXIT_PATIENCE_SECONDS,
+    LaunchError,
+    already_running,
+    claim,
+    claim_after_exit,
+)
 from workbench.run import events as ev
 from workbench.run import layout, liveness
 from workbench.run.spec import JobSpec
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-EXIT_PATIENCE_SECONDS = 60.0  # how long a resume waits for the processes of a run that wrote its final event
-
-
-class LaunchError(RuntimeError):
-    pass
 
 
 def new_run_id(project_name: str, method: str) -> str:
@@ -51,33 +53,6 @@ def new_job_id(parent: Path, kind: str) -> str:
         except FileExistsError:
             n += 1
             job_id = f"{base}-{n}"
-
-
-def already_running(what: str, pid: int | None) -> LaunchError:
-    return LaunchError(f"{what} is already running{f' (pid {pid})' if pid else ''}.")
-
-
-def claim(folder: Path, what: str) -> liveness.Lock:
-    """The folder's lock, or a LaunchError naming the process that holds it (`what` names the job)."""
-    try:
-        return liveness.claim(folder)
-    except liveness.Held as held:
-        raise already_running(what, held.pid) from None
-
-
-def claim_after_exit(folder: Path, what: str) -> liveness.Lock:
-    """`claim`, for a job that wrote its final event: its processes may hold the lock for a few seconds
-    more while they exit (the ranks of a multi-process run do), so the claim waits for the process
-    that holds it now, up to EXIT_PATIENCE_SECONDS; another process taking it meanwhile is refused."""
-    exiting = liveness.read_pid(folder)
-    deadline = time.monotonic() + EXIT_PATIENCE_SECONDS
-    while True:
-        try:
-            return liveness.claim(folder)
-        except liveness.Held as held:
-            if time.monotonic() >= deadline or liveness.read_pid(folder) != exiting:
-                raise already_running(what, held.pid) from None
-        time.sleep(0.1)
 
 
 def _spawn(run_dir: Path, threads: int, resume: bool, lock: liveness.Lock) -> subprocess.Popen:

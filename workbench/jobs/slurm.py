@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from workbench.jobs.launch import LaunchError, claim
+from workbench.jobs.claims import LaunchError, claim
 from workbench.jobs.slurm_record import Record, read_record, record_path, write_record  # noqa: F401 - the run's record
 from workbench.run import events as ev
 from workbench.run import layout
