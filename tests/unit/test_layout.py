@@ -19,6 +19,8 @@ NOT_PATHS = {
     ("workbench/export/__init__.py", "merged"),  # the export format `merged`
     ("workbench/rewards/model.py", "model"),  # "a model without a score head"
     ("workbench/models.py", "adapter"),  # the kind of a base model `check` names (default, gguf, adapter, folder)
+    ("workbench/methods/kit/tracking.py", "tensorboard"),  # the sinks of report_to, named as TRL names them
+    ("workbench/methods/kit/tracking.py", "trackio"),
 }
 
 
