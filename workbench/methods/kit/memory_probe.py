@@ -11,8 +11,10 @@ What it costs: one training step at most. It runs `trainer.compute_loss`, the pa
 (TRL's SFT computes the loss from a fused, chunked LM head and never holds the whole logits), not
 the model's plain forward, which builds the full batch x length x vocabulary logits and took longer
 and more memory than any step. And when the rough estimate of `workbench.data.memory` needs at most
-`SKIP_BELOW` of the free memory, the probe is skipped with a status saying so: the estimate errs
-high, and a run that small cannot come near the limit. On several processes the ranks decide
+`SKIP_BELOW` of the free memory, the probe is skipped with a status saying so. The margin is wide
+because the estimate is rough: on the demo (SmolLM2-135M, CPU) it says 1.7 GiB where the worker's
+RSS peaks at 3.4 GiB (the interpreter, the libraries, the allocator's cache), so a run skipped by
+the rule needs at most about two thirds of what is free. On several processes the ranks decide
 together (on the least free memory), so that all of them probe or none does.
 
 The gradients are then zeroed, the random state and the trainer's metrics restored, so the run
