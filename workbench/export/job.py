@@ -20,7 +20,7 @@ from workbench import locations
 from workbench import project as projects
 from workbench.export import FORMATS as FOLDER_FORMATS
 from workbench.export import ExportError, default_out
-from workbench.export.outdir import check_out, mark, out_state  # noqa: F401 - out_state: for the screen
+from workbench.export.outdir import check_out, holds_files, mark, out_state  # noqa: F401 - out_state: for the screen
 from workbench.export.gguf import file_line
 from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
 from workbench.jobs import launch, store
@@ -162,6 +162,10 @@ def run(spec: JobSpec, job) -> Path:
             job.emit(ev.Artifact(path=str(written), size=folder_size(written)), sync=True)
     except StopRequested:
         shutil.rmtree(out, ignore_errors=True)  # a stopped export leaves no half-written folder behind
+        raise
+    except BaseException:
+        if not holds_files(out):  # refused before writing anything: no folder, rather than a marked empty one
+            shutil.rmtree(out, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(layout.scratch(out), ignore_errors=True)
