@@ -57,7 +57,7 @@ class PlanScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="summary")
-        yield FitTable(flexible=("stage", "run"), id="stages", cursor_type="row", zebra_stripes=True)
+        yield FitTable(flexible=("stage", "run"), by_need=True, id="stages", cursor_type="row", zebra_stripes=True)
         yield Static(id="stage-details", markup=False)
         yield KeyFooter()
 

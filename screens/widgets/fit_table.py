@@ -48,9 +48,10 @@ def is_number(text: str) -> bool:
 class FitTable(DataTable):
     """Call `fit()` after adding rows; a resize fits the columns again by itself."""
 
-    def __init__(self, *, flexible: tuple[str, ...], **kwargs) -> None:
+    def __init__(self, *, flexible: tuple[str, ...], by_need: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.flexible = flexible
+        self.by_need = by_need  # flexible columns share by what they need, not evenly
 
     def on_resize(self) -> None:
         self.fit()
@@ -74,7 +75,7 @@ class FitTable(DataTable):
         for column in self.columns.values():
             column.auto_width = False
             column.width = fixed.get(column.key, 0)
-        for column, width in zip(flex, shares(room, least, need) if flex else []):
+        for column, width in zip(flex, shares(room, least, need if self.by_need else None) if flex else []):
             column.width = width
         self._require_update_dimensions = True  # the virtual size follows the new widths
         self.refresh()
