@@ -10,7 +10,6 @@ without `on_file`, as the progress lines `wrote NAME (SIZE)` and `verify NAME: S
 from __future__ import annotations
 
 import json
-import shutil
 from math import prod
 from pathlib import Path
 from typing import Callable
@@ -18,6 +17,7 @@ from typing import Callable
 from workbench.export import llama_tools, modelfile
 from workbench.export.llama_tools import ToolsError
 from workbench.export.outdir import holds_files
+from workbench.run import disk
 
 OUTTYPES = ("f16", "bf16")
 
@@ -70,10 +70,8 @@ def bytes_per_param(type_name: str) -> float:
 
 def check_disk(out: Path, params: int, types: list[str], extra: int = 0) -> None:
     need = int(params * sum(bytes_per_param(t) for t in types) * 1.1) + extra
-    probe = out
-    while not probe.exists():
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    probe = disk.existing(out)
+    free = disk.free_bytes(probe)
     if free < need:
         raise ToolsError(f"Not enough free disk in {probe}: the export needs about {human_size(need)}, "
                          f"{human_size(free)} is free.")

@@ -20,13 +20,13 @@ from workbench import locations
 from workbench import project as projects
 from workbench.export import FORMATS as FOLDER_FORMATS
 from workbench.export import ExportError, default_out
-from workbench.export.outdir import check_out, holds_files, mark, out_state  # noqa: F401 - out_state: for the screen
 from workbench.export.gguf import file_line
 from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
+from workbench.export.outdir import check_out, holds_files, mark, out_state  # noqa: F401 - out_state: for the screen
 from workbench.jobs import launch, store
 from workbench.jobs.follow import follow as follow_job
+from workbench.run import disk, layout
 from workbench.run import events as ev
-from workbench.run import layout
 from workbench.run.context import StopRequested
 from workbench.run.spec import JobSpec, Runtime, default_threads
 
@@ -174,7 +174,5 @@ def run(spec: JobSpec, job) -> Path:
 
 
 def folder_size(path: Path) -> int:
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    """Bytes an export's file or folder takes (`disk.size_of`)."""
+    return disk.size_of(path)

@@ -32,12 +32,12 @@ class DiskFull(OSError):
 
 def free_bytes(path: Path) -> int:
     """Free bytes for an unprivileged writer on the filesystem holding `path` (or its nearest parent)."""
-    return shutil.disk_usage(_existing(Path(path))).free
+    return shutil.disk_usage(existing(Path(path))).free
 
 
 def mount_point(path: Path) -> Path:
     """The mount point of the filesystem holding `path`: what a person knows the disk by."""
-    path = _existing(Path(path)).resolve()
+    path = existing(Path(path)).resolve()
     device = path.stat().st_dev
     while path.parent != path and path.parent.stat().st_dev == device:
         path = path.parent
@@ -71,7 +71,8 @@ def is_no_space(exc: BaseException) -> bool:
     return False
 
 
-def _existing(path: Path) -> Path:
+def existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (where a file about to be written would land)."""
     while not path.exists() and path.parent != path:
         path = path.parent
     return path
