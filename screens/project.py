@@ -101,7 +101,7 @@ class ProjectScreen(Screen):
         yield Header()
         yield Static(id="summary")
         yield Static("Datasets", classes="section")
-        yield DataTable(id="datasets", cursor_type="row", zebra_stripes=True)
+        yield FitTable(flexible=("name",), id="datasets", cursor_type="row", zebra_stripes=True)
         yield Static("No data yet: press [b]i[/b] to import a JSONL file.", id="no-datasets", classes="empty")
         yield Static("Runs", classes="section")
         yield FitTable(flexible=("step",), id="runs", cursor_type="row", zebra_stripes=True)
@@ -157,6 +157,7 @@ class ProjectScreen(Screen):
         for d in info.datasets:
             table.add_row(d.name, d.kind, str(d.records), d.split, d.imported[:16].replace("T", " "), key=d.name)
         table.display = bool(info.datasets)
+        table.fit()
         self.query_one("#no-datasets").display = not info.datasets
 
     def show_runs(self, rows: list[tuple[int, store.RunInfo | pipelines.PlanInfo]]) -> None:

@@ -59,12 +59,18 @@ class KeyFooter(Footer):
                 items.append([child])
         return items
 
-    def _measure(self) -> None:
-        """Each item's width as laid out with all of them shown; then the ones that fit."""
+    def _measure(self, tries: int = 100) -> None:
+        """Each item's width as laid out with all of them shown; then the ones that fit. Items not laid out
+        yet (a width of 0: a busy machine can run this before the layout of new keys) are measured again
+        a moment later."""
         items = self._items()
         if not self.is_attached or any(not widget.display for item in items for widget in item):
             return
-        self._widths = [sum(widget.outer_size.width + widget.styles.margin.width for widget in item) for item in items]
+        widths = [sum(widget.outer_size.width + widget.styles.margin.width for widget in item) for item in items]
+        if (0 in widths or not self.size.width) and tries > 0:
+            self.set_timer(0.02, lambda: self._measure(tries - 1))
+            return
+        self._widths = widths
         self._measured = self._signature()
         self._palette = sum(child.outer_size.width for child in self.children if child.has_class("-command-palette"))
         self._fit()

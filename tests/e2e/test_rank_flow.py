@@ -111,11 +111,12 @@ def person_records(project: str, session: str) -> list[dict]:
 
 
 async def start_session_from_the_setup(pilot) -> str:
-    await until(pilot, lambda: pilot.app.screen.query("#projects"), 10, "the projects home")
+    # The projects home lists its projects from a worker: enter opens one once its row is there.
+    await until(pilot, lambda: any(t.row_count for t in pilot.app.screen.query("#projects")), 30, "the projects")
     await pilot.press("enter")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "ProjectScreen", 10, "the project")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "ProjectScreen", 30, "the project")
     await pilot.press("k")
-    await until(pilot, lambda: type(pilot.app.screen).__name__ == "RankSetupScreen", 10, "the setup")
+    await until(pilot, lambda: type(pilot.app.screen).__name__ == "RankSetupScreen", 30, "the setup")
     setup = pilot.app.screen
     setup.query_one("#param-prompts", Input).value = str(PROMPTS)
     setup.query_one("#param-max_new_tokens", Input).value = "12"

@@ -49,7 +49,17 @@ async def report_screen(pilot) -> None:
     screen = pilot.app.screen
     await wait_until(pilot, lambda: screen.data is not None, "the report")
     await pilot.press("]")  # the second example: a base answer that is prose, a tuned one that is JSON
-    await pilot.pause(0.6)  # the charts draw on their clock
+    await charts_drawn(pilot)
+
+
+async def charts_drawn(pilot) -> None:
+    """The charts draw on their clock: wait until each has drawn what it was given at its size, then a frame."""
+    from screens.widgets.metric_chart import MetricChart
+
+    await pilot.pause(0.2)
+    await wait_until(pilot, lambda: all(c.drawn and not c._dirty for c in pilot.app.screen.query(MetricChart)),
+                     "the charts")
+    await pilot.pause(0.1)
 
 
 async def compare_screen(pilot) -> None:
@@ -70,7 +80,7 @@ async def evaluate_screen(pilot) -> None:
 
     await pilot.app.push_screen(ReportScreen(DEMO, GRPO))
     await wait_until(pilot, lambda: pilot.app.screen.data is not None, "the report")
-    await pilot.pause(0.5)  # laid out before the modal covers it
+    await charts_drawn(pilot)  # laid out before the modal covers it
     await pilot.press("a")
     modal = pilot.app.screen
     await wait_until(pilot, lambda: isinstance(modal, EvaluateScreen) and modal.setup is not None, "the form")

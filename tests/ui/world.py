@@ -215,6 +215,7 @@ async def playground_screen(pilot, home) -> None:
     await wait_until(pilot, lambda: 1 in screen.clients, "the run's model")
     screen.query_one("#message", Input).value = "Turn this into JSON: Eco, Umberto. The Name of the Rose. 1980."
     screen.query_one("#message", Input).focus()
+    screen.query_one("#message", Input).cursor_blink = False  # a blinking cursor is a different picture each time
     await pilot.press("enter")
     await wait_until(pilot, lambda: not screen.requests and all(
         m["role"] == "assistant" for m in (p.messages[-1:] for p in screen.panes) for m in m), "both answers")

@@ -30,7 +30,7 @@ from workbench.files import write_toml
 from workbench.jobs import ranks
 from workbench.jobs.errors import humanize
 from workbench.run import events as ev
-from workbench.run import disk, layout, liveness
+from workbench.run import disk, layout, liveness, peaks
 from workbench.run.context import JobContext, StopRequested
 from workbench.run.spec import JobSpec
 
@@ -135,13 +135,15 @@ def run(run_dir: Path, resume: bool, as_rank: bool = False) -> int:
         job.closing = True  # from here a stop is a flag: the final files and event are written whole
         if rank == 0:
             spec.save(run_dir)  # the method may have resolved more (model path, notes)
+        memory = {"peak_memory": peaks.host_bytes(), "peak_gpu_memory": peaks.gpu_bytes()}
         if job.stop_requested:
-            writer.emit(ev.Finished(reason="stopped", step=job.last_step), sync=True)
+            writer.emit(ev.Finished(reason="stopped", step=job.last_step, **memory), sync=True)
             return 0
         if rank == 0:
             write_toml(run_dir / layout.RESULT, {"result": {
-                "finished": time.time(), "step": job.last_step, "output": str(output or "")}})
-        writer.emit(ev.Finished(reason="completed", step=job.last_step, output=str(output or "")), sync=True)
+                "finished": time.time(), "step": job.last_step, "output": str(output or ""), **memory}})
+        writer.emit(ev.Finished(reason="completed", step=job.last_step, output=str(output or ""), **memory),
+                    sync=True)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the person
         if job is not None:

@@ -80,6 +80,8 @@ class Workload:
     copies_policy: bool = False  # a frozen copy of the policy (a reference, when no adapter can be switched off)
     sampled: tuple[int, int, int] | None = None  # (sequences sampled at once, prompt tokens, completion tokens)
     rollout_passes: int = 0  # no-grad passes over the whole sampled batch whose logits are kept (PPO)
+    prefill_logits: bool = True  # sampling computes the prompt's logits at every position (not PPO's generate)
+    own_loop: bool = False  # the method's own loop, not a transformers Trainer (OWN_LOOP_SAVES)
     notes: list[str] = field(default_factory=list)
 
 
@@ -198,13 +200,18 @@ CPU_ATTENTION_COPIES = 3
 # log-softmax and both gradients, and what the trainer adds (TRL's token accuracy and entropy for SFT, both
 # distributions for distillation, the generalised JSD of GKD). Measured on the tiny model, whose other terms are
 # negligible (bench/estimate.py --model tiny).
-LOGIT_COPIES = {"default": 5.5, "distill": 3.0, "gkd": 14.5, "grpo": 3.0, "rloo": 3.0, "ppo": 3.0}
+# GRPO and RLOO: TRL's scoring pass keeps about five over the whole sequence, prompt included (measured against
+# prompts of 30 and 216 tokens, completions of 16 and 64). PPO's own loop: about 9.4 per completion position (its
+# policy, value, reference and reward passes over the rollout), none for the prompt.
+LOGIT_COPIES = {"default": 5.5, "distill": 3.0, "gkd": 14.5, "grpo": 5.0, "rloo": 5.0, "ppo": 9.4}
 # Sampling: the prompt's first pass (prefill) computes logits for every prompt position, this many copies.
 PREFILL_COPIES = 3.3
 # The worker before any model: the interpreter with torch, transformers, peft, trl and datasets loaded, the
 # tokenizer and the data (530 MiB measured on a CPU, torch 2.13, transformers 5.24); on a GPU, the memory of the
 # CUDA context and kernels (a figure from CUDA 12 on recent cards, not measured here).
 RUNTIME = {"cpu": 530 * 1024 ** 2, "cuda": 600 * 1024 ** 2}
+# PPO's loop is the workbench's own, not a transformers Trainer: its process holds about 80 MiB less on a CPU.
+OWN_LOOP_SAVES = 80 * 1024 ** 2
 
 
 def workload(method_name: str, p: Any, config, project_name: str, base: str) -> Workload:
@@ -219,7 +226,7 @@ def workload(method_name: str, p: Any, config, project_name: str, base: str) -> 
     if method_name in ("grpo", "rloo"):
         prompt = longest_prompt(project_name, method_name, base)
         completion = int(p.max_completion_length)
-        found = Workload(batch, prompt + completion, completion, LOGIT_COPIES[method_name],
+        found = Workload(batch, prompt + completion, prompt + completion, LOGIT_COPIES[method_name],
                          copies_policy=p.beta > 0 and not adapter,
                          sampled=(batch * int(getattr(p, "grad_accum", 1)), prompt, completion))
         found.frozen += reward_model_configs(project_name, p)
@@ -229,7 +236,8 @@ def workload(method_name: str, p: Any, config, project_name: str, base: str) -> 
         completion = int(p.max_new_tokens)
         found = Workload(int(p.mini_batch_size), prompt + completion, completion + 1, LOGIT_COPIES["ppo"],
                          copies_policy=not adapter,
-                         sampled=(batch, prompt, completion), rollout_passes=2)
+                         sampled=(batch, prompt, completion), rollout_passes=2, prefill_logits=False,
+                         own_loop=True)
         found.frozen += reward_model_configs(project_name, p)
         return found
     if method_name in ("distill", "gkd"):  # the teacher's logits and both distributions beside the student's
@@ -359,15 +367,19 @@ def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int,
     if work.sampled:
         seqs, prompt, completion = work.sampled
         generation = 2 * shape.layers * shape.kv_width * compute * seqs * (prompt + completion)
-        generation += int(PREFILL_COPIES * seqs * prompt * shape.vocab * 4)
+        if work.prefill_logits:
+            generation += int(PREFILL_COPIES * seqs * prompt * shape.vocab * 4)
         generation += work.rollout_passes * seqs * (completion + 1) * shape.vocab * 4 * 2
     training = layers + logits
     if generation > training + gradients:  # the sampling phase is the larger: it sets the peak
         generation -= training + gradients
     else:
         generation = 0
+    runtime = RUNTIME.get(device, RUNTIME["cpu"])
+    if work.own_loop and device == "cpu":
+        runtime -= OWN_LOOP_SAVES
     return ModeEstimate(mode, trainable, total, weights, gradients, optimizer, training, reference, generation,
-                        RUNTIME.get(device, RUNTIME["cpu"]))
+                        runtime)
 
 
 def machine(device: str) -> tuple[str, str]:

@@ -1,11 +1,11 @@
 """The measured side of the memory estimate: a run's real worker, started in the foreground, and the
-peak memory the kernel recorded for it.
+peak memory it recorded for itself.
 
-`peak(spec)` writes the spec into its run folder, runs `workbench.jobs.worker` as a plain child (not
-detached: its parent must reap it to read its usage) and returns the worker's peak resident memory,
-`ru_maxrss` as `os.wait4` reports it for that one process: the kernel's own high-water mark, not a
-sample that could miss a short peak. On CUDA the peak GPU memory is what matters; the worker does not
-report it, so this module measures host memory only (a GPU comparison needs the device's own counter).
+`peak(spec)` writes the spec into its run folder, runs `workbench.jobs.worker` as a plain child and
+returns the peak the worker reports in its `finished` event (`workbench.run.peaks`): its own VmHWM, the
+kernel's high-water mark of its address space, not a sample that could miss a short peak, and on CUDA
+the most its allocator reserved. Not the `ru_maxrss` of wait4: Linux folds the parent's high-water
+mark into a child's at exec, so a test process larger than the worker would be measured instead of it.
 Used by `bench/estimate.py` and the estimate's tests.
 """
 
@@ -26,7 +26,8 @@ from workbench.run.spec import JobSpec
 @dataclass
 class Peak:
     run_dir: Path
-    peak_bytes: int  # the worker's peak resident memory (VmHWM)
+    peak_bytes: int  # the worker's peak resident memory (VmHWM), 0 when it ended without saying
+    peak_gpu_bytes: int  # the most its CUDA allocator reserved, 0 without CUDA
     state: str  # "completed", or the error the worker reported
     seconds: float
 
@@ -47,28 +48,15 @@ def peak(spec: JobSpec, timeout: float = 1800) -> Peak:
         proc = subprocess.Popen([sys.executable, "-m", "workbench.jobs.worker", str(run_dir)],
                                 stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr, env=env, cwd=run_dir)
     try:
-        _, _, usage = wait4(proc.pid, timeout)
-    except TimeoutError:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise
-    proc.returncode = 0  # reaped above; keep Popen from waiting on it again
+        raise TimeoutError(f"The worker {proc.pid} did not end within {timeout:.0f} s.") from None
     ended = [e for e in ev.read_all(run_dir / layout.EVENTS) if isinstance(e, (ev.Finished, ev.Error))]
-    state = "no end event"
-    if ended:
-        state = ended[-1].reason if isinstance(ended[-1], ev.Finished) else f"error: {ended[-1].message}"
-    return Peak(run_dir, usage.ru_maxrss * 1024, state, time.time() - started)
-
-
-def wait4(pid: int, timeout: float):
-    """os.wait4 on `pid`, polling so that a hung worker ends in TimeoutError instead of blocking forever."""
-    import time
-
-    deadline = time.time() + timeout
-    while True:
-        got_pid, status, usage = os.wait4(pid, os.WNOHANG)
-        if got_pid == pid:
-            return got_pid, status, usage
-        if time.time() > deadline:
-            raise TimeoutError(f"The worker {pid} did not end within {timeout:.0f} s.")
-        time.sleep(0.1)
+    if not ended:
+        return Peak(run_dir, 0, 0, "no end event", time.time() - started)
+    if isinstance(ended[-1], ev.Error):
+        return Peak(run_dir, 0, 0, f"error: {ended[-1].message}", time.time() - started)
+    last = ended[-1]
+    return Peak(run_dir, last.peak_memory, last.peak_gpu_memory, last.reason, time.time() - started)

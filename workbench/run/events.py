@@ -134,6 +134,8 @@ class Finished(Event):
     reason: str = "completed"
     step: int = 0
     output: str = ""
+    peak_memory: int = 0  # the worker's peak resident memory in bytes (run/peaks.py), 0 where unknown
+    peak_gpu_memory: int = 0  # the most the CUDA allocator reserved, 0 without CUDA
 
 
 @dataclass
