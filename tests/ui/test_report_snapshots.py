@@ -71,6 +71,7 @@ async def compare_screen(pilot) -> None:
     await wait_until(pilot, lambda: table.row_count == 4, "the rows")
     table.move_cursor(column=screen.columns.index("json_valid"))
     await pilot.press("s")
+    await pilot.wait_for_scheduled_animations()  # the table scrolls to keep its cursor in view
     await pilot.pause(0.2)
 
 
