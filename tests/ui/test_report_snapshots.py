@@ -71,8 +71,12 @@ async def compare_screen(pilot) -> None:
     await wait_until(pilot, lambda: table.row_count == 4, "the rows")
     table.move_cursor(column=screen.columns.index("json_valid"))
     await pilot.press("s")
-    await pilot.wait_for_scheduled_animations()  # the table scrolls to keep its cursor in view
     await pilot.pause(0.2)
+    deadline, seen = time.monotonic() + 5, None  # the table scrolls to keep its cursor in view: wait until it rests
+    while time.monotonic() < deadline and seen != (table.scroll_x, table.scroll_target_x):
+        seen = (table.scroll_x, table.scroll_target_x)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.1)
 
 
 async def evaluate_screen(pilot) -> None:
