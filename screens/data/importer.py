@@ -30,9 +30,10 @@ from workbench.data.kinds import KINDS
 from workbench.project import ProjectError
 from workbench.terminal import printable
 
-FORMATS_HELP = ("JSONL, JSON, CSV, TSV, Parquet or a folder saved with datasets.save_to_disk. Kinds: chat "
-                "(also ShareGPT, Alpaca), prompt/completion, preference, ranked, labelled, text. "
-                "[b]→[/b] completes a path.")
+FORMATS_HELP = ("JSONL, JSON, CSV, TSV, Parquet or a save_to_disk folder (a DatasetDict: a dataset per split, "
+                "test/validation held out). Kinds: chat (ShareGPT, Alpaca too), prompt/completion, preference "
+                "(HH-RLHF dialogues too), ranked, unpaired_label (an answer marked good or bad), labelled, text, "
+                "prompt, pair (anchor, positive), scored_pair (a, b, score). [b]→[/b] completes a path.")
 ERROR_PREFIX = "workbench: error: "
 REPORT_LIMIT = 50
 
@@ -107,6 +108,7 @@ class ImportScreen(ModalScreen[int]):
     """Dismissed with the number of records imported while it was open."""
 
     CSS_PATH = "importer.tcss"
+    AUTO_FOCUS = "#path"  # the dialog scrolls on a short terminal, but typing goes to the path
     BINDINGS = [
         Binding("ctrl+s", "import_file", "Import", id="import.run"),
         Binding("escape", "close", "Close", id="import.close"),
@@ -119,7 +121,7 @@ class ImportScreen(ModalScreen[int]):
         self.replace_asked: str | None = None  # the dataset whose replacement the person was asked about
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with VerticalScroll(id="dialog"):
             yield Static(f"Import data into [b]{self.project}[/b]", classes="title")
             yield Label("Data file or saved dataset folder")
             yield Input(placeholder="path/to/data.jsonl", id="path", suggester=PathSuggester())
