@@ -226,3 +226,40 @@ def test_no_slurm_here_is_said_in_one_line(tiny_project, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no sinfo, no sbatch
     with pytest.raises(slurm.SlurmError, match=r"^sinfo is not on PATH: submit from a machine of the Slurm cluster"):
         slurm_spec(tiny_project)
+
+
+def test_a_follower_waits_through_the_queue_and_a_requeue_to_the_run_s_end(tiny_project, fake):
+    """jobs.follow on a Slurm run: queued is not lost, and the time limit's stop is not the end."""
+    import threading
+
+    from workbench.jobs.follow import follow
+
+    spec, run_dir = submitted_run(tiny_project)
+    fake.state("4242", "PENDING")
+    seen: list[ev.Event] = []
+    deadline = time.time() + 60
+    follower = threading.Thread(target=lambda: seen.extend(follow(run_dir, poll=0.05,
+                                                                  cancelled=lambda: time.time() > deadline)))
+    follower.start()
+    time.sleep(0.5)
+    assert follower.is_alive() and seen == []  # queued: no lock, no event, still followed
+
+    fake.state("4242", "RUNNING")
+    emit(run_dir, ev.Started(pid=1, method="sft"), ev.Log(step=1, total_steps=2, loss=1.0))
+    fake.state("4242", "REQUEUED")  # the time limit: the life saves and stops, Slurm requeues the job
+    emit(run_dir, ev.Finished(reason="stopped", step=1))
+    time.sleep(0.5)
+    assert follower.is_alive() and [e.type for e in seen] == ["started", "log", "finished"]
+
+    fake.state("4242", "RUNNING")
+    record = slurm.read_record(run_dir)
+    record.life_started = time.time()
+    slurm.write_record(run_dir, record)
+    time.sleep(0.01)
+    emit(run_dir, ev.Started(pid=2, method="sft", resumed_from="checkpoint-1"))
+    fake.state("4242", "COMPLETED")
+    emit(run_dir, ev.Finished(reason="completed", step=2))
+    follower.join(30)
+    assert not follower.is_alive()
+    assert [e.type for e in seen] == ["started", "log", "finished", "started", "finished"]
+    assert seen[-1].reason == "completed"
