@@ -83,6 +83,10 @@ def check_run(project: str, run_id: str) -> None:
     if method is None or method.kind != "train":
         raise store.RunError(f"Run '{run_id}' trained no model (its method is {info.method}): name a training run "
                              "(see `workbench runs`).")
+    if info.method == "embed":
+        raise store.RunError(f"Run '{run_id}' is an embedding model (method embed): it writes no text, so it has no "
+                             "evaluation by generation; its retrieval measures on the held-out pairs (recall@k, MRR, "
+                             "before and after training) are the run's own eval metrics, shown by its monitor.")
     store.trained_weights(project, run_id)
 
 

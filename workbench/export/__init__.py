@@ -32,6 +32,11 @@ def export(project: str, run_id: str, fmt: str, out: Path | None = None, status=
     out = Path(out) if out else default_out(project, run_id, fmt)
     if holds_files(out):
         raise ExportError(f"{out} exists and is not empty; choose another output folder (--out).")
+    from workbench.export.embedding import export_embedding_folder, is_embedding, refuse_embedding
+
+    refuse_embedding(spec, run_id, fmt)
+    if is_embedding(spec):
+        return export_embedding_folder(folder, out, status)
     if fmt == "lora":
         if not is_adapter:
             mode = spec.params.get("mode", "full")

@@ -8,6 +8,7 @@ from pathlib import Path
 from workbench import locations, models
 from workbench import project as projects
 from workbench.export import ExportError, default_out, gguf
+from workbench.export.embedding import refuse_embedding
 from workbench.export.reward import refuse_gguf
 from workbench.jobs import store
 from workbench.run import layout
@@ -45,6 +46,7 @@ def export_run(project: str, run_id: str, fmt: str, quants=DEFAULT_QUANTS, outty
     folder, is_adapter = store.trained_weights(project, run_id)
     spec = JobSpec.load(locations.run_dir(project, run_id))
     refuse_gguf(spec, run_id)
+    refuse_embedding(spec, run_id, fmt)
     base = models.resolve(spec.model_path or spec.base_model)
     out = Path(out) if out else default_out(project, run_id, fmt)
     if fmt == "gguf-lora" and not is_adapter:

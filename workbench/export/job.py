@@ -20,6 +20,7 @@ from workbench import locations
 from workbench import project as projects
 from workbench.export import FORMATS as FOLDER_FORMATS
 from workbench.export import ExportError, default_out
+from workbench.export.embedding import refuse_embedding
 from workbench.export.gguf import file_line
 from workbench.export.gguf_run import DEFAULT_QUANTS, GGUF_FORMATS
 from workbench.export.outdir import check_out, holds_files, mark, out_state  # noqa: F401 - out_state: for the screen
@@ -45,7 +46,9 @@ def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, qu
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
     if run_id:
         store.trained_weights(project, run_id)  # the run exists, has ended and has weights
-        base_model = JobSpec.load(locations.run_dir(project, run_id)).base_model
+        run_spec = JobSpec.load(locations.run_dir(project, run_id))
+        refuse_embedding(run_spec, run_id, fmt)  # in one line here, not from the job's worker
+        base_model = run_spec.base_model
     elif fmt == "gguf":
         base_model = projects.load(project).base_model
     else:
