@@ -23,6 +23,7 @@ from screens.reward_dry_run import RewardDryRun
 from screens.widgets.data_mix import DataMix
 from screens.widgets.footer import KeyFooter
 from screens.widgets.mode_estimate import ModeEstimate
+from screens.widgets.where import WhereFields
 from workbench import project as projects
 from workbench import registry
 from workbench.params import ParamError, ParamInfo, coerce, describe
@@ -158,7 +159,7 @@ class MethodScreen(Screen):
                 if self.train_sets():
                     yield DataMix(self.train_sets(), id="data-mix")
                 yield VerticalScroll(preset_row(self.method.name), *form_widgets(self.method.params, self.prefill()),
-                                     id="form")
+                                     WhereFields(id="where"), id="form")
                 yield Button("Dry run rewards", id="dry-run", compact=True)
         yield Static(id="launch-error", markup=False)
         yield KeyFooter()
@@ -221,8 +222,10 @@ class MethodScreen(Screen):
             return  # a highlight overtaken by a later one (the list's own first highlight, as it mounts)
         self.method = registry.get(event.option.id)
         form = self.query_one("#form", VerticalScroll)
-        await form.remove_children()
-        await form.mount_all([preset_row(self.method.name), *form_widgets(self.method.params, self.prefill())])
+        where = self.query_one(WhereFields)  # where it runs stays as the person set it
+        await form.remove_children([child for child in form.children if child is not where])
+        await form.mount_all([preset_row(self.method.name), *form_widgets(self.method.params, self.prefill())],
+                             before=where)
         self.show_method_info()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -312,18 +315,26 @@ class MethodScreen(Screen):
         if problem:
             launch_error.update(f"Fix the training data before starting: {problem}")
             return
-        launch_error.update(f"Starting a {self.method.title.lower()} run…")
+        target, settings, problem = self.query_one(WhereFields).read()
+        if problem:
+            launch_error.update(f"Fix where it runs before starting: {problem}")
+            return
+        where = " on Slurm" if target == "slurm" else ""
+        launch_error.update(f"Starting a {self.method.title.lower()} run{where}…")
         self.starting = True
-        self.start_run(self.method.name, values, mix)
+        self.start_run(self.method.name, values, mix, target, settings)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="Starting the run")
-    def start_run(self, method: str, values: dict[str, str], mix: dict[str, float] | str | None) -> None:
+    def start_run(self, method: str, values: dict[str, str], mix: dict[str, float] | str | None,
+                  target: str = "local", settings: list[str] | None = None) -> None:
         from workbench.jobs import launch
+        from workbench.jobs.slurm import SlurmError
+        from workbench.jobs.targets import runtime_from
 
         try:
-            spec = make_spec(self.project, method, values, mix=mix)
+            spec = make_spec(self.project, method, values, mix=mix, runtime=runtime_from(target, settings or []))
             launch.start(spec, wait_for_start=False)
-        except (launch.LaunchError, ParamError, projects.ProjectError, OSError) as exc:
+        except (launch.LaunchError, SlurmError, ParamError, projects.ProjectError, OSError) as exc:
             self.app.call_from_thread(self.launch_failed, str(exc))
             return
         self.post_message(RunStarted(self.project, spec.id))

@@ -414,3 +414,40 @@ async def test_any_method_s_params_make_a_form_and_rewards_offer_a_dry_run(alpha
         project_name, method, values, datasets = opened[0]
         assert (project_name, method, datasets) == (alpha, "zz-rewarded", ["chat"])
         assert values == {"rewards": "json_valid:2", "strict": "false", "sampler": "greedy", "samples": "4"}
+
+
+async def test_where_it_runs_sends_the_run_to_slurm_with_the_form_s_settings(tiny_project, tmp_path, monkeypatch,
+                                                                            monitor_screen):
+    """The form's last section: this machine by default; a Slurm cluster shows its settings, refuses a bad
+    one inline, and submits with what the person set (the same runtime as `train --target slurm`)."""
+    from tests.slurm_fakes import FakeSlurm
+    from workbench.jobs import slurm_preflight
+
+    monkeypatch.setenv(slurm_preflight.SHARED_MOUNTS_ENV, "/")
+    fake = FakeSlurm(tmp_path / "fake-slurm", monkeypatch)
+    app = MethodApp(tiny_project)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert not screen.query_one("#where-partition").parent.display  # this machine: no Slurm settings shown
+        screen.query_one("#where-target", Select).value = "slurm"
+        await pilot.pause()
+        assert screen.query_one("#where-partition").parent.display
+        await type_into(pilot, "max_steps", "2")
+        for name, value in (("partition", "gpu"), ("nodes", "0"), ("time", "2:00:00")):
+            box = screen.query_one(f"#where-{name}", Input)
+            box.value = value
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "nodes must be a whole number of at least 1, not '0'" in text(screen.query_one("#launch-error", Static))
+        assert not list(locations.runs_dir(tiny_project).iterdir())
+
+        screen.query_one("#where-nodes", Input).value = "2"
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: isinstance(app.screen, monitor_screen), 30)
+        run_id = app.screen.run_id
+    job = read_toml(locations.run_dir(tiny_project, run_id) / "job.toml")
+    assert job["runtime"]["target"] == "slurm"
+    assert {k: job["runtime"]["slurm"][k] for k in ("partition", "nodes", "time")} == {
+        "partition": "gpu", "nodes": 2, "time": "2:00:00"}
+    script = fake.submitted()
+    assert "#SBATCH --partition=gpu" in script and "#SBATCH --nodes=2" in script
