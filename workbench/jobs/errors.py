@@ -6,8 +6,14 @@ person: its message is kept as it is, under that kind.
 
 from __future__ import annotations
 
+from workbench.jobs import oom
+from workbench.run import peaks
+from workbench.run.context import JobContext
 
-def humanize(exc: BaseException) -> tuple[str, str]:
+
+def humanize(exc: BaseException, job: JobContext | None = None) -> tuple[str, str]:
+    """(kind, message); `job`, the run that failed, lets an out-of-memory name its step and the change
+    that fits (`oom_message`)."""
     from workbench.data.errors import DataError
     from workbench.data.kinds import RecordProblem
     from workbench.models import ModelError
@@ -15,9 +21,8 @@ def humanize(exc: BaseException) -> tuple[str, str]:
 
     text = str(exc) or type(exc).__name__
     name = type(exc).__name__
-    if name == "OutOfMemoryError" or "out of memory" in text.lower() or isinstance(exc, MemoryError):
-        return "out_of_memory", ("Out of memory. Lower batch_size or max_length, raise grad_accum to keep "
-                                 "the effective batch, or use LoRA instead of full fine-tuning.")
+    if oom.is_oom(exc):
+        return "out_of_memory", oom_message(exc, job)
     if isinstance(exc, ModelError):
         return "missing_model", text
     if isinstance(exc, (RecordProblem, DataError)):
@@ -31,3 +36,33 @@ def humanize(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "The run was interrupted."
     return "error", f"{name}: {text} (details in stderr.log)"
+
+
+def oom_where(exc: BaseException, job: JobContext | None) -> oom.Where:
+    """Where the run ran out of memory: what the trainer attached (`methods.kit.oom`), else the step
+    after the last one done (or before training) and the spec's own params."""
+    found = oom.where_of(exc)
+    if found is not None:
+        return found
+    if job is None or not job.training:
+        return oom.Where(phase="preparation", params=dict(job.spec.params) if job else {})
+    return oom.Where(step=job.last_step + 1, params=dict(job.spec.params))
+
+
+def oom_change(where: oom.Where, job: JobContext | None) -> oom.Change | None:
+    """The change that fits (`oom.choose`) on the run's device."""
+    params = {**(job.spec.params if job else {}), **where.params}
+    return oom.choose(params, job.spec.runtime.device if job else "cpu")
+
+
+def oom_peak() -> str:
+    return oom.peak_text(peaks.host_bytes(), peaks.gpu_bytes())
+
+
+def oom_message(exc: BaseException, job: JobContext | None) -> str:
+    """The out-of-memory message of `exc`: the step, the batch's shape, the peak and the change to make
+    (after a retry: the change it had made, and the next one)."""
+    where = oom_where(exc, job)
+    offer = job is not None and not job.spec.runtime.oom_retry
+    return oom.message(where, oom_peak(), oom_change(where, job), retried=getattr(exc, oom.RETRIED_ATTR, ""),
+                       offer_retry=offer)

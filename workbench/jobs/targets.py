@@ -48,7 +48,9 @@ def runtime_from(target: str | None = None, assignments: list[str] | None = None
         if key in LOCAL_KEYS:
             default = getattr(Runtime(), key)
             try:
-                setattr(runtime, key, type(default)(value))
+                if isinstance(default, bool) and value.lower() not in ("true", "false"):
+                    raise ValueError(value)
+                setattr(runtime, key, value.lower() == "true" if isinstance(default, bool) else type(default)(value))
             except ValueError:
                 raise TargetError(f"Runtime setting {key} must be a {type(default).__name__}, not '{value}'.") from None
         elif key in SLURM_KEYS:

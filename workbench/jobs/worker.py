@@ -8,7 +8,8 @@ worker holds exits at once, writing nothing), and writes `pid`, a `heartbeat` ev
 seconds, the resolved `job.toml`, and one event per line in `events.jsonl`. SIGTERM asks
 for a checkpoint and a clean stop.
 A crash becomes an `error` event with a human message; the traceback goes to stderr
-(which the launcher points at `stderr.log`).
+(which the launcher points at `stderr.log`). An out-of-memory in a trainer is retried once in this
+process with a lighter setting that keeps what the run learns (`jobs.oom`, runtime `oom_retry`).
 A spec that asks for several processes runs them under torchrun (`workbench.jobs.ranks`): this
 worker keeps the lock and the heartbeat, and each rank runs `worker RUN_DIR --rank`, rank 0 alone
 writing events and files.
@@ -27,8 +28,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from workbench.files import write_toml
-from workbench.jobs import ranks
-from workbench.jobs.errors import humanize
+from workbench.jobs import oom, ranks
+from workbench.jobs.errors import humanize, oom_change, oom_peak
 from workbench.run import events as ev
 from workbench.run import disk, layout, liveness, peaks
 from workbench.run.context import JobContext, StopRequested
@@ -131,7 +132,7 @@ def run(run_dir: Path, resume: bool, as_rank: bool = False) -> int:
         job.check_stop()
         if rank == 0:
             spec.save(run_dir)
-        output = runner(spec, job)
+        output = _run_with_retry(runner, spec, job, as_rank)
         job.closing = True  # from here a stop is a flag: the final files and event are written whole
         if rank == 0:
             spec.save(run_dir)  # the method may have resolved more (model path, notes)
@@ -158,7 +159,7 @@ def run(run_dir: Path, resume: bool, as_rank: bool = False) -> int:
         if disk.is_no_space(exc):
             kind, message = disk.DiskFull.kind, disk.stopped_message(run_dir, exc, job.last_step if job else 0)
         else:
-            kind, message = humanize(exc)
+            kind, message = humanize(exc, job)
         writer.emit(ev.Error(message=message, kind=kind), sync=True)
         return 1
     finally:
@@ -167,6 +168,50 @@ def run(run_dir: Path, resume: bool, as_rank: bool = False) -> int:
         writer.close()
         if lock is not None:
             lock.release()  # the final event is written: a resume may start at once
+
+
+def _run_with_retry(runner: Callable[..., Any], spec: JobSpec, job: JobContext, as_rank: bool) -> Any:
+    """The runner's output. After an out-of-memory in a trainer (one process; runtime `oom_retry`), once
+    more in this process with the change that fits when it keeps what the run learns (`jobs.oom`): the
+    same run folder and events, the trainer rebuilt with the new values, resumed from the latest
+    checkpoint (the effective batch is the same), the change said in a status and in job.toml's notes."""
+    try:
+        return runner(spec, job)
+    except BaseException as exc:  # re-raised unless it is an out-of-memory to retry
+        where = oom.where_of(exc) if oom.is_oom(exc) else None
+        change = oom_change(where, job) if where is not None else None
+        if (change is None or not change.retry or not spec.runtime.oom_retry or as_rank
+                or job.stop_requested or int(os.environ.get("WORLD_SIZE", "1")) > 1):
+            raise
+        traceback.print_exc(file=sys.stderr)
+        checkpoint = layout.latest_checkpoint(job.run_dir)
+        line = oom.note(where, oom_peak(), change, layout.checkpoint_step(checkpoint) if checkpoint else 0)
+    _free_memory()  # outside the handler: the traceback that held the trainer is gone
+    spec.params.update(change.params)
+    spec.notes.append(line)
+    spec.save(job.run_dir)
+    job.status(f"Warning: {line}")
+    job.training, job.last_eval_step = False, -1
+    job.resume_checkpoint = str(checkpoint) if checkpoint else None
+    try:
+        return runner(spec, job)
+    except BaseException as exc:
+        if oom.is_oom(exc):
+            setattr(exc, oom.RETRIED_ATTR, change.says)
+        raise
+
+
+def _free_memory() -> None:
+    """What the failed attempt held, returned: Python's cycles collected, CUDA's cache emptied and its
+    peak reset (the run's final peak is the retry's)."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
 
 
 def _several_processes(run_dir: Path) -> tuple[JobSpec, int] | None:

@@ -28,6 +28,7 @@ class Runtime:
     seed: int = 42
     processes: int = 0  # ranks of a DDP run under torchrun; 0 = one per visible (or chosen) GPU, one on the CPU
     gpus: str = ""  # the GPUs to run on, "0,1" (CUDA_VISIBLE_DEVICES of the ranks); empty = every visible one
+    oom_retry: bool = True  # after an out-of-memory, retry once with a smaller micro-batch or checkpointing (jobs.oom)
     target: str = "local"  # local | slurm (workbench.jobs.targets)
     slurm: dict[str, Any] = field(default_factory=dict)  # [runtime.slurm]: partition, nodes, time... (jobs.slurm)
 

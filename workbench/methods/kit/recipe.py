@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from workbench import models
 from workbench import params as params_mod
-from workbench.methods.kit import memory_probe
+from workbench.methods.kit import memory_probe, oom
 from workbench.methods.kit.checkpoints import safe, save_final
 from workbench.methods.kit.callback import EventCallback
 from workbench.methods.kit.stop_sync import StopSync
@@ -86,15 +86,16 @@ def train_to_end(trainer, job: JobContext, p: Any, tokenizer, probe: bool = Fals
     the trainer has an eval set and its last step was not evaluated, and the save: the adapter
     alone for LoRA and QLoRA (with any head it trains), the whole model otherwise."""
     job.check_stop()
-    if probe and not p.gradient_checkpointing:
-        memory_probe.probe(trainer, p.batch_size, job)
-    job.check_stop()
-    job.status("Training")
-    trainer.train(resume_from_checkpoint=job.resume_checkpoint)
-    if job.stop_requested:
-        return None
-    if trainer.eval_dataset is not None and job.last_eval_step != job.last_step:
-        trainer.evaluate()
+    with oom.watch(trainer, job, p):  # an out-of-memory names its step and batch shape (`kit.oom`)
+        if probe and not p.gradient_checkpointing:
+            memory_probe.probe(trainer, p.batch_size, job)
+        job.check_stop()
+        job.status("Training")
+        trainer.train(resume_from_checkpoint=job.resume_checkpoint)
+        if job.stop_requested:
+            return None
+        if trainer.eval_dataset is not None and job.last_eval_step != job.last_step:
+            trainer.evaluate()
     out = layout.output_for(job.run_dir, adapter=p.mode in ADAPTER_MODES)
     job.status(f"Saving {out.name}")
     save_final(trainer, tokenizer, out)
