@@ -121,11 +121,30 @@ def test_bad_input_is_one_line_and_writes_nothing(home, tiny_model, tmp_path):
     assert "reads the dataset column 'tests'" in refused("--metric", "code")
     assert "needs 50 train records" in refused("--few-shot", "50")
     assert "Reward model 'nowhere'" in refused("--reward-model", "nowhere")
+    assert "has no dataset 'nope'" in refused("--dataset", "nope")
 
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"Catalogue item {i}."} for i in range(3)])
     assert cli("import", project, str(prompts), "--split", "eval", "--replace", "--dataset", "held-out").returncode == 0
     assert "'exact_match' compares answers with reference answers, and 3 of 3" in refused("--metric", "exact_match")
     assert "No metric fits" in refused()
+
+
+def test_another_dataset_is_evaluated_apart_from_the_eval_split(home, tiny_model, tmp_path):
+    project = make_constant_project("other", tiny_model, tmp_path)
+    cited = [{"prompt": f"Cite item {i}.", "completion": ANSWER} for i in range(5)]
+    assert cli("import", project, str(write_jsonl(tmp_path / "cited.jsonl", cited)), "--dataset",
+               "cited").returncode == 0
+    result = cli("eval", project, "--dataset", "cited", "--limit", "3", "--max-new-tokens", "8")
+    assert result.returncode == 0, result.stderr
+    header = next(line for line in result.stdout.splitlines() if line.startswith("metric"))
+    assert header.split() == ["metric", "base", "on", "cited"]
+    on = Subject(on="cited")
+    assert on.folder(project).name == "base-on-cited"
+    found = results.read(project, on)
+    assert found["metrics"]["records"] == 3 and found["eval"]["datasets"] == ["cited"]
+    assert [f"Cite item {i}." in g["prompt"] for i, g in enumerate(results.read_generations(project, on))] == [
+        True] * 3
+    assert not results.results_path(project, Subject()).exists()  # the eval split's results are apart
 
 
 def test_a_regex_metric_and_a_reward_model_on_answers_without_references(home, tiny_model, tmp_path):

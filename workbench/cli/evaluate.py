@@ -29,7 +29,8 @@ def cmd_eval(args) -> None:
     options = dict(run_id=args.run or "", few_shot=args.few_shot, metrics=args.metric or [],
                    options=parse_assignments(args.set or []), reward_model=args.reward_model or "",
                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
-                   judge_model=args.judge or "", judge_template=args.judge_template or "")
+                   judge_model=args.judge or "", judge_template=args.judge_template or "",
+                   datasets=args.dataset or [])
     already = eval_job.running(args.name, args.run or "")
     folder = eval_job.start(args.name, fresh=args.fresh, device=args.device, wait_for_start=True, **options)
     if folder is None:
@@ -43,7 +44,7 @@ def cmd_eval(args) -> None:
         else:
             print(folder.name, flush=True)
         eval_job.wait(folder, _status)
-    columns = eval_job.columns(args.name, args.run or "", args.few_shot)
+    columns = eval_job.columns(args.name, args.run or "", args.few_shot, args.dataset or [])
     print(for_stream(results.render(results.table(columns)), sys.stdout))
 
 
@@ -75,6 +76,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--max-new-tokens", type=int, default=0, help="answer length limit (default: from the references)")
     p.add_argument("--batch-size", type=int, default=eval_job.BATCH_SIZE)
     p.add_argument("--limit", type=int, help="score only the first N eval records")
+    p.add_argument("--dataset", action="append", metavar="NAME",
+                   help="evaluate on this dataset of the project (any split; repeat for several) instead of its "
+                        "eval split; results are kept apart from the eval split's")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--fresh", action="store_true", help="take every result again, even those up to date")
     how = p.add_mutually_exclusive_group()

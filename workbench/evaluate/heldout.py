@@ -61,9 +61,27 @@ def read_examples(found: list[DataSource], limit: int | None = None) -> list[Exa
     return examples[:max(0, limit)] if limit is not None else examples
 
 
-def eval_examples(project: projects.Project, limit: int | None = None) -> tuple[list[str], list[Example]]:
-    """(the eval datasets' names, their examples, the first `limit` when given)."""
-    found = sources(project, "eval")
+def chosen_sources(project: projects.Project, names: list[str] | tuple[str, ...] = ()) -> list[DataSource]:
+    """The datasets an evaluation reads: the eval split, or the ones named (any split, EvalError for a name the
+    project does not have)."""
+    if not names:
+        return sources(project, "eval")
+    known = {d.name: d for d in project.datasets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise EvalError(f"Project '{project.name}' has no dataset '{unknown[0]}': it has "
+                        f"{', '.join(known) or 'none'}.")
+    return [DataSource(dataset=n, file=str(project.path / known[n].file), kind=known[n].kind)
+            for n in dict.fromkeys(names)]
+
+
+def eval_examples(project: projects.Project, limit: int | None = None,
+                  names: list[str] | tuple[str, ...] = ()) -> tuple[list[str], list[Example]]:
+    """(the datasets' names, their examples, the first `limit` when given): the eval split's, or the named
+    datasets' (`chosen_sources`)."""
+    found = chosen_sources(project, names)
+    if names and not any(has_prompt(r) for s in found for r in read_source(s)):
+        raise EvalError(f"Dataset(s) {', '.join(names)} hold no record with a prompt to answer.")
     if not found:
         raise EvalError(f"Project '{project.name}' has no eval split: import held-out data with "
                         f"`workbench import {project.name} FILE --split eval`, or hold some out with "

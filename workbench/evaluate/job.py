@@ -22,7 +22,7 @@ from workbench import registry
 from workbench.evaluate import metrics as mt
 from workbench.evaluate import results
 from workbench.evaluate.heldout import (
-    EvalError, Example, draw_shots, eval_examples, fingerprint, read_examples, shot_pool, sources,
+    EvalError, Example, chosen_sources, draw_shots, eval_examples, fingerprint, read_examples, shot_pool, sources,
 )
 from workbench.evaluate.results import Subject
 from workbench.jobs import launch, store
@@ -42,7 +42,7 @@ JUDGE = {"judge_model", "judge_template"}  # settings of a run's evaluation only
 def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] | tuple[str, ...] = (),
          options: dict[str, Any] | None = None, reward_model: str = "", max_new_tokens: int = 0,
          batch_size: int = BATCH_SIZE, limit: int | None = None, seed: int = 42, judge_model: str = "",
-         judge_template: str = "") -> dict[str, Any]:
+         judge_template: str = "", datasets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """The job's parameters, every input checked (EvalError, RunError, RewardError, ProjectError, one line
     each) before anything is written or loaded."""
     proj = projects.load(project)
@@ -50,7 +50,8 @@ def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] |
         check_run(project, run_id)
     if few_shot < 0 or batch_size < 1 or max_new_tokens < 0 or (limit is not None and limit < 1):
         raise EvalError("--few-shot and --max-new-tokens take 0 or more, --batch-size and --limit 1 or more.")
-    datasets, examples = eval_examples(proj, limit)
+    named = list(dict.fromkeys(datasets))
+    datasets, examples = eval_examples(proj, limit, named)
     references = [e.reference for e in examples]
     opts = reward_options(options)
     chosen = list(dict.fromkeys(metrics)) or mt.choose(references, {k for e in examples for k in e.columns})
@@ -73,7 +74,7 @@ def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] |
     return {"run": run_id, "few_shot": few_shot, "metrics": chosen, "options": dict(options or {}),
             "reward_model": reward_model.strip(), "max_new_tokens": max_new_tokens, "batch_size": batch_size,
             "limit": limit or 0, "seed": seed, "datasets": datasets, "judge_model": judge_model.strip(),
-            "judge_template": judge_template.strip()}
+            "judge_template": judge_template.strip(), "on": "+".join(named)}
 
 
 def check_run(project: str, run_id: str) -> None:
@@ -114,11 +115,12 @@ def check_rewards(names: list[str], opts: dict[str, Any], first: Example) -> Non
 
 def subjects(params: dict[str, Any]) -> list[Subject]:
     """What a job with these parameters evaluates, in order."""
-    out = [Subject()]
+    on = params.get("on", "")
+    out = [Subject(on=on)]
     if params["few_shot"]:
-        out.append(Subject(shots=params["few_shot"]))
+        out.append(Subject(shots=params["few_shot"], on=on))
     if params["run"]:
-        out.append(Subject(run=params["run"]))
+        out.append(Subject(run=params["run"], on=on))
     return out
 
 
@@ -145,16 +147,17 @@ def start(project: str, run_id: str = "", fresh: bool = False, device: str = "au
     if running_job is not None:
         return running_job
     proj = projects.load(project)
-    examples = read_examples(sources(proj, "eval"), params["limit"] or None)
+    evaluated = chosen_sources(proj, params["on"].split("+") if params["on"] else ())
+    examples = read_examples(evaluated, params["limit"] or None)
     prints = {s.name: subject_fingerprint(project, params, s, examples) for s in subjects(params)}
     todo = [s for s in subjects(params) if fresh or not results.fresh(project, s, prints[s.name])]
     if not todo:
         return None
-    params["todo"] = [{"run": s.run, "shots": s.shots} for s in todo]
+    params["todo"] = [{"run": s.run, "shots": s.shots, "on": s.on} for s in todo]
     params["fingerprints"] = prints
     job_id = launch.new_run_id(project, METHOD)
     spec = JobSpec(id=job_id, project=project, method=METHOD, base_model=proj.base_model, params=params, train=[],
-                   eval=sources(proj, "eval"), runtime=Runtime(device=device, threads=default_threads()),
+                   eval=evaluated, runtime=Runtime(device=device, threads=default_threads()),
                    base_ref=f"run:{run_id}" if run_id else "base", runner=RUNNER)
     if params["few_shot"]:
         spec.train = sources(proj, "train")
@@ -212,7 +215,8 @@ def wait(folder: Path, status=print) -> None:
         raise
 
 
-def columns(project: str, run_id: str = "", few_shot: int = 0) -> list[tuple[str, dict[str, Any] | None]]:
+def columns(project: str, run_id: str = "", few_shot: int = 0,
+            datasets: list[str] | tuple[str, ...] = ()) -> list[tuple[str, dict[str, Any] | None]]:
     """(subject name, its results) for the table: the base, the few-shot baseline, the run."""
-    chosen = subjects({"few_shot": few_shot, "run": run_id})
+    chosen = subjects({"few_shot": few_shot, "run": run_id, "on": "+".join(dict.fromkeys(datasets))})
     return [(s.name, results.read(project, s)) for s in chosen]

@@ -2,7 +2,9 @@
 
 A subject is what was evaluated: a run (`runs/<run>/evaluations/`), the project's base model
 (`<project>/evaluations/base/`) or the base with k examples in its prompt, the few-shot baseline
-(`<project>/evaluations/base-<k>shot/`). Each folder holds `results.toml` (the settings, the metrics,
+(`<project>/evaluations/base-<k>shot/`), on the project's eval split; on other datasets (`eval
+--dataset`), each in a folder of its own named after them (`.../evaluations/on-<names>/`,
+`.../evaluations/base-on-<names>/`), so the eval split's results stay as they are. Each folder holds `results.toml` (the settings, the metrics,
 the forgetting watch) and `generations.jsonl` (one line per held-out prompt: the prompt, the
 reference, the answer, its scores). Both are written whole once the subject's evaluation has
 completed, the generations first: a folder with `results.toml` is complete, and a stopped or
@@ -27,18 +29,20 @@ BASE = "base"
 class Subject:
     run: str = ""  # a run id; empty: the project's base model
     shots: int = 0  # examples from the train split in the prompt (the base model's few-shot baseline)
+    on: str = ""  # the datasets evaluated on, "a+b", when not the project's eval split
 
     @property
     def name(self) -> str:
-        if self.run:
-            return self.run
-        return f"{BASE}+{self.shots}-shot" if self.shots else BASE
+        own = self.run or (f"{BASE}+{self.shots}-shot" if self.shots else BASE)
+        return f"{own} on {self.on}" if self.on else own
 
     def folder(self, project: str) -> Path:
+        on = f"on-{self.on}" if self.on else ""
         if self.run:
-            return layout.evaluations(locations.run_dir(project, self.run))
+            folder = layout.evaluations(locations.run_dir(project, self.run))
+            return folder / on if on else folder
         own = f"{BASE}-{self.shots}shot" if self.shots else BASE
-        return layout.evaluations(locations.project_dir(project)) / own
+        return layout.evaluations(locations.project_dir(project)) / ("-".join((own, on)) if on else own)
 
 
 def results_path(project: str, subject: Subject) -> Path:

@@ -146,7 +146,7 @@ def judge_against_base(project: str, p: dict[str, Any], examples: list[Example],
     from workbench.ranking.judge_params import fill, judging_template
     from workbench.run.model_refs import resolve_ref
 
-    base = results.read_generations(project, Subject())
+    base = results.read_generations(project, Subject(on=p.get("on", "")))
     if len(base) != len(answers):
         return None
     template = judging_template(project, p.get("judge_template", ""))
@@ -166,7 +166,7 @@ def forgetting_watch(project: str, subject: Subject, nll: tuple[float, int]) -> 
     _, ppl = mt.perplexity(*nll)
     out: dict[str, Any] = {"perplexity": ppl, "tokens": nll[1]}
     if subject.run:
-        base = (results.read(project, Subject()) or {}).get("forgetting", {}).get("perplexity")
+        base = (results.read(project, Subject(on=subject.on)) or {}).get("forgetting", {}).get("perplexity")
         out["base_perplexity"] = base
         out["change_percent"] = mt.change_percent(base, ppl)
     return out
