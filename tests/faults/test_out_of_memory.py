@@ -33,7 +33,7 @@ def test_without_retry_the_error_names_step_batch_peak_and_change(tiny_project, 
     error = of_type(got, ev.Error)[-1]
     assert error.kind == "out_of_memory"
     assert "at step 3 on a batch of 2 x " in error.message, error.message
-    assert "peak " in error.message and "GiB" in error.message
+    assert "(peak " in error.message and " GiB of RAM, 2.00 GiB more asked for)" in error.message
     assert "batch_size 2 -> 1 and grad_accum 1 -> 2 (the same effective batch of 2)" in error.message
     assert "--set batch_size=1 --set grad_accum=2" in error.message
     assert "oom_retry=true" in error.message  # the retry is offered, since it was off
@@ -72,6 +72,18 @@ def test_a_retry_that_fails_again_says_what_it_tried_and_what_is_next(tiny_proje
     assert "Try batch_size 2 -> 1 and grad_accum 2 -> 4 (the same effective batch of 4)" in message
     assert spec["params"]["batch_size"] == 2 and spec["params"]["grad_accum"] == 2
     assert len([s for s in of_type(got, ev.Status) if "retrying once" in s.message]) == 1  # once, not twice
+
+
+def test_at_batch_one_the_retry_turns_on_gradient_checkpointing(tiny_project, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_FAULT", "oom_at_step:3:once")
+    done, _, got, spec = train(tiny_project, "--set", "batch_size=1", "--set", "grad_accum=2")
+    assert done.returncode == 0, done.stderr + done.stdout
+    said = [s.message for s in of_type(got, ev.Status) if "retrying once" in s.message]
+    assert len(said) == 1 and said[0].startswith("Warning: Out of memory at step 3 on a batch of 1 x "), said
+    assert "from the checkpoint of step 2 with gradient_checkpointing on" in said[0]
+    assert spec["params"]["gradient_checkpointing"] is True
+    assert (spec["params"]["batch_size"], spec["params"]["grad_accum"]) == (1, 2)
+    assert of_type(got, ev.Finished)[-1].step == 6
 
 
 def test_change_is_a_plain_record():

@@ -79,3 +79,13 @@ def test_the_retry_is_a_runtime_setting_of_true_or_false():
     assert runtime_from(None, ["oom_retry=True"]).oom_retry is True
     with pytest.raises(TargetError, match="oom_retry must be a bool, not 'maybe'"):
         runtime_from(None, ["oom_retry=maybe"])
+
+
+def test_peak_names_the_gpu_size_and_what_was_asked_for():
+    from workbench.jobs.oom import GIB, peak_text
+
+    error = RuntimeError("CUDA out of memory. Tried to allocate 1.95 GiB. GPU 0 has a total capacity of 79.10 GiB")
+    assert peak_text(3 * GIB, int(78.2 * GIB), int(79.1 * GIB), error) == \
+        "peak 78.2 of 79.1 GiB on the GPU, 1.95 GiB more asked for"
+    assert peak_text(3 * GIB, 0) == "peak 3.0 GiB of RAM"
+    assert peak_text(0, 0) == "peak unknown"

@@ -55,8 +55,17 @@ def oom_change(where: oom.Where, job: JobContext | None) -> oom.Change | None:
     return oom.choose(params, job.spec.runtime.device if job else "cpu")
 
 
-def oom_peak() -> str:
-    return oom.peak_text(peaks.host_bytes(), peaks.gpu_bytes())
+def oom_peak(exc: BaseException | None = None) -> str:
+    """The peak for an out-of-memory message (`oom.peak_text`), with the GPU's size when one was used."""
+    gpu, total = peaks.gpu_bytes(), 0
+    if gpu:
+        try:
+            import torch
+
+            total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+        except Exception:  # noqa: BLE001 - a figure, never the reason a message fails
+            total = 0
+    return oom.peak_text(peaks.host_bytes(), gpu, total, exc)
 
 
 def oom_message(exc: BaseException, job: JobContext | None) -> str:
@@ -64,5 +73,5 @@ def oom_message(exc: BaseException, job: JobContext | None) -> str:
     (after a retry: the change it had made, and the next one)."""
     where = oom_where(exc, job)
     offer = job is not None and not job.spec.runtime.oom_retry
-    return oom.message(where, oom_peak(), oom_change(where, job), retried=getattr(exc, oom.RETRIED_ATTR, ""),
+    return oom.message(where, oom_peak(exc), oom_change(where, job), retried=getattr(exc, oom.RETRIED_ATTR, ""),
                        offer_retry=offer)

@@ -14,6 +14,7 @@ silently. Light: no torch import (an exception is recognised by its class name a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,10 +107,15 @@ def choose(params: dict[str, Any], device: str) -> Change | None:
     return Change({}, f"a smaller model or a larger device ({on} and {already})", retry=False)
 
 
-def peak_text(host: int, gpu: int) -> str:
+def peak_text(host: int, gpu: int, gpu_total: int = 0, exc: BaseException | None = None) -> str:
+    """`peak 78.2 of 79.1 GiB on the GPU, 2.0 GiB more asked for`: the process's peak (the GPU's when it
+    used one, else its RAM), and what the failing allocation asked for when the error says so."""
     if gpu:
-        return f"peak {gpu / GIB:.1f} GiB on the GPU"
-    return f"peak {host / GIB:.1f} GiB of RAM" if host else "peak unknown"
+        text = f"peak {gpu / GIB:.1f}{f' of {gpu_total / GIB:.1f}' if gpu_total else ''} GiB on the GPU"
+    else:
+        text = f"peak {host / GIB:.1f} GiB of RAM" if host else "peak unknown"
+    asked = re.search(r"[Tt]ried to allocate ([\d.]+ ?[KMGT]i?B)", str(exc or ""))
+    return text + (f", {asked.group(1)} more asked for" if asked else "")
 
 
 def message(where: Where, peak: str, change: Change | None, retried: str = "", offer_retry: bool = False) -> str:

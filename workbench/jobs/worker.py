@@ -185,7 +185,7 @@ def _run_with_retry(runner: Callable[..., Any], spec: JobSpec, job: JobContext, 
             raise
         traceback.print_exc(file=sys.stderr)
         checkpoint = layout.latest_checkpoint(job.run_dir)
-        line = oom.note(where, oom_peak(), change, layout.checkpoint_step(checkpoint) if checkpoint else 0)
+        line = oom.note(where, oom_peak(exc), change, layout.checkpoint_step(checkpoint) if checkpoint else 0)
     _free_memory()  # outside the handler: the traceback that held the trainer is gone
     spec.params.update(change.params)
     spec.notes.append(line)

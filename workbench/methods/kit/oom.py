@@ -5,7 +5,8 @@ change is chosen from), which the worker turns into the message and, when it may
 
 A test-only fault lives here too, read in this one place: `WORKBENCH_FAULT=oom_at_step:N` raises a
 real `torch.OutOfMemoryError` in the forward pass of training step N while the batch has more than one
-row, so that a retry with a smaller micro-batch passes.
+row, so that a retry with a smaller micro-batch passes; `oom_at_step:N:once` raises it at step N of the
+first training in this process only, whatever the batch (so that any retry passes).
 """
 
 from __future__ import annotations
@@ -20,10 +21,16 @@ from workbench.run.context import JobContext
 FAULT_ENV = "WORKBENCH_FAULT"
 
 
-def fault_step() -> int | None:
-    """N of `WORKBENCH_FAULT=oom_at_step:N`; None when no such fault is asked for."""
+_fired = []  # the faults of the `once` kind raised in this process
+
+
+def fault() -> tuple[int, bool] | None:
+    """(N, once) of `WORKBENCH_FAULT=oom_at_step:N[:once]`; None when no such fault is asked for."""
     kind, _, arg = os.environ.get(FAULT_ENV, "").partition(":")
-    return int(arg) if kind == "oom_at_step" and arg.isdigit() else None
+    step, _, once = arg.partition(":")
+    if kind != "oom_at_step" or not step.isdigit() or once not in ("", "once"):
+        return None
+    return int(step), once == "once"
 
 
 def _shape(args: tuple, kwargs: dict) -> tuple[int, int] | None:
@@ -41,15 +48,19 @@ def watch(trainer, job: JobContext, p: Any):
     import torch
 
     seen = [0, 0]
-    fault = fault_step()
+    asked = fault()
 
     def before(module, args, kwargs):
         shape = _shape(args, kwargs or {})
         if shape is not None:
             seen[:] = shape
-        if (fault is not None and job.training and module.training and seen[0] > 1
-                and trainer.state.global_step + 1 == fault):
-            raise torch.OutOfMemoryError(f"CUDA out of memory (injected by {FAULT_ENV}=oom_at_step:{fault}).")
+        if asked is None or not (job.training and module.training and trainer.state.global_step + 1 == asked[0]):
+            return
+        step, once = asked
+        if (seen[0] > 1 and not once) or (once and not _fired):
+            _fired.append(step)
+            raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB (injected by "
+                                         f"{FAULT_ENV}=oom_at_step:{step}{':once' if once else ''}).")
 
     handle = trainer.model.register_forward_pre_hook(before, with_kwargs=True)
     try:
