@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# A suite started under nohup, or as a background job of a script, inherits SIGHUP or SIGINT ignored, and so
+# would every process it starts (an ignored signal stays ignored across exec): the tests that hang up on a
+# process or interrupt it need the defaults a terminal gives.
+if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 CHAT_RECORDS = [
     {"messages": [{"role": "user", "content": f"Add one to {i}."},
