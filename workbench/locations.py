@@ -103,6 +103,11 @@ def rankings_file(name: str) -> Path:
     return inside_home(projects_home() / name / "rankings" / "rankings.jsonl")
 
 
+def answer_labels_file(name: str) -> Path:
+    """The append-only log of the answers a person marked good or bad while ranking (one JSON object per mark)."""
+    return inside_home(projects_home() / name / "rankings" / "labels.jsonl")
+
+
 def playground_dir(name: str) -> Path:
     """A project's playground: its saved conversations and the folders of its model servers."""
     return inside_home(projects_home() / name / "playground")

@@ -7,6 +7,8 @@ before the next prompt is shown: closing or killing the app loses at most the ra
 being made, and reopening the session goes on at the first prompt not yet decided.
 A reward model, when the project has a completed one, scores each group in its own
 child process; its scores show on the cards and its agreement with the person below.
+`+` and `-` mark one answer good or bad (the focused card, else the card whose number comes
+next), saved at once as a mark for KTO (`ranking.labels`); backspace takes a mark back too.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from screens.widgets.candidate_card import CandidateCard
 from screens.widgets.footer import KeyFooter
 from workbench import locations
 from workbench.ranking import candidates
+from workbench.ranking import labels as marks
 from workbench.ranking import order as ordering
 from workbench.ranking import rankings as ranking
 from workbench.terminal import printable
@@ -41,6 +44,7 @@ from workbench.terminal import printable
 POLL_SECONDS = 0.1  # candidates file: a new group shows within this
 STATE_SECONDS = 1.0  # the sampler's run state (reads its events)
 MAX_CARDS = 8
+MARK_KEYS = Binding.Group("Good/bad")  # + and - share one place in the footer
 
 
 def grid_columns(n: int) -> int:
@@ -61,6 +65,8 @@ class RankScreen(Screen):
         Binding("t", "tie", "Tie rest", id="rank.tie"),
         Binding("enter", "commit", "Commit", key_display="⏎", id="rank.commit"),
         Binding("s", "skip", "Skip", id="rank.skip"),
+        Binding("plus", "label(True)", "Mark good", key_display="+", group=MARK_KEYS, id="rank.good"),
+        Binding("minus", "label(False)", "Mark bad", key_display="-", group=MARK_KEYS, id="rank.bad"),
         Binding("r", "resample", "Resample", id="rank.resample"),
         Binding("j", "judge", "Judge", id="rank.judge"),
         Binding("d", "dataset", "Make dataset", id="rank.dataset"),
@@ -83,11 +89,11 @@ class RankScreen(Screen):
             return isinstance(message, RankScreen.StateRead)
 
     class HistoryRead(Message):
-        """This session's committed rankings, read once when the screen opens."""
+        """This session's committed rankings and standing marks, read once when the screen opens."""
 
-        def __init__(self, records: list[dict]) -> None:
+        def __init__(self, records: list[dict], marked: dict[tuple[int, int, int], bool]) -> None:
             super().__init__()
-            self.records = records
+            self.records, self.marked = records, marked
 
     class Scored(Message):
         def __init__(self, index: int, round_: int, scores: list[float]) -> None:
@@ -109,6 +115,8 @@ class RankScreen(Screen):
         self.order: list[int] = []
         self.done: set[int] = set()
         self.records: list[dict] = []
+        self.marked: dict[tuple[int, int, int], bool] = {}  # (index, round, card) -> good, as saved
+        self.marking: bool | None = None  # + or - pressed with no card focused: the next number says which
         self.history_read = False
         self.group: dict | None = None
         self.ranking: Ranking | None = None
@@ -157,7 +165,9 @@ class RankScreen(Screen):
 
     @work(thread=True, exit_on_error=False, name="Reading the rankings")
     def read_history(self) -> None:
-        self.post_message(self.HistoryRead(session_records(self.project, self.run_id)))
+        standing = marks.current(self.project, self.run_id)
+        self.post_message(self.HistoryRead(session_records(self.project, self.run_id),
+                                           {k[1:]: mark["label"] for k, mark in standing.items()}))
 
     @work(thread=True, exclusive=True, group="rank.watch", exit_on_error=False, name="Reading the session")
     def watch_session(self) -> None:
@@ -184,7 +194,7 @@ class RankScreen(Screen):
     # what arrives ----------------------------------------------------------------
 
     async def on_rank_screen_history_read(self, message: HistoryRead) -> None:
-        self.records = message.records
+        self.records, self.marked = message.records, message.marked
         for record in message.records:
             if record.get("index") is not None:
                 self.done.add(record["index"])
@@ -269,8 +279,10 @@ class RankScreen(Screen):
             self.show_pick()
 
     async def show_group(self, group: dict) -> None:
-        self.group, self.resampling = group, False
-        self.ranking = Ranking(len(group["candidates"]))
+        self.group, self.resampling, self.marking = group, False, None
+        index, round_ = group["index"], group.get("round", 0)
+        self.ranking = Ranking(len(group["candidates"]), labels={
+            card: good for (i, r, card), good in self.marked.items() if (i, r) == (index, round_)})
         blind = bool(group.get("ab"))
         self.query_one("#prompt", Static).update(prompt_text(group["prompt"]))
         self.query_one("#prompt-box").display = True
@@ -334,13 +346,15 @@ class RankScreen(Screen):
             return
         scores = self.scores.get((self.group["index"], self.group.get("round", 0)))
         for i, card in enumerate(self.query(CandidateCard)):
-            card.show(self.ranking.badge(i), scores[i] if scores and i < len(scores) else None)
+            badge = "  ·  ".join(part for part in (self.ranking.badge(i), self.ranking.mark(i)) if part)
+            card.show(badge, scores[i] if scores and i < len(scores) else None)
             card.set_class(self.resampling, "-stale")
         self.query_one("#hint", Static).update(self.hint())
 
     def hint(self) -> Text:
         blind = bool(self.group and self.group.get("ab"))
-        return key_hint(self.ranking, blind=blind, resampling=self.resampling, committing=self.committing)
+        return key_hint(self.ranking, blind=blind, resampling=self.resampling, committing=self.committing,
+                        marking=self.marking)
 
     def show_progress(self) -> None:
         line = progress_line(self.tally, self.sampler, self.records, self.scorer_status, self.reward_run)
@@ -353,23 +367,78 @@ class RankScreen(Screen):
         if action == "pick":
             in_range = self.ranking is not None and int(parameters[0]) <= self.ranking.size
             return True if deciding and in_range else None
-        if action in ("undo", "tie", "commit", "skip"):
+        if action in ("undo", "tie", "commit", "skip", "label"):
             return True if deciding else None
         if action == "resample":
             alive = bool(self.sampler and self.sampler.alive)
             return True if deciding and alive else None
         return True
 
-    def action_pick(self, number: int) -> None:
-        if self.ranking and self.ranking.pick(number - 1):
+    async def action_pick(self, number: int) -> None:
+        if self.marking is not None:  # the card a + or - was waiting for
+            good, self.marking = self.marking, None
+            await self.mark(number - 1, good)
+        elif self.ranking and self.ranking.pick(number - 1):
             self.show_cards_state()
 
-    def on_candidate_card_clicked(self, message: CandidateCard.Clicked) -> None:
+    async def on_candidate_card_clicked(self, message: CandidateCard.Clicked) -> None:
         if self.check_action("pick", (message.card.number,)):
-            self.action_pick(message.card.number)
+            await self.action_pick(message.card.number)
 
-    def action_undo(self) -> None:
-        if self.ranking and self.ranking.undo():
+    async def action_label(self, good: bool) -> None:
+        """Mark the focused card good or bad; with no card focused, the card whose number comes next."""
+        focused = self.focused
+        if isinstance(focused, CandidateCard):
+            await self.mark(focused.number - 1, good)
+            return
+        self.marking = None if self.marking is good else good  # the same key again: no mark after all
+        self.show_cards_state()
+
+    async def mark(self, card: int, good: bool) -> None:
+        """Mark `card` good or bad (the same mark again takes it off), saved before the next key."""
+        r, g = self.ranking, self.group
+        if r is None or g is None or not 0 <= card < r.size:
+            self.show_cards_state()
+            return
+        if not g["candidates"][card].get("text", "").strip():
+            self.query_one("#hint", Static).update(Text("An empty answer cannot be marked good or bad.",
+                                                        style="bold yellow"))
+            return
+        previous = r.labels.get(card)
+        if await self.save_mark(card, None if previous is good else good):  # saved first: made only once saved
+            r.label(card, good)
+            self.show_cards_state()
+
+    async def save_mark(self, card: int, label: bool | None) -> bool:
+        """Append the card's mark (None: taken off) to the marks log off the UI thread; False when it failed."""
+        g = self.group
+        index, round_ = g["index"], g.get("round", 0)
+        candidate = g["candidates"][card]
+        record = marks.make_mark(g["prompt"], candidate.get("text", ""), label, self.run_id, index, round_, card,
+                                 source=candidate.get("source", ""))
+        try:
+            await asyncio.to_thread(marks.commit, self.project, record)
+        except OSError as exc:
+            self.show_cards_state()
+            self.query_one("#hint", Static).update(Text(printable(f"The mark was not saved: {exc}"),
+                                                        style="bold red"))
+            return False
+        if label is None:
+            self.marked.pop((index, round_, card), None)
+        else:
+            self.marked[(index, round_, card)] = label
+        return True
+
+    async def action_undo(self) -> None:
+        if self.marking is not None:  # a + or - still waiting for its card: that is what goes
+            self.marking = None
+            self.show_cards_state()
+            return
+        r = self.ranking
+        last = r.history[-1] if r and r.history else None
+        if last and last[0] == "label" and not await self.save_mark(last[1], last[2]):
+            return  # the earlier mark could not be saved: the card keeps the one on disk
+        if r and r.undo():
             self.show_cards_state()
 
     def action_tie(self) -> None:
@@ -446,7 +515,7 @@ class RankScreen(Screen):
         except (OSError, candidates.SessionError) as exc:
             self.notify(printable(f"Could not ask for fresh candidates: {exc}"), severity="error", markup=False)
             return
-        self.resampling = True
+        self.resampling, self.marking = True, None
         if self.ranking:
             self.ranking = Ranking(self.ranking.size)
         self.refresh_bindings()
@@ -459,21 +528,36 @@ class RankScreen(Screen):
         self.app.push_screen(JudgeScreen(self.project, self.run_id))
 
     def action_dataset(self) -> None:
-        self.notify("Writing the rankings dataset…", timeout=2)
+        self.notify("Writing the rankings datasets…", timeout=2)
         self.write_dataset()
 
     @work(thread=True, exclusive=True, group="rank.dataset", exit_on_error=False, name="Writing the dataset")
     def write_dataset(self) -> None:
+        """The rankings' preference pairs (reward, DPO) and the marked answers (KTO), each dataset when it has
+        something; why not, when neither has."""
+        written, empty = [], []
         try:
             pairs = ranking.rankings_as_dataset(self.project)
+            written.append(f"Dataset '{ranking.DATASET}' now holds {pairs} preference pair(s): reward and DPO "
+                           "runs can train on it.")
         except ranking.RankingError as exc:
-            self.app.call_from_thread(self.notify, printable(exc), severity="warning", markup=False)
-            return
-        self.app.call_from_thread(
-            self.notify, f"Dataset 'rankings' now holds {pairs} preference pair(s): reward and DPO runs "
-                         "can train on it.", timeout=8, markup=False)
+            empty.append(str(exc))
+        try:
+            good, bad = marks.labels_as_dataset(self.project)
+            written.append(f"Dataset '{marks.DATASET}' now holds {good} answer(s) marked good and {bad} bad: "
+                           "KTO runs can train on it.")
+        except ranking.RankingError as exc:
+            empty.append(str(exc))
+        if written:
+            self.app.call_from_thread(self.notify, printable(" ".join(written)), timeout=8, markup=False)
+        else:
+            self.app.call_from_thread(self.notify, printable(" ".join(empty)), severity="warning", markup=False)
 
     def action_back(self) -> None:
+        if self.marking is not None:  # escape lets go of a + or - waiting for its card
+            self.marking = None
+            self.show_cards_state()
+            return
         self.app.pop_screen()
 
     def on_worker_state_changed(self, event) -> None:

@@ -1,7 +1,9 @@
 """What a person has decided about one group of candidates, before it is committed.
 
 Kept apart from the screen so that the rules (each card once, backspace undoes the last
-decision, the last card left needs no key) are plain code, tested without a terminal.
+decision, the last card left needs no key, a second mark of the same kind takes a mark off) are
+plain code, tested without a terminal. A card's good or bad mark is saved as it is made
+(`workbench.ranking.labels`), so it is a decision that backspace takes back like a pick.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Ranking:
-    """Picks best first, then optionally the rest tied at the end."""
+    """Picks best first, then optionally the rest tied at the end; cards marked good or bad on the way."""
 
     size: int
     picks: list[int] = field(default_factory=list)
     tied: list[int] = field(default_factory=list)
+    labels: dict[int, bool] = field(default_factory=dict)  # card -> good (True) or bad (False)
+    history: list[tuple] = field(default_factory=list)  # the decisions in the order made, for undo
 
     @property
     def remaining(self) -> list[int]:
@@ -32,6 +36,7 @@ class Ranking:
         if not 0 <= index < self.size or index not in self.remaining:
             return False
         self.picks.append(index)
+        self.history.append(("pick", index))
         return True
 
     def tie_rest(self) -> bool:
@@ -40,17 +45,36 @@ class Ranking:
         if len(rest) < 2:
             return False
         self.tied = rest
+        self.history.append(("tie",))
         return True
 
-    def undo(self) -> bool:
-        """Take back the last decision: the tie if there is one, else the last pick."""
-        if self.tied:
+    def label(self, index: int, good: bool) -> bool | None:
+        """Mark card `index` good or bad; the same mark again takes it off. Its mark now (None: none)."""
+        previous = self.labels.get(index)
+        now = None if previous is good else good
+        self._set_label(index, now)
+        self.history.append(("label", index, previous))
+        return now
+
+    def _set_label(self, index: int, value: bool | None) -> None:
+        if value is None:
+            self.labels.pop(index, None)
+        else:
+            self.labels[index] = value
+
+    def undo(self) -> tuple | None:
+        """Take back the last decision (a tie, a pick or a mark): ("tie",), ("pick", card), or ("label", card,
+        its mark now) for a mark given back its earlier state; None when there is nothing to take back."""
+        if not self.history:
+            return None
+        last = self.history.pop()
+        if last[0] == "tie":
             self.tied = []
-            return True
-        if self.picks:
-            self.picks.pop()
-            return True
-        return False
+        elif last[0] == "pick":
+            self.picks.remove(last[1])
+        else:
+            self._set_label(last[1], last[2])
+        return last
 
     def final(self) -> tuple[list[int], list[int]]:
         """(ranking, tied) to commit; only valid when `complete`."""
@@ -63,6 +87,10 @@ class Ranking:
         if index in self.tied:
             return f"= tied #{len(self.picks) + 1}"
         return ""
+
+    def mark(self, index: int) -> str:
+        """What a card shows of its mark, readable without colour: '▲ good', '▼ bad' or ''."""
+        return {True: "▲ good", False: "▼ bad"}.get(self.labels.get(index), "")
 
 
 @dataclass

@@ -48,8 +48,13 @@ def ab_line(rate: ranking.WinRate) -> str:
             f"({rate.wins} won, {rate.losses} lost, {rate.ties} tied)")
 
 
-def key_hint(r: Ranking | None, *, blind: bool, resampling: bool, committing: bool) -> Text:
+def key_hint(r: Ranking | None, *, blind: bool, resampling: bool, committing: bool,
+             marking: bool | None = None) -> Text:
     """The line under the cards: which key comes next."""
+    if marking is not None and r is not None:
+        what = "good (+)" if marking else "bad (-)"
+        return Text.from_markup(f"mark which answer {what}? press its number (1-{r.size}) · "
+                                "[b]esc[/b] or [b]backspace[/b] lets go")
     if resampling:
         return Text("resampling… fresh candidates for this prompt are on their way", style="italic")
     if committing:
@@ -57,14 +62,14 @@ def key_hint(r: Ranking | None, *, blind: bool, resampling: bool, committing: bo
     if r is None:
         return Text("")
     if r.complete:
-        return Text.from_markup("[b]enter[/b] commits this ranking · [b]backspace[/b] undoes the last pick")
+        return Text.from_markup("[b]enter[/b] commits this ranking · [b]backspace[/b] undoes the last key")
     if blind:
         return Text.from_markup("[b]1[/b] or [b]2[/b]: the better answer · [b]t[/b] tie · [b]s[/b] skip")
     if not r.picks:
         return Text.from_markup(f"press the number of the best answer (1-{r.size}), then the next best… · "
                                 "[b]t[/b] ties them all · [b]s[/b] skips")
     left = ", ".join(str(i + 1) for i in r.remaining)
-    return Text.from_markup(f"next best of {left} · [b]t[/b] ties these · [b]backspace[/b] undoes the last pick")
+    return Text.from_markup(f"next best of {left} · [b]t[/b] ties these · [b]backspace[/b] undoes the last key")
 
 
 def progress_line(t: Tally, s: SamplerState | None, records: list[dict], scorer_status: str,
@@ -97,6 +102,7 @@ def summary(t: Tally, records: list[dict], reward_run: str) -> Text:
                     f"over {len(t.agreements)} ranking(s)\n"))
     for rate in ranking.ab_win_rates(records).values():
         text.append(printable(ab_line(rate)) + "\n")
-    text.append("\nPress d to turn the rankings into the preference dataset 'rankings' "
-                "(for reward and DPO), j to let a judge model rank this session, escape to go back.")
+    text.append("\nPress d to turn the rankings into the preference dataset 'rankings' (for reward and DPO) and "
+                "the answers marked good or bad into 'rankings-labels' (for KTO), j to let a judge model rank "
+                "this session, escape to go back.")
     return text

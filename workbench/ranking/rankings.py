@@ -57,7 +57,11 @@ def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int
 
 def commit(project: str, record: dict[str, Any]) -> dict[str, Any]:
     """Append one ranking; it is on disk when this returns."""
-    path = locations.rankings_file(project)
+    return append(locations.rankings_file(project), record)
+
+
+def append(path, record: dict[str, Any]) -> dict[str, Any]:
+    """Append `record` as one JSON line to the log `path`, flushed and fsynced before this returns."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "ab") as f:
         if f.tell() > 0 and not _ends_with_newline(path):
