@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static, Switch
 
 TARGET_CHOICES = [("this machine", "local"), ("a Slurm cluster", "slurm")]
 # (setting, default, help, whole number at least): on this machine, then on Slurm.
@@ -42,6 +42,10 @@ class WhereFields(Vertical):
                          classes="field")
         for name, default, text, _ in LOCAL:
             yield self.row(name, default, text)
+        yield Horizontal(Label("oom_retry", classes="name"), Switch(value=True, id="where-oom_retry"),
+                         Static("out of memory: retry once with half the micro-batch, twice grad_accum",
+                                classes="help"),
+                         classes="field")
         for name, default, text, _ in SLURM:
             yield self.row(name, default, text, "slurm")
 
@@ -74,4 +78,6 @@ class WhereFields(Vertical):
                 return target, [], f"{name} cannot hold a comma."
             if value != default:
                 assignments.append(f"{name}={value}")
+        if not self.query_one("#where-oom_retry", Switch).value:
+            assignments.append("oom_retry=false")
         return target, assignments, ""

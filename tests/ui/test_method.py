@@ -442,11 +442,12 @@ async def test_where_it_runs_sends_the_run_to_slurm_with_the_form_s_settings(tin
         assert not list(locations.runs_dir(tiny_project).iterdir())
 
         screen.query_one("#where-nodes", Input).value = "2"
+        screen.query_one("#where-oom_retry", Switch).value = False
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: isinstance(app.screen, monitor_screen), 30)
         run_id = app.screen.run_id
     job = read_toml(locations.run_dir(tiny_project, run_id) / "job.toml")
-    assert job["runtime"]["target"] == "slurm"
+    assert job["runtime"]["target"] == "slurm" and job["runtime"]["oom_retry"] is False
     assert {k: job["runtime"]["slurm"][k] for k in ("partition", "nodes", "time")} == {
         "partition": "gpu", "nodes": 2, "time": "2:00:00"}
     script = fake.submitted()
