@@ -31,10 +31,29 @@ def _gpu_rows(table: Table, gpu: telemetry.GPU) -> None:
     table.add_row("temp", f"{_num(gpu.temperature_c, '°C')}   {power}")
 
 
+COMPACT_FROM = 3  # GPUs from which each takes one line (load and memory) instead of four
+
+
+def _gpu_line(table: Table, gpu: telemetry.GPU) -> None:
+    """One GPU in one line: its load and memory, the two figures a multi-GPU run is watched by."""
+    util = None if gpu.util_percent is None else gpu.util_percent / 100
+    memory = f"{_num(gpu.memory_used_gib, '', 0)}/{_num(gpu.memory_total_gib, 'G', 0)}"
+    table.add_row(Text(f"GPU{gpu.index}", style="bold"),
+                  Text.assemble(bar(util, 5), f" {_num(gpu.util_percent, '%'):>4} ", bar(gpu.memory_fraction, 5),
+                                f" {memory}"))
+
+
 def render_snapshot(snap: telemetry.Telemetry) -> Group:
     table = figures_table()
-    for gpu in snap.gpus:
-        _gpu_rows(table, gpu)
+    if len(snap.gpus) >= COMPACT_FROM:
+        names = sorted({gpu.name for gpu in snap.gpus})
+        table.add_row(Text("GPUs", style="bold"), Text(" · ".join(names), overflow="ellipsis", no_wrap=True))
+        table.add_row("", Text("load       memory", style="dim"))
+        for gpu in snap.gpus:
+            _gpu_line(table, gpu)
+    else:
+        for gpu in snap.gpus:
+            _gpu_rows(table, gpu)
     cpu = snap.cpu_percent / 100
     ram = f"{snap.ram_used_gib:.1f}/{snap.ram_total_gib:.1f} GiB"
     table.add_row("CPU", Text.assemble(bar(cpu), f" {snap.cpu_percent:.0f}%"))
