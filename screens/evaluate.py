@@ -49,12 +49,14 @@ class Setup:
     error: str = ""  # why no evaluation can start (no eval split)
 
 
-def read_setup(project: str) -> Setup:
+def read_setup(project: str, run_id: str = "") -> Setup:
     setup = Setup()
     proj = projects.load(project)
     try:
+        if run_id:
+            eval_job.check_generates(store.get(project, run_id))  # an embedding model has no evaluation: say so first
         setup.datasets, examples = eval_examples(proj)
-    except EvalError as exc:
+    except (EvalError, store.RunError) as exc:
         setup.error = str(exc)
         return setup
     setup.records = len(examples)
@@ -120,7 +122,7 @@ class EvaluateScreen(ModalScreen[Path | None]):
 
     @work(thread=True, exit_on_error=False, name="Reading the eval split")
     def load(self) -> None:
-        setup = read_setup(self.project)
+        setup = read_setup(self.project, self.run_id)
         self.app.call_from_thread(self.show, setup)
 
     def show(self, setup: Setup) -> None:

@@ -48,6 +48,7 @@ def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] |
     proj = projects.load(project)
     if run_id:
         check_run(project, run_id)
+        check_generates(store.get(project, run_id))
     if few_shot < 0 or batch_size < 1 or max_new_tokens < 0 or (limit is not None and limit < 1):
         raise EvalError("--few-shot and --max-new-tokens take 0 or more, --batch-size and --limit 1 or more.")
     named = list(dict.fromkeys(datasets))
@@ -84,11 +85,15 @@ def check_run(project: str, run_id: str) -> None:
     if method is None or method.kind != "train":
         raise store.RunError(f"Run '{run_id}' trained no model (its method is {info.method}): name a training run "
                              "(see `workbench runs`).")
+    store.trained_weights(project, run_id)
+
+
+def check_generates(info: store.RunInfo) -> None:
+    """RunError when the run's model writes no text (an embedding model): it has no evaluation by generation."""
     if info.method == "embed":
-        raise store.RunError(f"Run '{run_id}' is an embedding model (method embed): it writes no text, so it has no "
+        raise store.RunError(f"Run '{info.id}' is an embedding model (method embed): it writes no text, so it has no "
                              "evaluation by generation; its retrieval measures on the held-out pairs (recall@k, MRR, "
                              "before and after training) are the run's own eval metrics, shown by its monitor.")
-    store.trained_weights(project, run_id)
 
 
 def check_judge(project: str, run_id: str, ref: str, template_file: str) -> None:
