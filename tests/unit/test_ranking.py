@@ -162,3 +162,23 @@ def test_agreement_is_the_share_of_implied_pairs_the_scores_order_the_same_way()
     assert ranking.agreement(record([2], tied=[0, 1, 3]), [1.0, 3.0, 1.0, 0.0]) == pytest.approx(1 / 3)
     assert ranking.agreement(record([0, 1], skipped=True), [1, 0, 0, 0]) is None
     assert ranking.agreement(record([], tied=[0, 1, 2, 3]), [1, 2, 3, 4]) is None
+
+
+def test_rankings_refresh_also_writes_the_marked_answers(home, capsys):
+    """`workbench rankings --refresh` rewrites 'rankings-labels' from the answers marked good or bad (+/-)."""
+    from workbench import project as projects
+    from workbench.cli.main import main
+    from workbench.ranking import labels
+
+    projects.create("marked")
+    assert main(["rankings", "marked", "--refresh"]) == 1  # no pair and no mark: said, nothing written
+    assert "No committed ranking gives a preference pair yet." in capsys.readouterr().err
+    prompt = [{"role": "user", "content": "Name a colour."}]
+    for candidate, (answer, good) in enumerate([("Blue.", True), ("Seven.", False), ("Red.", True)]):
+        labels.commit("marked", labels.make_mark(prompt, answer, good, "s1", 0, 0, candidate))
+    labels.commit("marked", labels.make_mark(prompt, "Red.", None, "s1", 0, 0, 2))  # taken off again
+    capsys.readouterr()
+    assert main(["rankings", "marked", "--refresh"]) == 0
+    assert "Dataset 'rankings-labels' rewritten: 1 answers marked good, 1 bad." in capsys.readouterr().out
+    entry = projects.load("marked").dataset("rankings-labels")
+    assert entry.kind == "unpaired_label" and entry.records == 2

@@ -8,6 +8,7 @@ import sys
 from workbench import locations
 from workbench.params import parse_assignments
 from workbench.ranking import candidates
+from workbench.ranking import labels as answer_labels
 from workbench.ranking import rankings as ranking
 from workbench.registry.specs import make_spec
 from workbench.terminal import for_stream
@@ -69,12 +70,22 @@ def cmd_rankings(args) -> None:
         row = counts.setdefault(record.get("by", "person"), {"ranked": 0, "skipped": 0, "pairs": 0})
         row["skipped" if record.get("skipped") else "ranked"] += 1
         row["pairs"] += len(ranking.to_pairs(record))
-    dataset_pairs = ranking.rankings_as_dataset(args.name) if args.refresh else None
+    dataset_pairs = marks = None  # marks: (good, bad) answers of the unpaired_label dataset, when any is marked
+    if args.refresh:
+        if answer_labels.current(args.name):
+            marks = answer_labels.labels_as_dataset(args.name)
+        try:
+            dataset_pairs = ranking.rankings_as_dataset(args.name)
+        except ranking.RankingError:
+            if marks is None:  # neither a pair nor a mark: say so
+                raise
     rates = ranking.ab_win_rates(records) if args.ab else {}
     if args.json:
         out = {"by": counts, "records": len(records)}
         if dataset_pairs is not None:
             out["dataset_pairs"] = dataset_pairs
+        if marks is not None:
+            out["labels"] = {"good": marks[0], "bad": marks[1]}
         if args.ab:
             out["ab"] = [{"model": r.model, "other": r.other, "wins": r.wins, "losses": r.losses, "ties": r.ties,
                           "rate": r.rate} for r in rates.values()]
@@ -86,6 +97,8 @@ def cmd_rankings(args) -> None:
         print(f"{by}\t{row['ranked']} ranked\t{row['skipped']} skipped\t{row['pairs']} pairs")
     if dataset_pairs is not None:
         print(f"Dataset '{ranking.DATASET}' rewritten: {dataset_pairs} preference pairs.")
+    if marks is not None:
+        print(f"Dataset '{answer_labels.DATASET}' rewritten: {marks[0]} answers marked good, {marks[1]} bad.")
     for rate in rates.values():
         print(f"{rate.model} vs {rate.other}\t{rate.wins}-{rate.losses}-{rate.ties}\t"
               f"{rate.model} wins {rate.rate:.0%} of {rate.games}")
@@ -121,7 +134,7 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("rankings", help="count the committed rankings; --refresh rewrites the 'rankings' dataset")
     p.add_argument("name")
-    p.add_argument("--refresh", action="store_true", help="rewrite the ranked dataset 'rankings'")
+    p.add_argument("--refresh", action="store_true", help="rewrite the ranked dataset 'rankings' (and 'rankings-labels' from the answers marked good or bad)")
     p.add_argument("--ab", action="store_true", help="win rates of each model pair from blind A/B rankings")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_rankings)
