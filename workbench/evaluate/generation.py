@@ -72,22 +72,16 @@ def by_length(lengths: list[int], batch_size: int) -> list[list[int]]:
 
 def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 8,
              progress: Callable[[int], None] | None = None, stop_strings: list[str] | None = None) -> list[str]:
-    """Greedy answers, in the order of `prompts`; batches left-padded. `progress(n)` after each batch of n."""
-    import torch
-    from transformers import GenerationConfig
+    """Greedy answers, in the order of `prompts`, in batches of similar length (`workbench.generate`,
+    left-padded, each answer ending at EOS). `progress(n)` after each batch of n."""
+    from workbench.generate import generate as generate_ids
 
-    tokenizer.padding_side = "left"
-    texts = [render(tokenizer, p) for p in prompts]
-    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False,
-                              eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-    answers: list[str] = [""] * len(texts)
-    device = next(model.parameters()).device
-    for chunk in by_length([len(t) for t in texts], batch_size):
-        batch = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.inference_mode():
-            out = model.generate(**batch.to(device), generation_config=config)
-        new = out[:, batch["input_ids"].shape[1]:]
-        for i, tokens in zip(chunk, new):
+    ids = [tokenizer(render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
+    answers: list[str] = [""] * len(ids)
+    for chunk in by_length([len(i) for i in ids], batch_size):
+        out = generate_ids(model, [ids[i] for i in chunk], max_new_tokens, pad_id=tokenizer.pad_token_id,
+                           stop_ids=[tokenizer.eos_token_id])
+        for i, (tokens,) in zip(chunk, out):
             answers[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
         if progress:
             progress(len(chunk))

@@ -143,30 +143,23 @@ def _tokenizer(project_name: str, ref: str, folder: Path | None):
 
 class _Sampler:
     """Samples completions as TRL's trainers do: the chat template with a generation prompt, then
-    `max_completion_length` new tokens at the method's temperature."""
+    `max_completion_length` new tokens at the method's temperature (`workbench.generate`; top-k 50,
+    transformers' default), each prompt with its own seed."""
 
     def __init__(self, folder: Path, tokenizer, p: Any, seed: int):
-        import torch
-
         from workbench import models
 
-        torch.manual_seed(seed)
         self.model = models.load_causal_lm(folder).eval()
-        self.tokenizer, self.p = tokenizer, p
+        self.tokenizer, self.p, self.seed, self.calls = tokenizer, p, seed, 0
 
     def sample(self, prompt: Any, n: int) -> tuple[list[str], list[list[int]]]:
-        import torch
+        from workbench.generate import Sampling, generate
 
         tok = self.tokenizer
         text = tok.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False) \
             if isinstance(prompt, list) else prompt
-        inputs = tok(text, return_tensors="pt", add_special_tokens=False)
-        with torch.inference_mode():
-            out = self.model.generate(**inputs, do_sample=True, temperature=self.p.temperature,
-                                      max_new_tokens=self.p.max_completion_length, num_return_sequences=n,
-                                      pad_token_id=tok.pad_token_id)
-        ids = []
-        for seq in out[:, inputs["input_ids"].shape[1]:].tolist():
-            cut = next((i + 1 for i, t in enumerate(seq) if t == tok.eos_token_id), len(seq))
-            ids.append(seq[:cut])
+        (ids,) = generate(self.model, [tok(text, add_special_tokens=False)["input_ids"]],
+                          self.p.max_completion_length, n=n, pad_id=tok.pad_token_id, stop_ids=[tok.eos_token_id],
+                          sampling=Sampling(temperature=self.p.temperature, top_k=50), seeds=[self.seed + self.calls])
+        self.calls += 1
         return tok.batch_decode(ids, skip_special_tokens=True), ids

@@ -1,9 +1,10 @@
 """A sampling session: groups of candidate answers for a person (or a judge) to rank.
 
-The recipe: params -> prompts -> model(s) -> loop. The loop serves resample requests first,
-then generates the next prompt's group unless the ranking is `ahead` groups behind, in which
-case it waits. Each group is appended to `candidates.jsonl` as soon as it exists (see
-`workbench.ranking.candidates` for the files). Once every prompt has a group the sampler keeps
+The recipe: params -> prompts -> model(s) -> loop. Each turn of the loop samples one batch of up
+to `prompt_batch` prompts (`workbench.generate`: a group's candidates are rows of the same batch,
+each ending at its own stop token): resample requests first, then the next prompts unless the
+ranking is `ahead` groups behind, in which case it waits. Each group is appended to
+`candidates.jsonl` as soon as its batch ends (see `workbench.ranking.candidates` for the files). Once every prompt has a group the sampler keeps
 serving resample requests until every prompt of the session is ranked or skipped; it also
 ends when `idle_minutes` pass with nothing ranked and nothing asked (a person who walked away
 should not hold the model's memory). Both end as completed; a stop ends it at once.
@@ -26,9 +27,11 @@ from workbench import params as params_mod
 from workbench.data.errors import DataError
 from workbench.data.prep import read_source
 from workbench.data.prompts import as_messages, prompt_of
+from workbench.data.render import stop_token_ids
+from workbench.generate import Sampling, generate
 from workbench.methods.kit.train_args import dtype_name
 from workbench.ranking import candidates as cands
-from workbench.ranking.sample_params import SampleParams
+from workbench.ranking.sample_params import AUTO, SampleParams
 from workbench.run import events as ev
 from workbench.run.context import JobContext
 from workbench.run.events import JsonlTail
@@ -36,6 +39,7 @@ from workbench.run.model_refs import resolve_ref
 from workbench.run.spec import JobSpec
 
 POLL_SECONDS = 0.25
+TOP_K = 50  # transformers' default when sampling, which the candidates have always been drawn with
 
 
 # --- Prompts --------------------------------------------------------------------------------------
@@ -70,38 +74,27 @@ class Sampler:
         self.label = label
         self.tokenizer = models.load_tokenizer(folder)
         self.model = models.load_causal_lm(folder, dtype, device).eval()
+        self.stop_ids = stop_token_ids(self.tokenizer, folder)
 
-    def encode(self, prompt: Any):
+    def encode(self, prompt: Any) -> list[int]:
         tokenizer = self.tokenizer
         if tokenizer.chat_template:
-            return tokenizer.apply_chat_template(as_messages(prompt), add_generation_prompt=True, return_tensors="pt",
-                                                 return_dict=True)
+            return list(tokenizer.apply_chat_template(as_messages(prompt), add_generation_prompt=True,
+                                                      return_dict=True)["input_ids"])
         if not isinstance(prompt, str):
             raise DataError(f"{self.label} has no chat template, so it cannot answer conversations; "
                             "sample from text prompts or use a chat model.")
-        return tokenizer(prompt, return_tensors="pt")
+        return tokenizer(prompt)["input_ids"]
 
-    def sample(self, prompt: Any, count: int, p: SampleParams, seed: int, stop) -> tuple[list[str], int]:
-        """(`count` sampled answers, tokens generated); `stop()` ends generation early."""
-        import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
-
-        class StopAsked(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), bool(stop()), dtype=torch.bool, device=input_ids.device)
-
-        inputs = self.encode(prompt).to(self.model.device)
-        torch.manual_seed(seed)
-        with torch.inference_mode():
-            out = self.model.generate(
-                **inputs, do_sample=True, temperature=p.temperature, top_p=p.top_p,
-                max_new_tokens=p.max_new_tokens, num_return_sequences=count,
-                pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
-                stopping_criteria=StoppingCriteriaList([StopAsked()]),
-            )
-        new = out[:, inputs["input_ids"].shape[1]:]
-        tokens = int((new != self.tokenizer.pad_token_id).sum())
-        return [t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)], tokens
+    def sample(self, prompts: list[Any], count: int, p: SampleParams, seeds: list[int],
+               stop) -> list[tuple[list[str], int]]:
+        """Per prompt, (`count` sampled answers, tokens generated), all prompts in one batch; `stop()` ends
+        generation early."""
+        groups = generate(self.model, [self.encode(q) for q in prompts], p.max_new_tokens, n=count,
+                          pad_id=self.tokenizer.pad_token_id, stop_ids=self.stop_ids,
+                          sampling=Sampling(p.temperature, p.top_p, TOP_K), seeds=seeds, stop=stop)
+        return [([t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)],
+                 sum(len(i) for i in ids)) for ids in groups]
 
 
 def group_seed(seed: int, index: int, round_: int) -> int:
@@ -128,21 +121,41 @@ def load_samplers(spec: JobSpec, p: SampleParams, job: JobContext) -> list[Sampl
     return out
 
 
-def make_group(samplers: list[Sampler], prompt: Any, index: int, round_: int, p: SampleParams,
-               job: JobContext) -> tuple[list[dict[str, str]], int]:
-    """(candidates, tokens): n answers of one model, or one from each of two in a seeded order."""
-    seed = group_seed(p.seed, index, round_)
+def resolve_auto(p: SampleParams, spec: JobSpec) -> None:
+    """Fill in `0 = auto` for this device, in the params and in job.toml with a note."""
+    device = "cuda" if spec.runtime.device == "cuda" else "cpu"
+    max_new_tokens, prompt_batch = AUTO[device]
+    chosen = []
+    if not p.max_new_tokens:
+        p.max_new_tokens = spec.params["max_new_tokens"] = max_new_tokens
+        chosen.append(f"max_new_tokens={max_new_tokens}")
+    if not p.prompt_batch:
+        p.prompt_batch = spec.params["prompt_batch"] = prompt_batch
+        chosen.append(f"prompt_batch={prompt_batch}")
+    if chosen:
+        spec.notes.append(f"Sampling on the {'GPU' if device == 'cuda' else 'CPU'}: {', '.join(chosen)} (auto).")
+
+
+def make_groups(samplers: list[Sampler], prompts: list[Any], indices: list[int], rounds: list[int],
+                p: SampleParams, job: JobContext) -> tuple[list[list[dict[str, str]]], int]:
+    """(a group per prompt, tokens): n answers of one model, or one from each of two in a seeded order;
+    the prompts sampled together, each with the seed of its (index, round)."""
+    seeds = [group_seed(p.seed, index, round_) for index, round_ in zip(indices, rounds)]
     stop = lambda: job.stop_requested  # noqa: E731
     if len(samplers) == 1:
-        texts, tokens = samplers[0].sample(prompt, p.n, p, seed, stop)
-        return [{"text": t, "source": samplers[0].label} for t in texts], tokens
-    group, tokens = [], 0
+        sampler = samplers[0]
+        answers = sampler.sample(prompts, p.n, p, seeds, stop)
+        return [[{"text": t, "source": sampler.label} for t in texts] for texts, _ in answers], \
+            sum(used for _, used in answers)
+    groups: list[list[dict[str, str]]] = [[] for _ in prompts]
+    tokens = 0
     for sampler in samplers:
-        (text,), used = sampler.sample(prompt, 1, p, seed, stop)
-        group.append({"text": text, "source": sampler.label})
-        tokens += used
-    random.Random(seed).shuffle(group)
-    return group, tokens
+        for group, ((text,), used) in zip(groups, sampler.sample(prompts, 1, p, seeds, stop)):
+            group.append({"text": text, "source": sampler.label})
+            tokens += used
+    for group, seed in zip(groups, seeds):
+        random.Random(seed).shuffle(group)
+    return groups, tokens
 
 
 # --- The session ------------------------------------------------------------------------------------
@@ -150,6 +163,7 @@ def make_group(samplers: list[Sampler], prompt: Any, index: int, round_: int, p:
 def run(spec: JobSpec, job: JobContext):
     # 1. Parameters, checked against their bounds.
     p: SampleParams = params_mod.build(SampleParams, spec.params)
+    resolve_auto(p, spec)
     ab = bool(p.model_b.strip())
 
     # 2. Prompts, written for the ranking screen before anything slow happens.
@@ -170,18 +184,20 @@ def run(spec: JobSpec, job: JobContext):
     rounds: dict[int, int] = {}
     next_index = 0
 
-    def emit_group(index: int, prompt: Any) -> None:
-        round_ = rounds.get(index, -1) + 1
+    def emit_groups(indices: list[int]) -> None:
+        """Sample the groups of `indices` together and append each; one log event per group."""
+        round_list = [rounds.get(index, -1) + 1 for index in indices]
         started = time.time()
-        group, tokens = make_group(samplers, prompt, index, round_, p, job)
+        groups, tokens = make_groups(samplers, [prompts[i] for i in indices], indices, round_list, p, job)
         if job.stop_requested:
-            return  # cut short by the stop: not a group anyone should rank
+            return  # cut short by the stop: not groups anyone should rank
         seconds = time.time() - started
-        cands.write_group(job.run_dir, index, round_, prompt, group, ab=ab)
-        rounds[index] = round_
-        job.last_step = len(rounds)
-        job.emit(ev.Log(step=job.last_step, total_steps=total, tokens_per_s=tokens / max(seconds, 1e-9),
-                        metrics={"seconds_per_group": seconds, "round": float(round_)}))
+        for index, round_, group in zip(indices, round_list, groups):
+            cands.write_group(job.run_dir, index, round_, prompts[index], group, ab=ab)
+            rounds[index] = round_
+            job.last_step = len(rounds)
+            job.emit(ev.Log(step=job.last_step, total_steps=total, tokens_per_s=tokens / max(seconds, 1e-9),
+                            metrics={"seconds_per_group": seconds / len(indices), "round": float(round_)}))
 
     requests, rankings = JsonlTail(job.run_dir / cands.REQUESTS), JsonlTail(locations.rankings_file(spec.project))
     asked: list[int] = []
@@ -202,16 +218,16 @@ def run(spec: JobSpec, job: JobContext):
             last_activity = time.time()
         asked += new_requests
         done |= new_done
-        pending = cands.unserved(asked, rounds)
-        if pending:
-            emit_group(pending[0], prompts[pending[0]])
+        # One batch: resample requests first (oldest first), then new prompts while the ranking keeps up.
+        batch = cands.unserved(asked, rounds)[:p.prompt_batch]
+        room = min(p.prompt_batch - len(batch), p.ahead - len(set(rounds) - done), total - next_index)
+        fresh = list(range(next_index, next_index + max(room, 0)))
+        if batch or fresh:
+            emit_groups(batch + fresh)
+            next_index += len(fresh)
             last_activity = time.time()
-            continue
-        if next_index < total and len(set(rounds) - done) < p.ahead:
-            next_index += 1
-            emit_group(next_index - 1, prompts[next_index - 1])
-            last_activity = time.time()
-            say(f"Sampled {len(rounds)}/{total} prompt(s)", len(rounds) / total)
+            if fresh:
+                say(f"Sampled {len(rounds)}/{total} prompt(s)", len(rounds) / total)
             continue
         if set(range(total)) <= done:
             break

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from workbench.params import param
 from workbench.ranking.order import ORDER_HELP, ORDERS
 
+# What `0 = auto` picks, by device: (max_new_tokens, prompt_batch).
+AUTO = {"cuda": (256, 8), "cpu": (64, 1)}
+
 # Every kind that holds a prompt (a chat's prompt is the conversation before its last answer).
 PROMPT_KINDS = ("chat", "prompt_completion", "preference", "ranked", "unpaired_label", "prompt")
 
@@ -22,7 +25,12 @@ class SampleParams:
                                min=0.01, max=5.0, group="sampling")
     top_p: float = param(0.95, "Nucleus sampling: keep the smallest set of tokens holding this probability.",
                          min=0.01, max=1.0, group="sampling")
-    max_new_tokens: int = param(256, "Longest answer, in tokens.", min=1, max=8192, group="sampling")
+    max_new_tokens: int = param(0, "Longest answer, in tokens; 0 = auto: 256 on a GPU, 64 on the CPU (a group "
+                                   "ends with its longest answer, and on a CPU 256 tokens keep the first cards "
+                                   "minutes away).", min=0, max=8192, group="sampling")
+    prompt_batch: int = param(0, "Prompts sampled together in one batch; 0 = auto: 8 on a GPU (a batch costs "
+                                 "about what one prompt does), 1 on the CPU (each group as soon as it exists).",
+                              min=0, max=64, group="sampling")
     prompts: int = param(100, "How many prompts the session samples; 0 = all of the chosen datasets.",
                          min=0, group="session")
     ahead: int = param(8, "Groups the sampler keeps ready ahead of the ranking; it pauses beyond that.",
