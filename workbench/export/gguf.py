@@ -93,29 +93,43 @@ def preflight(folder: Path, out: Path, quants: list[str], outtype: str, extra: i
     return quants
 
 
+def gguf_metadata(path: Path) -> tuple[dict[str, str], Callable[[int], str]]:
+    """A GGUF's metadata (every value as text) and its token texts, through llama.cpp loading the
+    vocabulary alone: a tenth of a second, where reading every field in Python takes seconds."""
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_tools.llama_cpp().llama_model_default_params()
+    params.vocab_only = True
+    model = LlamaModel(path_model=str(path), params=params, verbose=False)
+    try:
+        metadata = model.metadata()
+        texts = {}
+        for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"):
+            if key in metadata:
+                texts[int(metadata[key])] = model.token_get_text(int(metadata[key]))
+    finally:
+        model.close()
+    return metadata, texts.__getitem__
+
+
 def read_metadata(path: Path) -> tuple[str, list[str]]:
     """(chat template, end-of-turn token texts) from a GGUF; an error if either is missing."""
-    from gguf import GGUFReader
-
-    fields = GGUFReader(path).fields
+    fields, token_text = gguf_metadata(path)
     template = fields.get("tokenizer.chat_template")
     eos = fields.get("tokenizer.ggml.eos_token_id")
     if template is None or eos is None:
         missing = "tokenizer.chat_template" if template is None else "tokenizer.ggml.eos_token_id"
         raise ToolsError(f"{path.name} lacks {missing}: the converter did not find it in the tokenizer files.")
-    tokens = fields["tokenizer.ggml.tokens"].contents()
-    ends = [fields[key].contents() for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
+    ends = [int(fields[key]) for key in ("tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id")
             if key in fields]
-    return template.contents(), [tokens[i] for i in dict.fromkeys(ends)]
+    return template, [token_text(i) for i in dict.fromkeys(ends)]
 
 
 def file_type(path: Path) -> str:
     """The quant type of a GGUF (its general.file_type), by llama.cpp's name."""
-    from gguf import GGUFReader
-
-    field = GGUFReader(path).fields.get("general.file_type")
+    value = gguf_metadata(path)[0].get("general.file_type")
     names = {value: name for name, value in llama_tools.quant_types().items()}
-    return names.get(int(field.contents()), "unknown") if field is not None else "unknown"
+    return names.get(int(value), "unknown") if value is not None else "unknown"
 
 
 def verify(path: Path, hf_folder: Path, type_name: str, status, lora_base: Path | None = None,
@@ -151,7 +165,11 @@ def convert_model(folder: Path, out: Path, name: str, outtype: str, status) -> P
 
 def export_model(folder: Path, out: Path, name: str, quants: list[str], outtype: str, status,
                  chat_check: bool = True, on_file: OnFile | None = None) -> list[dict]:
-    """Convert `folder` (checked by `preflight`) once, then quantize to each type; one result per file."""
+    """Convert `folder` (checked by `preflight`) once, then quantize to each type; one result per file.
+    The transformers reference of the verification is computed meanwhile, once for every file."""
+    from workbench.export.verify import prefetch
+
+    prefetch(folder)
     full = convert_model(folder, out, name, outtype, status)
     results = [dict(finish(full, folder, outtype.upper(), status, chat_check=chat_check, on_file=on_file),
                     path=str(full))]
@@ -169,12 +187,16 @@ def export_model(folder: Path, out: Path, name: str, quants: list[str], outtype:
 def export_lora(adapter: Path, base_folder: Path, base_gguf: Path | None, merged: Path, out: Path,
                 name: str, status, chat_check: bool = True, on_file: OnFile | None = None) -> list[dict]:
     """The adapter alone as a GGUF LoRA, for `--lora` on a GGUF of its base (converted here if needed)."""
+    from workbench.export.verify import prefetch
+
     results = []
     if base_gguf is None:
+        prefetch(base_folder)
         base_gguf = convert_model(base_folder, out, "base", "f16", status)
         results.append(dict(finish(base_gguf, base_folder, "F16", status, chat_check=chat_check, on_file=on_file),
                             path=str(base_gguf)))
     target = out / f"{name}-lora-f16.gguf"
+    prefetch(merged)
     status("Converting the adapter with llama.cpp's LoRA converter")
     llama_tools.run_converter("convert_lora_to_gguf.py", [str(adapter), "--base", str(base_folder),
                                                           "--outfile", str(target), "--outtype", "f16"], status)

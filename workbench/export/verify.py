@@ -13,14 +13,22 @@ template embedded in the GGUF must end on their own (finish_reason "stop") withi
 verify one (the tiny test model) pass `require_stop=False`: the count is reported but
 does not decide the verdict.
 
-The report goes next to the file as `<file>.verify.toml`. Heavy imports happen inside
-the functions that need them.
+The transformers side (tokenizer, model, its log-probabilities on the fixed texts) does not
+depend on the GGUF: it is computed once per model folder and token ids (`reference`) and
+shared by every file of an export; `prefetch` starts it in a thread while the converter runs.
+The chat check runs on a context without all-position logits (generation with them costs
+several times as much).
+
+The report goes next to the file as `<file>.verify.toml`, with the seconds of each phase.
+Heavy imports happen inside the functions that need them.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -120,15 +128,96 @@ def perplexity(token_logprobs: np.ndarray) -> float:
     return float(np.exp(-np.mean(token_logprobs)))
 
 
-def compare(ref_logits: np.ndarray, test_logits: np.ndarray, ids) -> dict:
-    """Per-position figures of one text: what `verify_gguf` pools over all texts."""
-    logp_ref, logp_test = log_softmax(ref_logits), log_softmax(test_logits)
+def reference_side(ref_logits: np.ndarray, ids) -> dict:
+    """What `compare_to` needs of the reference model's logits on one text, computed once:
+    its probabilities, their negative entropy per position, its top-1 ids and target log-probs."""
+    logp = log_softmax(ref_logits)
+    p = np.exp(logp)
+    return {"p": p, "negentropy": np.einsum("ij,ij->i", p, logp), "top1": np.argmax(logp, axis=-1),
+            "lp": target_logprobs(logp, ids)}
+
+
+def compare_to(ref: dict, test_logits: np.ndarray, ids) -> dict:
+    """Per-position figures of one text: what `verify_gguf` pools over all texts.
+    KL(P_ref || P_test) = sum p log p - sum p log q, the first term from `reference_side`."""
+    logp_test = log_softmax(test_logits)
     return {
-        "kl": kl_per_position(logp_ref, logp_test),
-        "top1": np.argmax(ref_logits, axis=-1) == np.argmax(test_logits, axis=-1),
-        "lp_ref": target_logprobs(logp_ref, ids),
+        "kl": ref["negentropy"] - np.einsum("ij,ij->i", ref["p"], logp_test),
+        "top1": ref["top1"] == np.argmax(logp_test, axis=-1),
+        "lp_ref": ref["lp"],
         "lp_test": target_logprobs(logp_test, ids),
     }
+
+
+def compare(ref_logits: np.ndarray, test_logits: np.ndarray, ids) -> dict:
+    return compare_to(reference_side(ref_logits, ids), test_logits, ids)
+
+
+# ---- the reference: the transformers model on the fixed texts, once per folder ----
+
+@dataclass
+class Reference:
+    """The transformers model's side of a verification, shared by every GGUF of one export."""
+
+    folder: Path
+    texts: list[str]
+    ids: list[list[int]]
+    sides: list[dict]  # `reference_side` of each text
+    seconds: dict[str, float] = field(default_factory=dict)  # of its phases, when it was computed
+
+
+_lock = threading.Lock()  # one computation at a time: a caller waits for the one in flight
+_tokenizers: dict[tuple, object] = {}  # the tokenizer of the last folder
+_references: dict[tuple, Reference] = {}  # the last reference: (folder, token ids) -> Reference
+
+
+def _signature(folder: Path) -> tuple:
+    """A folder as a cache key: its path and its files' sizes and times (a rewritten folder is new)."""
+    folder = Path(folder).resolve()
+    return (str(folder), tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns)
+                                      for p in folder.iterdir() if p.is_file())))
+
+
+def reference(folder: Path, texts: list[str] | None = None, n_threads: int | None = None) -> Reference:
+    """The reference of `folder` on `texts` (the built-in ones by default), computed on first use
+    (tokenizer, model in float32, log-probabilities) and kept for the next file of the export."""
+    n_threads = n_threads or os.cpu_count() or 1
+    with _lock:
+        seconds: dict[str, float] = {}
+        started = time.perf_counter()
+        key = _signature(folder)
+        if key not in _tokenizers:
+            _tokenizers.clear()
+            _tokenizers[key] = models.load_tokenizer(folder)
+            seconds["tokenizer"] = time.perf_counter() - started
+        tokenizer = _tokenizers[key]
+        texts = list(texts) if texts is not None else _builtin_texts(tokenizer)
+        ids = [list(tokenizer(text)["input_ids"]) for text in texts]
+        ref_key = (key, tuple(tuple(i) for i in ids))
+        if ref_key not in _references:
+            logits = _hf_logits(folder, ids, n_threads, seconds)
+            mark = time.perf_counter()
+            sides = [reference_side(lg, i) for lg, i in zip(logits, ids)]
+            seconds["reference_side"] = time.perf_counter() - mark
+            _references.clear()
+            _references[ref_key] = Reference(Path(folder), texts, ids, sides,
+                                             {k: round(v, 2) for k, v in seconds.items()})
+        return _references[ref_key]
+
+
+def prefetch(folder: Path, n_threads: int | None = None) -> threading.Thread:
+    """Start computing `reference(folder)` in a thread (while the converter runs); the caller of
+    `reference` waits for it. A failure here is left for that call to raise."""
+
+    def work() -> None:
+        try:
+            reference(folder, n_threads=n_threads)
+        except Exception:  # noqa: BLE001 - the verification calls `reference` again and reports it
+            pass
+
+    thread = threading.Thread(target=work, name="gguf-reference", daemon=True)
+    thread.start()
+    return thread
 
 
 # ---- the verification ----
@@ -152,25 +241,37 @@ def verify_gguf(gguf_path: Path, hf_folder: Path, quant_type: str, lora_base_ggu
     started = time.perf_counter()
     gguf_path, hf_folder = Path(gguf_path), Path(hf_folder)
     n_threads = n_threads or os.cpu_count() or 1
-    tokenizer = models.load_tokenizer(hf_folder)
-    texts = list(texts) if texts is not None else _builtin_texts(tokenizer)
-    ids = [tokenizer(text)["input_ids"] for text in texts]
+    timings: dict[str, float] = {}
 
-    status("Running the transformers model on the fixed text")
-    hf_logits = _hf_logits(hf_folder, ids, n_threads)
+    def lap(name: str, since: float) -> float:
+        now = time.perf_counter()
+        timings[name] = round(now - since, 2)
+        return now
+
+    status("Running the transformers model on the fixed text (once per export)")
+    ref = reference(hf_folder, texts, n_threads)
+    mark = lap("reference", started)
     status("Loading the GGUF file in llama.cpp")
-    llm = _load_llama(gguf_path, lora_base_gguf, max(len(i) for i in ids) + 16, n_threads)
+    n_ctx = max(len(i) for i in ref.ids) + 16
+    llm = _load_llama(gguf_path, lora_base_gguf, n_ctx, n_threads, logits_all=True)
+    mark = lap("gguf_load", mark)
     status("Running llama.cpp on the same tokens")
-    parts = [compare(ref, _llama_logits(llm, i), i) for ref, i in zip(hf_logits, ids)]
-    same_ids = [llm.tokenize(t.encode("utf-8"), add_bos=True, special=True) == i for t, i in zip(texts, ids)]
+    parts = [compare_to(side, _llama_logits(llm, i), i) for side, i in zip(ref.sides, ref.ids)]
+    same_ids = [llm.tokenize(t.encode("utf-8"), add_bos=True, special=True) == i for t, i in zip(ref.texts, ref.ids)]
+    llm.close()
+    mark = lap("gguf_eval", mark)
     status("Chat check: the embedded template must end a turn on its own")
+    llm = _load_llama(gguf_path, lora_base_gguf, n_ctx, n_threads, logits_all=False)
     chat = _chat_check(llm, require_stop)
-    del llm
+    llm.close()
+    lap("chat", mark)
 
     report = _report(parts, same_ids, chat, quant_type)
     report.update(file=str(gguf_path), hf_folder=str(hf_folder), seconds=round(time.perf_counter() - started, 1))
     if lora_base_gguf is not None:
         report["lora_base"] = str(lora_base_gguf)
+    report["timings"] = dict(timings, **{f"reference_{k}": v for k, v in ref.seconds.items()})
+    ref.seconds = {}  # what it cost is reported once, by the first file that used it
     files.write_toml(report_path(gguf_path), report)
     return report
 
@@ -225,20 +326,36 @@ def _builtin_texts(tokenizer) -> list[str]:
     return texts
 
 
-def _hf_logits(folder: Path, ids: list[list[int]], n_threads: int) -> list[np.ndarray]:
+def _hf_logits(folder: Path, ids: list[list[int]], n_threads: int, seconds: dict) -> list[np.ndarray]:
+    mark = time.perf_counter()
     import torch
 
     torch.set_num_threads(n_threads)
+    seconds["torch_import"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     model = models.load_causal_lm(folder, dtype="float32").eval()
+    seconds["model_load"] = time.perf_counter() - mark
+    mark = time.perf_counter()
     with torch.inference_mode():
-        return [model(torch.tensor([i])).logits[0].float().numpy() for i in ids]
+        logits = [model(torch.tensor([i])).logits[0].float().numpy() for i in ids]
+    seconds["forward"] = time.perf_counter() - mark
+    return logits
 
 
-def _load_llama(gguf_path: Path, lora_base: Path | None, n_ctx: int, n_threads: int):
+def generation_threads(n_threads: int) -> int:
+    """llama.cpp's threads for generating (one token at a time): one per physical core, as its own
+    default (half the logical ones). Its threads wait for each other at every operation, so on a
+    busy machine a thread the system has set aside stalls the others: on 2 busy cores, one thread
+    generated 2-3 times as fast as two. Reading the fixed text (large batches) uses `n_threads`."""
+    return max(1, n_threads // 2)
+
+
+def _load_llama(gguf_path: Path, lora_base: Path | None, n_ctx: int, n_threads: int, logits_all: bool):
     from llama_cpp import Llama
 
     n_ctx = max(n_ctx, 512)
-    common = dict(logits_all=True, n_ctx=n_ctx, n_batch=n_ctx, n_threads=n_threads, verbose=False)
+    common = dict(logits_all=logits_all, n_ctx=n_ctx, n_batch=n_ctx, n_threads=generation_threads(n_threads),
+                  n_threads_batch=n_threads, verbose=False)
     if lora_base is not None:
         return Llama(model_path=str(lora_base), lora_path=str(gguf_path), **common)
     return Llama(model_path=str(gguf_path), **common)
