@@ -36,6 +36,7 @@ import torch
 from workbench import models
 from workbench import params as params_mod
 from workbench import project as projects
+from workbench.jobs import store
 from workbench.ranking import sample as sampling
 from workbench.ranking.sample_params import SampleParams
 from workbench.run.spec import DataSource, JobSpec, Runtime
@@ -89,10 +90,13 @@ def measure(name: str, folder: Path, p: SampleParams, prompts: list, groups: int
             "tokens_per_s": tokens / generation, "groups": groups}
 
 
-def worker_first_cards(timeout: float = 900) -> dict:
-    """`workbench sample demo` as a person starts it, to its first group on disk (then stopped)."""
+def worker_first_cards(threads: int = 0, timeout: float = 900) -> dict:
+    """`workbench sample demo` as a person starts it, to its first group on disk (then stopped); `threads`
+    0 leaves the worker's threads to the launcher."""
     started = time.time()
-    out = subprocess.run([sys.executable, "-m", "workbench.cli", "sample", "demo"], capture_output=True, text=True,
+    runtime = ["--set-runtime", f"threads={threads}"] if threads else []
+    out = subprocess.run([sys.executable, "-m", "workbench.cli", "sample", "demo", *runtime], capture_output=True,
+                         text=True,
                          cwd=REPO, env=dict(os.environ), timeout=120, check=False)
     if out.returncode != 0:
         raise SystemExit(f"workbench sample failed: {out.stderr.strip()}")
@@ -108,8 +112,9 @@ def worker_first_cards(timeout: float = 900) -> dict:
         time.sleep(0.2)
     subprocess.run([sys.executable, "-m", "workbench.cli", "stop", "demo", run_id], capture_output=True,
                    cwd=REPO, env=dict(os.environ), timeout=120, check=False)
+    store.wait("demo", run_id, timeout=120)  # job.toml holds the resolved params once the worker is done
     spec = (run_dir / "job.toml").read_text()
-    notes = [line for line in spec.splitlines() if "auto" in line and "Sampling" in line]
+    notes = [line.strip() for line in spec.splitlines() if "Sampling on the" in line]
     return {"first_cards_s": found, "notes": notes, "run": run_id}
 
 
@@ -119,6 +124,8 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=2, help="groups per path (the first one is the first cards)")
     ap.add_argument("--no-worker", action="store_true", help="skip the real session")
     ap.add_argument("--also-256", action="store_true", help="also the new path at the old 256 new tokens")
+    ap.add_argument("--worker-threads", type=int, default=0, help="the real session's threads (0: its default)")
+    ap.add_argument("--skip-before", action="store_true", help="only the sampler as it is now")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     folder = models.resolve("default")
@@ -128,8 +135,8 @@ def main() -> None:
                                          train=[], runtime=Runtime(device="cpu")))
     prompts = demo_prompts(after)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores, {args.threads} torch thread(s)")
-    rows = [measure("before", folder, before, prompts, args.groups, new_path=False),
-            measure("after", folder, after, prompts, args.groups, new_path=True)]
+    rows = [] if args.skip_before else [measure("before", folder, before, prompts, args.groups, new_path=False)]
+    rows.append(measure("after", folder, after, prompts, args.groups, new_path=True))
     if args.also_256:
         rows.append(measure("after at 256", folder, before, prompts, args.groups, new_path=True))
     print(f"load average {os.getloadavg()[0]:.2f} after the in-process paths")
@@ -138,9 +145,10 @@ def main() -> None:
         print(f"{r['path']:<14}{r['max_new_tokens']:>8}{r['load_s']:>8.1f}{r['first_cards_s']:>15.1f}"
               f"{r['s_per_group']:>9.1f}{r['candidates_per_s']:>8.3f}{r['tokens_per_s']:>7.1f}")
     if not args.no_worker:
-        got = worker_first_cards()
+        got = worker_first_cards(args.worker_threads)
         shown = "never (timed out)" if got["first_cards_s"] is None else f"after {got['first_cards_s']:.1f} s"
-        print(f"\nworkbench sample demo (defaults, real worker): first cards {shown} "
+        print(f"\nworkbench sample demo (defaults, real worker, threads {args.worker_threads or 'default'}): "
+              f"first cards {shown} "
               f"from the command; {' '.join(got['notes'])}")
     print(json.dumps({"rows": rows, "load_average": os.getloadavg()[0]}))
     shutil.rmtree(HOME, ignore_errors=True)

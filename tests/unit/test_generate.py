@@ -116,3 +116,24 @@ def test_the_ranking_sampler_samples_prompts_together_as_it_would_one_by_one(lm)
     assert together == sampler.sample(prompts, 3, p, seeds, stop=lambda: False)  # the same seed, the same cards
     for texts, tokens in together:
         assert len(texts) == 3 and all(isinstance(t, str) for t in texts) and 3 <= tokens <= 3 * 8
+
+
+def test_a_cpu_session_leaves_a_core_to_the_ranking_screen(monkeypatch):
+    import torch
+
+    from workbench.ranking import sample
+    from workbench.run.spec import JobSpec, Runtime
+
+    before = torch.get_num_threads()
+    monkeypatch.setattr(sample.os, "cpu_count", lambda: 2)
+    try:
+        cpu = JobSpec(id="c", project="p", method="sample", base_model="tiny", params={}, train=[],
+                      runtime=Runtime(device="cpu", threads=2))
+        sample.leave_a_core(cpu)
+        assert cpu.runtime.threads == 1 and torch.get_num_threads() == 1 and "a core is left" in cpu.notes[-1]
+        gpu = JobSpec(id="g", project="p", method="sample", base_model="tiny", params={}, train=[],
+                      runtime=Runtime(device="cuda", threads=2))
+        sample.leave_a_core(gpu)
+        assert gpu.runtime.threads == 2 and not gpu.notes
+    finally:
+        torch.set_num_threads(before)

@@ -17,6 +17,7 @@ random order, each candidate's `source` naming its model.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from pathlib import Path
@@ -136,6 +137,22 @@ def resolve_auto(p: SampleParams, spec: JobSpec) -> None:
         spec.notes.append(f"Sampling on the {'GPU' if device == 'cuda' else 'CPU'}: {', '.join(chosen)} (auto).")
 
 
+def leave_a_core(spec: JobSpec) -> None:
+    """On the CPU, sample with one core fewer than the machine has (at least one thread): the ranking
+    screen reads the groups beside it, and two threads on two busy cores decode several times slower
+    than one (bench/RESULTS.md). Sessions take no runtime settings, so this overrides no one's choice."""
+    import torch
+
+    if spec.runtime.device != "cpu":
+        return
+    threads = max(1, min(spec.runtime.threads or torch.get_num_threads(), (os.cpu_count() or 1) - 1))
+    if threads != spec.runtime.threads:
+        torch.set_num_threads(threads)
+        spec.notes.append(f"Sampling on the CPU with {threads} thread(s) of {os.cpu_count()} cores: a core is "
+                          "left to the ranking screen.")
+        spec.runtime.threads = threads
+
+
 def make_groups(samplers: list[Sampler], prompts: list[Any], indices: list[int], rounds: list[int],
                 p: SampleParams, job: JobContext) -> tuple[list[list[dict[str, str]]], int]:
     """(a group per prompt, tokens): n answers of one model, or one from each of two in a seeded order;
@@ -164,6 +181,7 @@ def run(spec: JobSpec, job: JobContext):
     # 1. Parameters, checked against their bounds.
     p: SampleParams = params_mod.build(SampleParams, spec.params)
     resolve_auto(p, spec)
+    leave_a_core(spec)
     ab = bool(p.model_b.strip())
 
     # 2. Prompts, written for the ranking screen before anything slow happens.
