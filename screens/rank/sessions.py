@@ -31,7 +31,7 @@ from workbench.terminal import printable
 
 TYPED = "__typed__"
 NUMBERS = (("n", "Candidates"), ("temperature", "Temperature"), ("top_p", "Top-p"),
-           ("max_new_tokens", "Max new tokens"), ("prompts", "Prompts (0 = all)"))
+           ("max_new_tokens", "Max new tokens (0 = auto)"), ("prompts", "Prompts (0 = all)"))
 PARAMS = {info.name: info for info in describe(SampleParams)}
 ORDER_CHOICES = [("the session's order", "session"),
                  ("least sure first: where the newest reward run can't tell the best two apart", "uncertain")]
