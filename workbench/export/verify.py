@@ -207,7 +207,10 @@ def reference(folder: Path, texts: list[str] | None = None, n_threads: int | Non
 
 def prefetch(folder: Path, n_threads: int | None = None) -> threading.Thread:
     """Start computing `reference(folder)` in a thread (while the converter runs); the caller of
-    `reference` waits for it. A failure here is left for that call to raise."""
+    `reference` waits for it. A failure here is left for that call to raise. It takes half the
+    cores by default, the converter the rest: on 2 busy cores, torch on both took 16 s for the
+    forward that one thread did in 2-4 s (its threads, too, wait for each other)."""
+    n_threads = n_threads or max(1, (os.cpu_count() or 1) // 2)
 
     def work() -> None:
         try:
@@ -235,7 +238,7 @@ def verify_gguf(gguf_path: Path, hf_folder: Path, quant_type: str, lora_base_ggu
     For an adapter GGUF, `lora_base_gguf` is the base model's GGUF and `hf_folder` the
     merged model; `quant_type` is then the type of the base GGUF. `require_stop=False`
     reports the chat check without letting it decide (for untrained test models).
-    `n_threads` (default: all cores) is used by both torch and llama.cpp.
+    `n_threads` (default: all cores) is torch's; llama.cpp gets `llama_threads(n_threads)`.
     """
     status = status or (lambda message, progress=None: None)
     started = time.perf_counter()
@@ -342,11 +345,11 @@ def _hf_logits(folder: Path, ids: list[list[int]], n_threads: int, seconds: dict
     return logits
 
 
-def generation_threads(n_threads: int) -> int:
-    """llama.cpp's threads for generating (one token at a time): one per physical core, as its own
-    default (half the logical ones). Its threads wait for each other at every operation, so on a
-    busy machine a thread the system has set aside stalls the others: on 2 busy cores, one thread
-    generated 2-3 times as fast as two. Reading the fixed text (large batches) uses `n_threads`."""
+def llama_threads(n_threads: int) -> int:
+    """llama.cpp's threads: half the logical cores (its own default, one per physical core, where
+    each core runs two). Its threads wait for each other at every operation, so when the machine
+    is busy a thread the system has set aside stalls the others: on 2 busy cores, one thread read the fixed text in
+    3-4 s where two took 10 s, and generated 2-3 times as fast."""
     return max(1, n_threads // 2)
 
 
@@ -354,8 +357,9 @@ def _load_llama(gguf_path: Path, lora_base: Path | None, n_ctx: int, n_threads: 
     from llama_cpp import Llama
 
     n_ctx = max(n_ctx, 512)
-    common = dict(logits_all=logits_all, n_ctx=n_ctx, n_batch=n_ctx, n_threads=generation_threads(n_threads),
-                  n_threads_batch=n_threads, verbose=False)
+    threads = llama_threads(n_threads)
+    common = dict(logits_all=logits_all, n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, n_threads_batch=threads,
+                  verbose=False)
     if lora_base is not None:
         return Llama(model_path=str(lora_base), lora_path=str(gguf_path), **common)
     return Llama(model_path=str(gguf_path), **common)
