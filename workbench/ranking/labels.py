@@ -16,10 +16,8 @@ import time
 from typing import Any
 
 from workbench import locations
-from workbench import project as projects
 from workbench.data.prompts import as_messages
-from workbench.files import write_atomic
-from workbench.ranking.rankings import RankingError, append
+from workbench.ranking.rankings import RankingError, append, write_dataset
 
 DATASET = "rankings-labels"
 
@@ -91,11 +89,6 @@ def labels_as_dataset(project: str) -> tuple[int, int]:
             for mark in current(project).values() if mark["completion"].strip()]
     if not rows:
         raise RankingError("No answer is marked good or bad yet (+ or - on a card).")
-    proj = projects.load(project)
-    entry = projects.DatasetEntry(name=DATASET, kind="unpaired_label", records=len(rows),
-                                  source=str(locations.answer_labels_file(project)), imported=projects.now_iso())
-    write_atomic(proj.path / entry.file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    proj.datasets = [d for d in proj.datasets if d.name != DATASET] + [entry]
-    proj.save()
+    write_dataset(project, DATASET, "unpaired_label", rows, locations.answer_labels_file(project))
     good = sum(1 for r in rows if r["label"])
     return good, len(rows) - good

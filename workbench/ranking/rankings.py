@@ -194,13 +194,18 @@ def rankings_as_dataset(project: str) -> int:
     pairs = sum(len([1 for a, b in ranked_pairs(r) if r["completions"][a] != r["completions"][b]]) for r in rows)
     if not pairs:
         raise RankingError("No committed ranking gives a preference pair yet.")
-    proj = projects.load(project)
-    entry = projects.DatasetEntry(name=DATASET, kind="ranked", records=len(rows),
-                                  source=str(locations.rankings_file(project)), imported=projects.now_iso())
-    write_atomic(proj.path / entry.file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    proj.datasets = [d for d in proj.datasets if d.name != DATASET] + [entry]
-    proj.save()
+    write_dataset(project, DATASET, "ranked", rows, locations.rankings_file(project))
     return pairs
+
+
+def write_dataset(project: str, name: str, kind: str, rows: list[dict[str, Any]], source) -> None:
+    """Write (or replace) the project's dataset `name` of `kind` with `rows`, one JSON line each, whole."""
+    proj = projects.load(project)
+    entry = projects.DatasetEntry(name=name, kind=kind, records=len(rows), source=str(source),
+                                  imported=projects.now_iso())
+    write_atomic(proj.path / entry.file, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    proj.datasets = [d for d in proj.datasets if d.name != name] + [entry]
+    proj.save()
 
 
 @dataclass
