@@ -17,6 +17,7 @@ NAMES = {value for name, value in vars(layout).items()
 # The same words used for something that is not a path, each where it is used: (file, word).
 NOT_PATHS = {
     ("workbench/export/__init__.py", "merged"),  # the export format `merged`
+    ("workbench/export/embedding.py", "merged"),  # the export format an embedding run has
     ("workbench/rewards/model.py", "model"),  # "a model without a score head"
     ("workbench/models.py", "adapter"),  # the kind of a base model `check` names (default, gguf, adapter, folder)
     ("workbench/methods/kit/tracking.py", "tensorboard"),  # the sinks of report_to, named as TRL names them

@@ -13,10 +13,11 @@ import shutil
 from pathlib import Path
 
 from workbench.export.errors import ExportError
+from workbench.run import layout
 
 METHODS = ("embed",)
 FOLDER_FORMAT = "merged"
-TRAINER_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", "trainer_state.json",
+TRAINER_STATE = ("optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state*.pth", layout.CHECKPOINT_COMPLETE,
                  "training_args.bin")
 
 
