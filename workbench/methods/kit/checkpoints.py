@@ -55,33 +55,43 @@ class SafeCheckpoints:
             needed = disk.size_of(previous) if previous is not None else estimate_bytes(
                 self.model, with_optimizer=not self.args.save_only_model)
         check_space(real, needed, f"checkpoint {step}")
+        # Every rank of a multi-process run writes into the staging folder (each its own RNG state); the
+        # process that saves (rank 0) alone makes it, renames it and rotates, the ranks waiting for each other
+        # between (no-ops in a single process).
+        main = self.args.should_save
         staging = real / layout.STAGING
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
+        if main:
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir()
+        self.accelerator.wait_for_everyone()
         self._get_output_dir = lambda trial=None: str(staging)  # the parent the trainer writes into
         try:
             super()._save_checkpoint(model, trial)
         except BaseException as exc:
-            shutil.rmtree(staging, ignore_errors=True)
+            if main:
+                shutil.rmtree(staging, ignore_errors=True)
             if disk.is_no_space(exc):
                 raise disk.DiskFull(f"No space left on {disk.mount_point(real)} while saving checkpoint {step} "
                                     f"({disk.mb(needed)} needed)") from exc
             raise
         finally:
             del self._get_output_dir  # back to the class's method
+        self.accelerator.wait_for_everyone()  # every rank's files are in
         name = layout.checkpoint_name(step)
         target = real / name
-        if target.exists():  # the same step saved again (a resumed run that stopped where it started)
-            shutil.rmtree(target)
-        os.replace(staging / name, target)
-        _sync_dir(real)
-        shutil.rmtree(staging, ignore_errors=True)
+        if main:
+            if target.exists():  # the same step saved again (a resumed run that stopped where it started)
+                shutil.rmtree(target)
+            os.replace(staging / name, target)
+            _sync_dir(real)
+            shutil.rmtree(staging, ignore_errors=True)
         best = self.state.best_model_checkpoint
         if best and Path(best).parent == staging:
             self.state.best_model_checkpoint = str(real / Path(best).name)
-        if self.args.should_save:
+        if main:
             rotate_checkpoints(output_dir=str(real), save_total_limit=self.args.save_total_limit,
                                best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+        self.accelerator.wait_for_everyone()  # the checkpoint is in place for every rank
         self._last_checkpoint_bytes = disk.size_of(target)
 
 
