@@ -535,23 +535,19 @@ class RankScreen(Screen):
     def write_dataset(self) -> None:
         """The rankings' preference pairs (reward, DPO) and the marked answers (KTO), each dataset when it has
         something; why not, when neither has."""
-        written, empty = [], []
         try:
-            pairs = ranking.rankings_as_dataset(self.project)
+            pairs, labelled = marks.refresh_datasets(self.project)
+        except ranking.RankingError as exc:
+            self.app.call_from_thread(self.notify, printable(str(exc)), severity="warning", markup=False)
+            return
+        written = []
+        if pairs is not None:
             written.append(f"Dataset '{ranking.DATASET}' now holds {pairs} preference pair(s): reward and DPO "
                            "runs can train on it.")
-        except ranking.RankingError as exc:
-            empty.append(str(exc))
-        try:
-            good, bad = marks.labels_as_dataset(self.project)
-            written.append(f"Dataset '{marks.DATASET}' now holds {good} answer(s) marked good and {bad} bad: "
-                           "KTO runs can train on it.")
-        except ranking.RankingError as exc:
-            empty.append(str(exc))
-        if written:
-            self.app.call_from_thread(self.notify, printable(" ".join(written)), timeout=8, markup=False)
-        else:
-            self.app.call_from_thread(self.notify, printable(" ".join(empty)), severity="warning", markup=False)
+        if labelled is not None:
+            written.append(f"Dataset '{marks.DATASET}' now holds {labelled[0]} answer(s) marked good and "
+                           f"{labelled[1]} bad: KTO runs can train on it.")
+        self.app.call_from_thread(self.notify, printable(" ".join(written)), timeout=8, markup=False)
 
     def action_back(self) -> None:
         if self.marking is not None:  # escape lets go of a + or - waiting for its card

@@ -70,15 +70,8 @@ def cmd_rankings(args) -> None:
         row = counts.setdefault(record.get("by", "person"), {"ranked": 0, "skipped": 0, "pairs": 0})
         row["skipped" if record.get("skipped") else "ranked"] += 1
         row["pairs"] += len(ranking.to_pairs(record))
-    dataset_pairs = marks = None  # marks: (good, bad) answers of the unpaired_label dataset, when any is marked
-    if args.refresh:
-        if answer_labels.current(args.name):
-            marks = answer_labels.labels_as_dataset(args.name)
-        try:
-            dataset_pairs = ranking.rankings_as_dataset(args.name)
-        except ranking.RankingError:
-            if marks is None:  # neither a pair nor a mark: say so
-                raise
+    # marks: (good, bad) answers of the unpaired_label dataset, when any is marked
+    dataset_pairs, marks = answer_labels.refresh_datasets(args.name) if args.refresh else (None, None)
     rates = ranking.ab_win_rates(records) if args.ab else {}
     if args.json:
         out = {"by": counts, "records": len(records)}

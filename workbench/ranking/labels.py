@@ -17,7 +17,12 @@ from typing import Any
 
 from workbench import locations
 from workbench.data.prompts import as_messages
-from workbench.ranking.rankings import RankingError, append, write_dataset
+from workbench.ranking.rankings import (
+    RankingError,
+    append,
+    rankings_as_dataset,
+    write_dataset,
+)
 
 DATASET = "rankings-labels"
 
@@ -92,3 +97,22 @@ def labels_as_dataset(project: str) -> tuple[int, int]:
     write_dataset(project, DATASET, "unpaired_label", rows, locations.answer_labels_file(project))
     good = sum(1 for r in rows if r["label"])
     return good, len(rows) - good
+
+
+def refresh_datasets(project: str) -> tuple[int | None, tuple[int, int] | None]:
+    """Rewrite the datasets a ranking session makes: `rankings` (its preference pairs) and `rankings-labels`
+    (the answers marked good or bad), each when it has something; (pairs, (good, bad)), None for one left
+    unwritten. RankingError, saying why for each, when neither has anything."""
+    pairs = labelled = None
+    problems = []
+    try:
+        pairs = rankings_as_dataset(project)
+    except RankingError as exc:
+        problems.append(str(exc))
+    try:
+        labelled = labels_as_dataset(project)
+    except RankingError as exc:
+        problems.append(str(exc))
+    if pairs is None and labelled is None:
+        raise RankingError(" ".join(problems))
+    return pairs, labelled
