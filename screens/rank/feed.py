@@ -19,6 +19,7 @@ from typing import Any
 
 from workbench.jobs import store
 from workbench.ranking import candidates
+from workbench.ranking import order as ordering
 from workbench.ranking import rankings as ranking
 from workbench.run.events import JsonlTail
 
@@ -122,3 +123,13 @@ def score_groups(project: str, groups: queue.Queue, leaving: threading.Event,
         note(run_id, False, str(exc) or type(exc).__name__)
     finally:
         scorer.close()
+
+def session_order(run_dir) -> str:
+    """The session's `order` parameter ("session" for a session made before there was a choice)."""
+    from workbench.run.spec import JobSpec
+
+    try:
+        value = JobSpec.load(run_dir).params.get("order", "session")
+    except (OSError, ValueError, KeyError, TypeError):
+        return "session"
+    return value if value in ordering.ORDERS else "session"

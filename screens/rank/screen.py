@@ -29,7 +29,8 @@ from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from screens.messages import forward_failure
-from screens.rank.feed import SamplerState, SessionFeed, read_state, score_groups, session_records
+from screens.rank.feed import SamplerState, SessionFeed, read_state, score_groups, session_order, session_records
+from screens.rank.marking import Marking
 from screens.rank.state import Ranking, Tally
 from screens.rank.text import key_hint, progress_line, prompt_subtitle, prompt_text, summary
 from screens.widgets.candidate_card import CandidateCard
@@ -52,7 +53,7 @@ def grid_columns(n: int) -> int:
     return n if n <= 3 else (n + 1) // 2
 
 
-class RankScreen(Screen):
+class RankScreen(Marking, Screen):
     """One prompt at a time; the cards of its candidates; the person's order of them."""
 
     CSS_PATH = "screen.tcss"
@@ -385,50 +386,6 @@ class RankScreen(Screen):
         if self.check_action("pick", (message.card.number,)):
             await self.action_pick(message.card.number)
 
-    async def action_label(self, good: bool) -> None:
-        """Mark the focused card good or bad; with no card focused, the card whose number comes next."""
-        focused = self.focused
-        if isinstance(focused, CandidateCard):
-            await self.mark(focused.number - 1, good)
-            return
-        self.marking = None if self.marking is good else good  # the same key again: no mark after all
-        self.show_cards_state()
-
-    async def mark(self, card: int, good: bool) -> None:
-        """Mark `card` good or bad (the same mark again takes it off), saved before the next key."""
-        r, g = self.ranking, self.group
-        if r is None or g is None or not 0 <= card < r.size:
-            self.show_cards_state()
-            return
-        if not g["candidates"][card].get("text", "").strip():
-            self.query_one("#hint", Static).update(Text("An empty answer cannot be marked good or bad.",
-                                                        style="bold yellow"))
-            return
-        previous = r.labels.get(card)
-        if await self.save_mark(card, None if previous is good else good):  # saved first: made only once saved
-            r.label(card, good)
-            self.show_cards_state()
-
-    async def save_mark(self, card: int, label: bool | None) -> bool:
-        """Append the card's mark (None: taken off) to the marks log off the UI thread; False when it failed."""
-        g = self.group
-        index, round_ = g["index"], g.get("round", 0)
-        candidate = g["candidates"][card]
-        record = marks.make_mark(g["prompt"], candidate.get("text", ""), label, self.run_id, index, round_, card,
-                                 source=candidate.get("source", ""))
-        try:
-            await asyncio.to_thread(marks.commit, self.project, record)
-        except OSError as exc:
-            self.show_cards_state()
-            self.query_one("#hint", Static).update(Text(printable(f"The mark was not saved: {exc}"),
-                                                        style="bold red"))
-            return False
-        if label is None:
-            self.marked.pop((index, round_, card), None)
-        else:
-            self.marked[(index, round_, card)] = label
-        return True
-
     async def action_undo(self) -> None:
         if self.marking is not None:  # a + or - still waiting for its card: that is what goes
             self.marking = None
@@ -527,28 +484,6 @@ class RankScreen(Screen):
 
         self.app.push_screen(JudgeScreen(self.project, self.run_id))
 
-    def action_dataset(self) -> None:
-        self.notify("Writing the rankings datasets…", timeout=2)
-        self.write_dataset()
-
-    @work(thread=True, exclusive=True, group="rank.dataset", exit_on_error=False, name="Writing the dataset")
-    def write_dataset(self) -> None:
-        """The rankings' preference pairs (reward, DPO) and the marked answers (KTO), each dataset when it has
-        something; why not, when neither has."""
-        try:
-            pairs, labelled = marks.refresh_datasets(self.project)
-        except ranking.RankingError as exc:
-            self.app.call_from_thread(self.notify, printable(str(exc)), severity="warning", markup=False)
-            return
-        written = []
-        if pairs is not None:
-            written.append(f"Dataset '{ranking.DATASET}' now holds {pairs} preference pair(s): reward and DPO "
-                           "runs can train on it.")
-        if labelled is not None:
-            written.append(f"Dataset '{marks.DATASET}' now holds {labelled[0]} answer(s) marked good and "
-                           f"{labelled[1]} bad: KTO runs can train on it.")
-        self.app.call_from_thread(self.notify, printable(" ".join(written)), timeout=8, markup=False)
-
     def action_back(self) -> None:
         if self.marking is not None:  # escape lets go of a + or - waiting for its card
             self.marking = None
@@ -558,14 +493,3 @@ class RankScreen(Screen):
 
     def on_worker_state_changed(self, event) -> None:
         forward_failure(self, event)
-
-
-def session_order(run_dir) -> str:
-    """The session's `order` parameter ("session" for a session made before there was a choice)."""
-    from workbench.run.spec import JobSpec
-
-    try:
-        value = JobSpec.load(run_dir).params.get("order", "session")
-    except (OSError, ValueError, KeyError, TypeError):
-        return "session"
-    return value if value in ordering.ORDERS else "session"
