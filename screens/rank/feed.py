@@ -4,7 +4,8 @@ The sampler appends one group of candidates a line to `candidates.jsonl`; a resa
 prompt comes back as a new line with the same index and a higher round. The feed reads
 only the bytes appended since the last call (a half-written line waits for its end) and
 keeps the latest round of each index, in the order the sampler first wrote them.
-The project's latest reward model, when it has one, scores the groups in a child process.
+The project's latest reward model, when it has one, scores the groups in a child process; a
+`disagree` session's child holds its two reward runs and gives both runs' scores of each group.
 """
 
 from __future__ import annotations
@@ -88,20 +89,33 @@ def session_records(project: str, run_id: str) -> list[dict[str, Any]]:
 
 
 def score_groups(project: str, groups: queue.Queue, leaving: threading.Event,
-                 note: Callable[[str, bool, str], None], scored: Callable[[int, int, list[float]], None]) -> None:
+                 note: Callable[[str, bool, str], None],
+                 scored: Callable[[int, int, list[float], list[float] | None], None],
+                 order: str = "session", reward_runs: str = "") -> None:
     """One child holds the project's latest reward model; the groups put on `groups` are scored in order.
 
-    `note(run_id, ready, error)` says when the model loads, is ready or fails; `scored(index,
-    round, scores)` gives each group's scores. Returns at once when the project has no reward
-    model, and ends when `leaving` is set or `groups` yields None.
+    For a `disagree` session the child holds its two reward runs (`reward_runs`, "ID,ID", else the
+    newest two) and each group gets both runs' scores. `note(run_id, ready, error)` says when the
+    model loads, is ready or fails (run_id: the first run, the one the person's rankings are compared
+    with); `scored(index, round, scores, second)` gives each group's scores (second: the other run's,
+    or None). Returns at once when the project has no reward model, and ends when `leaving` is set or
+    `groups` yields None.
     """
     from workbench.ranking import scoring
 
-    run_id = scoring.latest_reward_run(project)
+    second = ""
+    if order == "disagree":
+        try:
+            run_id, second = scoring.disagreeing_runs(project, reward_runs)
+        except scoring.ScoringError as exc:  # a recorded run is gone: ranking goes on in the session's order
+            note(reward_runs or "of the session", False, str(exc))
+            return
+    else:
+        run_id = scoring.latest_reward_run(project)
     if not run_id:
         return
     note(run_id, False, "")
-    scorer = scoring.Scorer(project, run_id)
+    scorer = scoring.Scorer(project, run_id, second)
     try:
         scorer.start()
         while not scorer.ready and not scorer.error and not leaving.is_set():
@@ -111,25 +125,32 @@ def score_groups(project: str, groups: queue.Queue, leaving: threading.Event,
             group = groups.get()
             if group is None:
                 break
+            texts = [c["text"] for c in group["candidates"]]
             try:
-                scores = scorer.score(group["prompt"], [c["text"] for c in group["candidates"]],
-                                      timeout=SCORE_TIMEOUT)
+                if second:
+                    scores, other = scorer.score_both(group["prompt"], texts, timeout=SCORE_TIMEOUT)
+                else:
+                    scores, other = scorer.score(group["prompt"], texts, timeout=SCORE_TIMEOUT), None
             except scoring.ScoringError:
                 if scorer.error:
                     raise
                 continue  # this group alone could not be scored: the others still can
-            scored(group["index"], group.get("round", 0), scores)
+            scored(group["index"], group.get("round", 0), scores, other)
     except (scoring.ScoringError, OSError) as exc:  # the child died: ranking goes on without scores
         note(run_id, False, str(exc) or type(exc).__name__)
     finally:
         scorer.close()
 
-def session_order(run_dir) -> str:
-    """The session's `order` parameter ("session" for a session made before there was a choice)."""
+
+def session_order(run_dir) -> tuple[str, str]:
+    """The session's `order` parameter ("session" for a session made before there was a choice) and
+    its `reward_runs` ("ID,ID" for a disagree session, "" for the newest two)."""
     from workbench.run.spec import JobSpec
 
     try:
-        value = JobSpec.load(run_dir).params.get("order", "session")
+        params = JobSpec.load(run_dir).params
+        value, runs = params.get("order", "session"), str(params.get("reward_runs", ""))
     except (OSError, ValueError, KeyError, TypeError):
-        return "session"
-    return value if value in ordering.ORDERS else "session"
+        return "session", ""
+    return (value, runs) if value in ordering.ORDERS else ("session", "")
+

@@ -97,9 +97,9 @@ class RankScreen(Marking, Screen):
             self.records, self.marked = records, marked
 
     class Scored(Message):
-        def __init__(self, index: int, round_: int, scores: list[float]) -> None:
+        def __init__(self, index: int, round_: int, scores: list[float], second: list[float] | None = None) -> None:
             super().__init__()
-            self.index, self.round, self.scores = index, round_, scores
+            self.index, self.round, self.scores, self.second = index, round_, scores, second
 
     class ScorerNote(Message):
         """The reward model's child: which run, and whether it is ready or failed."""
@@ -126,12 +126,14 @@ class RankScreen(Marking, Screen):
         self.sampler: SamplerState | None = None
         self.tally = Tally()
         self.scores: dict[tuple[int, int], list[float]] = {}
+        self.second: dict[tuple[int, int], list[float]] = {}  # the other reward run's (a disagree session)
         self.unscored: dict[tuple[int, int], dict] = {}  # committed before their scores came
         self.reward_run = ""
         self.scorer_status = ""
         self.scorer_ready = False
         self.shown_at = 0.0  # monotonic time the current cards were painted (read by bench/rank_latency.py)
-        self.session_order = session_order(self.run_dir)  # which prompt comes next (workbench.ranking.order)
+        # which prompt comes next (workbench.ranking.order), and the reward runs a disagree session compares
+        self.session_order, self.reward_runs = session_order(self.run_dir)
         self.pick: ordering.Pick | None = None  # why the prompt shown was picked
         self._poll_now = threading.Event()
         self._to_score: queue.Queue = queue.Queue()
@@ -190,7 +192,9 @@ class RankScreen(Marking, Screen):
         """One child holds the reward model; groups are scored in the order they arrive."""
         score_groups(self.project, self._to_score, self._leaving,
                      note=lambda run_id, ready, error: self.post_message(self.ScorerNote(run_id, ready, error)),
-                     scored=lambda index, round_, scores: self.post_message(self.Scored(index, round_, scores)))
+                     scored=lambda index, round_, scores, second: self.post_message(
+                         self.Scored(index, round_, scores, second)),
+                     order=self.session_order, reward_runs=self.reward_runs)
 
     # what arrives ----------------------------------------------------------------
 
@@ -247,6 +251,8 @@ class RankScreen(Marking, Screen):
     def on_rank_screen_scored(self, message: Scored) -> None:
         key = (message.index, message.round)
         self.scores[key] = message.scores
+        if message.second is not None:
+            self.second[key] = message.second
         record = self.unscored.pop(key, None)
         if record is not None:
             self._add_agreement(record, message.scores)
@@ -261,13 +267,11 @@ class RankScreen(Marking, Screen):
 
     async def show_next(self, repick: bool = False) -> None:
         """The next prompt not ranked or skipped yet by the session's order (`workbench.ranking.order`: the
-        sampler's order, or where the reward model is least sure), or the waiting line."""
+        sampler's, where the reward model is least sure or where two reward runs disagree), or the waiting line."""
         if not self.history_read or self.committing:
             return
         waiting = [i for i in self.order if i not in self.done]
-        scores = {i: self.scores[(i, self.groups[i].get("round", 0))] for i in waiting
-                  if (i, self.groups[i].get("round", 0)) in self.scores}
-        pick = ordering.choose(waiting, self.session_order, scores)
+        pick = ordering.choose_latest(waiting, self.session_order, self.groups, self.scores, self.second)
         if pick is None:
             self.pick = None
             await self.clear_group()

@@ -22,8 +22,7 @@ from screens.method import ParamValidator
 from workbench import project as projects
 from workbench.jobs import store
 from workbench.params import ParamError, coerce, describe
-from workbench.ranking import candidates
-from workbench.ranking import order as ordering
+from workbench.ranking import candidates, scoring
 from workbench.ranking import rankings as ranking
 from workbench.ranking.sample_params import PROMPT_KINDS, SampleParams
 from workbench.registry.specs import make_spec
@@ -34,7 +33,17 @@ NUMBERS = (("n", "Candidates"), ("temperature", "Temperature"), ("top_p", "Top-p
            ("max_new_tokens", "Max new tokens (0 = auto)"), ("prompts", "Prompts (0 = all)"))
 PARAMS = {info.name: info for info in describe(SampleParams)}
 ORDER_CHOICES = [("the session's order", "session"),
-                 ("least sure first: where the newest reward run can't tell the best two apart", "uncertain")]
+                 ("least sure first: where the newest reward run can't tell the best two apart", "uncertain"),
+                 ("disagreement first: where two reward runs rank the answers most differently", "disagree")]
+
+
+def order_choices(reward_runs: list[str]) -> tuple[list[tuple[str, str]], str]:
+    """(the orders the project's completed reward runs allow, why `disagree` is not among them or '')."""
+    if len(reward_runs) >= 2:
+        return ORDER_CHOICES, ""
+    have = "none" if not reward_runs else f"only {reward_runs[0]}"
+    return ([c for c in ORDER_CHOICES if c[1] != "disagree"],
+            f"Disagreement first needs two completed reward runs with a model (this project has {have}).")
 
 
 @dataclass
@@ -83,6 +92,7 @@ class RankSetupScreen(ModalScreen[None]):
         info = projects.load(project)
         self.datasets = [d for d in info.datasets if d.kind in PROMPT_KINDS]
         self.models = store.model_choices(project)
+        self.reward_runs = scoring.reward_runs(project)
 
     def compose(self) -> ComposeResult:
         models = [(c.label, c.ref) for c in self.models]
@@ -109,7 +119,9 @@ class RankSetupScreen(ModalScreen[None]):
                 yield TextArea(id="typed", soft_wrap=True, show_line_numbers=False)
                 with Horizontal(classes="row"):
                     yield Label("Order", classes="name")
-                    yield Select(ORDER_CHOICES, value="session", allow_blank=False, id="order", compact=True)
+                    yield Select(order_choices(self.reward_runs)[0], value="session", allow_blank=False, id="order",
+                                 compact=True)
+                yield Static(id="order-note", markup=False)
                 with Horizontal(id="numbers"):
                     for name, label in NUMBERS:
                         with Vertical():
@@ -126,6 +138,7 @@ class RankSetupScreen(ModalScreen[None]):
                            ("Sampled", "sampled"), ("Ranked or skipped", "decided")):
             table.add_column(label, key=key)
         table.display = False
+        self.show_order_note()
         self.query_one("#typed", TextArea).border_title = (
             "typed prompts, one per line: saved as a new dataset 'prompts…' of the project")
         self.load_sessions()
@@ -166,6 +179,16 @@ class RankSetupScreen(ModalScreen[None]):
         if event.text_area.text.strip():
             self.query_one("#dataset", Select).value = TYPED
 
+    @on(Select.Changed, "#order")
+    def show_order_note(self) -> None:
+        """Why the disagreement order is not offered, or which two runs it compares."""
+        note = order_choices(self.reward_runs)[1]
+        if self.query_one("#order", Select).value == "disagree":
+            note = "Compares the newest two reward runs: {} and {}.".format(*scoring.disagreeing_runs(
+                self.project, runs=self.reward_runs))
+        self.query_one("#order-note", Static).update(note)
+        self.query_one("#order-note").display = bool(note)
+
     def read_form(self) -> tuple[dict[str, str], list[str] | None, str]:
         """(params, typed prompts or None for a dataset, a problem to show or '')."""
         values = {"model": str(self.query_one("#model", Select).value),
@@ -173,8 +196,10 @@ class RankSetupScreen(ModalScreen[None]):
         if values["model_b"] == values["model"]:
             return values, None, "Blind A/B needs two different models."
         values["order"] = str(self.query_one("#order", Select).value)
-        if values["order"] != "session":  # a choice among many groups sampled ahead
-            values["ahead"] = str(ordering.ACTIVE_AHEAD)
+        try:  # an ordered session samples many groups ahead; a disagree one records its two reward runs
+            values = scoring.session_values(self.project, values)
+        except scoring.ScoringError as exc:
+            return values, None, str(exc)
         for name, label in NUMBERS:
             raw = self.query_one(f"#param-{name}", Input).value
             try:

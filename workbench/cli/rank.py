@@ -33,16 +33,18 @@ def _start(project: str, method: str, values: dict, datasets: list[str] | None, 
 
 
 def cmd_sample(args) -> None:
-    from workbench.ranking.order import ACTIVE_AHEAD
+    from workbench.ranking.scoring import ScoringError, session_values
 
-    datasets = list(args.dataset or [])
-    if args.prompt:
-        datasets.append(candidates.save_typed_prompts(args.name, args.prompt))
     values = parse_assignments(args.set or [])
     if args.order:
         values["order"] = args.order
-        if args.order != "session":  # a choice among many groups sampled ahead, unless --set ahead says otherwise
-            values.setdefault("ahead", str(ACTIVE_AHEAD))
+    try:  # an ordered session samples many groups ahead; a disagree one records its two reward runs
+        values = session_values(args.name, values)
+    except ScoringError as exc:
+        raise RankCommandError(str(exc)) from None
+    datasets = list(args.dataset or [])
+    if args.prompt:
+        datasets.append(candidates.save_typed_prompts(args.name, args.prompt))
     _start(args.name, "sample", values, datasets or None, args.wait)
 
 
@@ -119,9 +121,11 @@ def add_parsers(sub) -> None:
                    help="a prompt typed here; kept in the dataset 'prompts' (repeatable)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="a sampling parameter: model, model_b, n, temperature, prompts, ahead... (repeatable)")
-    p.add_argument("--order", choices=("session", "uncertain"),
-                   help="which prompt the ranking screen shows next: session (the sampler's order) or uncertain "
-                        "(where the newest reward run is least sure; samples 32 groups ahead to choose from)")
+    p.add_argument("--order", choices=("session", "uncertain", "disagree"),
+                   help="which prompt the ranking screen shows next: session (the sampler's order), uncertain "
+                        "(where the newest reward run is least sure) or disagree (where two reward runs disagree "
+                        "most: the newest two, or --set reward_runs=ID,ID; the project needs two); the last two "
+                        "sample 32 groups ahead to choose from")
     p.add_argument("--wait", action="store_true", help="wait for the session to end")
     p.set_defaults(func=cmd_sample)
 

@@ -4,8 +4,10 @@
 - `uncertain`: where the project's reward model is least sure: among the groups waiting, the one whose
   two best-scored candidates it separates least (the smallest gap between its first and second score).
   A person's ranking there settles what the model cannot tell apart, so each ranking teaches the most.
-- `disagree` (`discord`, for two reward runs): the share of candidate pairs the two order oppositely;
-  the highest goes first. Offered to code and the bench; the ranking screen scores with one model.
+- `disagree`: where two reward runs of the project disagree most (`discord`: the share of candidate
+  pairs the two order oppositely; the highest goes first). The session records the two runs
+  (`reward_runs`, the newest two by default: `scoring.disagreeing_runs`); the ranking screen scores
+  each group with both, in one child process holding the two models.
 
 Only scored groups compete; a group still waiting for its scores comes after them, and with nothing
 scored yet the session's order holds. Each pick carries the words that say why it was picked.
@@ -16,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
-ORDERS = ("session", "uncertain")
-ORDER_HELP = ("Which prompt comes next: session (the sampler's order) or uncertain (where the newest reward run "
-              "separates the two best candidates least; it picks among the groups sampled ahead).")
-ACTIVE_AHEAD = 32  # groups an uncertain session keeps sampled ahead, so there is a choice to make
+ORDERS = ("session", "uncertain", "disagree")
+ORDER_HELP = ("Which prompt comes next: session (the sampler's order), uncertain (where the newest reward run "
+              "separates the two best candidates least) or disagree (where two reward runs order the candidates "
+              "most differently; needs two completed reward runs). The last two pick among the groups sampled "
+              "ahead.")
+ACTIVE_AHEAD = 32  # groups an uncertain or disagree session keeps sampled ahead, so there is a choice to make
 
 
 @dataclass(frozen=True)
@@ -72,5 +76,17 @@ def choose(waiting: list[int], order: str, scores: dict[int, list[float]] | None
             return Pick(best, f"the reward runs disagree on {value:.0%} of its pairs", value)
         return Pick(waiting[0], "in session order: no group is scored by both runs yet")
     if order != "session":
-        raise ValueError(f"Unknown order '{order}': expected {', '.join(ORDERS)} or disagree.")
+        raise ValueError(f"Unknown order '{order}': expected {', '.join(ORDERS)}.")
     return Pick(waiting[0], "in session order")
+
+
+def choose_latest(waiting: list[int], order: str, groups: dict[int, dict],
+                  scores: dict[tuple[int, int], list[float]],
+                  second: dict[tuple[int, int], list[float]] | None = None) -> Pick | None:
+    """`choose` where scores are kept by (index, round): only those of each group's latest round count."""
+
+    def of_latest(by_key: dict[tuple[int, int], list[float]]) -> dict[int, list[float]]:
+        keys = {i: (i, groups[i].get("round", 0)) for i in waiting}
+        return {i: by_key[key] for i, key in keys.items() if key in by_key}
+
+    return choose(waiting, order, of_latest(scores), of_latest(second or {}))

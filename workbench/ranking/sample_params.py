@@ -36,6 +36,8 @@ class SampleParams:
     ahead: int = param(8, "Groups the sampler keeps ready ahead of the ranking; it pauses beyond that.",
                        min=1, max=1000, group="session")
     order: str = param("session", ORDER_HELP, choices=ORDERS, group="session")
+    reward_runs: str = param("", "The two reward runs a `disagree` order compares, as ID,ID; empty: the project's "
+                                 "newest two (a new session records which).", group="session")
     shuffle: bool = param(False, "Take the prompts in a seeded random order instead of the datasets' order.",
                           group="session")
     seed: int = param(42, "Seed of the prompt order, the sampling and the A/B order.", min=0, max=2**32 - 1,
