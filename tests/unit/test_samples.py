@@ -6,7 +6,12 @@ from __future__ import annotations
 from collections import deque
 from types import SimpleNamespace
 
-from workbench.methods.kit.samples import due, prompt_and_reference, prompt_text, trainer_advantages
+from workbench.methods.kit.samples import (
+    due,
+    prompt_and_reference,
+    prompt_text,
+    trainer_advantages,
+)
 
 
 def test_samples_show_at_step_one_then_every_n_steps():
@@ -51,3 +56,30 @@ def test_a_held_out_row_gives_the_prompt_the_model_continues_and_the_reference(t
     assert prompt_and_reference(row, tokenizer) == (prompt, "A book.")
     masked = {"input_ids": prompt + answer, "completion_mask": [0] * len(prompt) + [1] * len(answer)}
     assert prompt_and_reference(masked, tokenizer) == (prompt, "A book.")
+
+
+def test_sft_s_greedy_answers_are_transformers_greedy_answers_one_prompt_at_a_time(tiny_model):
+    """The held-out answers come from the batched path (`workbench.generate`): prompts of different lengths in
+    one left-padded batch give what plain `model.generate` gives each prompt alone, cut after the first stop
+    token, and the model is back in training mode after."""
+    import torch
+
+    from workbench import models
+    from workbench.methods.kit.samples import greedy_answers
+
+    torch.set_num_threads(1)
+    tokenizer = models.load_tokenizer(tiny_model)
+    model = models.load_causal_lm(tiny_model).train()
+    prompts = [tokenizer(t)["input_ids"] for t in ("Hi", "A much longer question, with many more words in it.")]
+    plain = []
+    with torch.no_grad():
+        for prompt in prompts:
+            out = model.eval().generate(torch.tensor([prompt]), do_sample=False, max_new_tokens=8,
+                                        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
+            plain.append(out[0, len(prompt):].tolist())
+    model.train()
+    assert greedy_answers(model, tokenizer, prompts, 8, [tokenizer.eos_token_id]) == plain
+    assert model.training
+    # a stop token ends an answer, kept: stopping at each prompt's first greedy token gives that one token
+    firsts = sorted({answer[0] for answer in plain})
+    assert greedy_answers(model, tokenizer, prompts, 8, firsts) == [answer[:1] for answer in plain]

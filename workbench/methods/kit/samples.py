@@ -19,6 +19,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from workbench.generate import generate
 from workbench.rewards.library import completion_text
 from workbench.rewards.scoring import Judged, Recorder, failure_counts
 from workbench.run import events as ev
@@ -203,24 +204,12 @@ def prompt_and_reference(row: dict, tokenizer) -> tuple[list[int], str]:
 
 
 def greedy_answers(model, tokenizer, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int]):
-    """The greedy continuation of each prompt (token ids), cut after its first stop token; the model in
-    eval mode meanwhile, its training mode restored after."""
-    import torch
-
-    device = next(model.parameters()).device
-    side, tokenizer.padding_side = tokenizer.padding_side, "left"
-    batch = tokenizer.pad({"input_ids": prompts}, return_tensors="pt").to(device)
-    tokenizer.padding_side = side
+    """The greedy continuation of each prompt (token ids), cut after its first stop token, by the one batched
+    generation path (`workbench.generate`); the model in eval mode meanwhile, its training mode restored after."""
     training = model.training
     model.eval()
     try:
-        with torch.no_grad():
-            out = model.generate(**batch, do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stop_ids,
-                                 pad_token_id=tokenizer.pad_token_id, use_cache=True)  # training turns the cache off
+        answers = generate(model, prompts, max_new_tokens, pad_id=tokenizer.pad_token_id, stop_ids=stop_ids)
     finally:
         model.train(training)
-    answers = []
-    for seq in out[:, batch["input_ids"].shape[1]:].tolist():
-        cut = next((i + 1 for i, t in enumerate(seq) if t in stop_ids), len(seq))
-        answers.append(seq[:cut])
-    return answers
+    return [group[0] for group in answers]
