@@ -30,7 +30,7 @@ def cmd_eval(args) -> None:
                    options=parse_assignments(args.set or []), reward_model=args.reward_model or "",
                    max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
                    judge_model=args.judge or "", judge_template=args.judge_template or "",
-                   datasets=args.dataset or [])
+                   datasets=args.dataset or [], lm_eval=args.lm_eval or [])
     already = eval_job.running(args.name, args.run or "")
     folder = eval_job.start(args.name, fresh=args.fresh, device=args.device, wait_for_start=True, **options)
     if folder is None:
@@ -79,6 +79,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--dataset", action="append", metavar="NAME",
                    help="evaluate on this dataset of the project (any split; repeat for several) instead of its "
                         "eval split; results are kept apart from the eval split's")
+    p.add_argument("--lm-eval", action="append", metavar="TASK",
+                   help="also run this task of the LM Evaluation Harness (optional package lm-eval; repeatable): a "
+                        "task defined in the project's lm-eval/ folder, a task YAML file, or one of the harness's own")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--fresh", action="store_true", help="take every result again, even those up to date")
     how = p.add_mutually_exclusive_group()

@@ -19,8 +19,8 @@ from typing import Any, Iterator
 
 from workbench import project as projects
 from workbench import registry
+from workbench.evaluate import harness, results
 from workbench.evaluate import metrics as mt
-from workbench.evaluate import results
 from workbench.evaluate.heldout import (
     EvalError, Example, chosen_sources, draw_shots, eval_examples, fingerprint, read_examples, shot_pool, sources,
 )
@@ -42,7 +42,8 @@ JUDGE = {"judge_model", "judge_template"}  # settings of a run's evaluation only
 def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] | tuple[str, ...] = (),
          options: dict[str, Any] | None = None, reward_model: str = "", max_new_tokens: int = 0,
          batch_size: int = BATCH_SIZE, limit: int | None = None, seed: int = 42, judge_model: str = "",
-         judge_template: str = "", datasets: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+         judge_template: str = "", datasets: list[str] | tuple[str, ...] = (),
+         lm_eval: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     """The job's parameters, every input checked (EvalError, RunError, RewardError, ProjectError, one line
     each) before anything is written or loaded."""
     proj = projects.load(project)
@@ -72,10 +73,14 @@ def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] |
         check_judge(project, run_id, judge_model.strip(), judge_template)
     if few_shot:
         draw_shots(shot_pool(proj, examples), few_shot, seed)
+    try:
+        harness_settings = harness.check(project, list(lm_eval))
+    except harness.HarnessError as exc:
+        raise EvalError(str(exc)) from None
     return {"run": run_id, "few_shot": few_shot, "metrics": chosen, "options": dict(options or {}),
             "reward_model": reward_model.strip(), "max_new_tokens": max_new_tokens, "batch_size": batch_size,
             "limit": limit or 0, "seed": seed, "datasets": datasets, "judge_model": judge_model.strip(),
-            "judge_template": judge_template.strip(), "on": "+".join(named)}
+            "judge_template": judge_template.strip(), "on": "+".join(named), "lm_eval": harness_settings}
 
 
 def check_run(project: str, run_id: str) -> None:
@@ -137,7 +142,8 @@ def subject_fingerprint(project: str, params: dict[str, Any], subject: Subject, 
         model = str(store.trained_weights(project, subject.run)[0])
     else:
         model = projects.load(project).base_model
-    skip = {"run", "few_shot", "datasets", "todo", "fingerprints"} | (set() if subject.run else JUDGE)
+    skip = {"run", "few_shot", "datasets", "todo", "fingerprints"} | (set() if subject.run else JUDGE) | \
+        ({"lm_eval"} if subject.shots else set())  # the few-shot baseline runs no lm-eval task
     settings = {k: v for k, v in params.items() if k not in skip}
     return fingerprint(model, subject.shots, settings, [(e.prompt, e.reference, e.columns) for e in examples],
                        forgetting_text())

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from workbench import project as projects
+from workbench.evaluate import harness, results
 from workbench.evaluate import metrics as mt
-from workbench.evaluate import results
 from workbench.evaluate.heldout import Example, draw_shots, few_shot_prompt, read_examples, shot_pool
 from workbench.evaluate.results import Subject
 from workbench.rewards import load_rewards, reward_options
@@ -74,6 +74,12 @@ def run(spec: JobSpec, job: JobContext) -> Path:
         if subject.run and p.get("judge_model"):
             job.status(f"{subject.name}: the judge {p['judge_model']} grades its answers and the base's")
             summary["judge_win_rate"] = judge_against_base(spec.project, p, examples, answers, per_record, device)
+        extra = {}
+        if p.get("lm_eval") and not subject.shots:  # the harness's tasks (a task brings its own few shots)
+            job.status(f"{subject.name}: lm-eval tasks {', '.join(p['lm_eval']['tasks'])}")
+            extra = harness.run(spec.project, p["lm_eval"], model, tokenizer, p["batch_size"], p["limit"] or None,
+                                device, job.check_stop, lambda m, who=subject.name: job.status(f"{who}: {m}"))
+            summary["lm_eval"] = extra["metrics"]
         forgetting = {}
         if not subject.shots:
             job.status(f"{subject.name}: perplexity of the forgetting watch's English text")
@@ -89,6 +95,8 @@ def run(spec: JobSpec, job: JobContext) -> Path:
         }
         if forgetting:
             report["forgetting"] = forgetting
+        if extra:
+            report["lm_eval"] = extra["tasks"]
         if subject.shots:
             report["eval"]["examples"] = [s.prompt[-1]["content"] for s in shots]
         generations = [{"index": i, "prompt": e.prompt[-1]["content"], "reference": e.reference, "answer": a,
@@ -186,6 +194,8 @@ def one_line(name: str, report: dict[str, Any]) -> str:
         parts.append(f"{reward} {'-' if value is None else f'{value:.2f}'}")
     if m.get(mt.REWARD_MODEL) is not None:
         parts.append(f"reward model {m[mt.REWARD_MODEL]:.3f}")
+    for task, value in m.get("lm_eval", {}).items():
+        parts.append(f"lm-eval {task} {value:.4g}")
     change = report.get("forgetting", {}).get("change_percent")
     if change is not None:
         parts.append(f"English perplexity {change:+.1f}% vs base")
