@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Select
 
-from tests.ui.test_rank import SESSION, SIZE, RankApp, cards, open_setup, shown, showing, wait_for
+from tests.ui.test_rank import SESSION, SIZE, RankApp, cards, open_setup, showing, shown, wait_for
 from tests.ui.test_rank_order import order_session, title
 from tests.unit.test_rank_disagree import reward_run
 from tests.unit.test_store import hold_here, release_held  # noqa: F401 - a fixture
