@@ -1,10 +1,13 @@
-"""Start an evaluation: how many examples the few-shot baseline shows, which metrics, an optional reward
-model and judge. Everything is checked by the engine before a job starts (`evaluate.job.start`, the
+"""Start an evaluation: on what (the eval split, or datasets of the project picked instead, as `workbench
+eval --dataset`), how many examples the few-shot baseline shows, which metrics, an optional reward model
+and judge. Everything is checked by the engine before a job starts (`evaluate.job.start`, the
 same as `workbench eval`); a refusal is shown here in one line and the modal stays open.
 
 The metrics offered are the evaluation's own (exact match, JSON fields) and the rule rewards of the
-library; those the records call for are ticked, as the CLI chooses them when none is named. The modal
-returns the job's folder, or None when it was cancelled or every result was already up to date.
+library; those the records call for are ticked, as the CLI chooses them when none is named. Picking other
+datasets reads them again (`read_setup`): the line above the form, the metrics ticked and the few-shot
+examples follow them. The eval split and picked datasets exclude each other: ticking one unticks the
+other, and unticking every dataset goes back to the eval split. The modal returns the job's folder, or None when it was cancelled or every result was already up to date.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from workbench.terminal import printable
 FEW_SHOT = 3  # the baseline's examples when the train split has some
 REWARD_METHOD = "reward"
 NONE = ""
+MAX_METRIC_ROWS = 10
+SPLIT = ""  # the "Evaluate on" option of the eval split (the datasets' options are their names)
 
 
 @dataclass
@@ -41,7 +46,9 @@ class Setup:
     """What the form offers, read in a thread: the eval split, the metrics it calls for, the models."""
 
     records: int = 0
-    datasets: list[str] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)  # those evaluated on
+    split: list[str] = field(default_factory=list)  # the eval split's datasets
+    offered: list[tuple[str, str, int]] = field(default_factory=list)  # the others: (name, split, records)
     chosen: list[str] = field(default_factory=list)
     shots: bool = False  # the train split has examples a prompt can show
     reward_models: list[str] = field(default_factory=list)  # reward runs with a model
@@ -49,14 +56,21 @@ class Setup:
     error: str = ""  # why no evaluation can start (no eval split)
 
 
-def read_setup(project: str, run_id: str = "") -> Setup:
+def read_setup(project: str, run_id: str = "", datasets: list[str] | tuple[str, ...] = ()) -> Setup:
+    """What the form offers for an evaluation on the eval split, or on `datasets` when named."""
     setup = Setup()
     proj = projects.load(project)
     try:
         if run_id:
             eval_job.check_generates(store.get(project, run_id))  # an embedding model has no evaluation: say so first
-        setup.datasets, examples = eval_examples(proj)
-    except (EvalError, store.RunError) as exc:
+    except store.RunError as exc:
+        setup.error = str(exc)
+        return setup
+    setup.split = [d.name for d in proj.datasets if d.split == "eval"]
+    setup.offered = [(d.name, d.split, d.records) for d in proj.datasets if d.split != "eval"]
+    try:
+        setup.datasets, examples = eval_examples(proj, names=datasets)
+    except EvalError as exc:
         setup.error = str(exc)
         return setup
     setup.records = len(examples)
@@ -91,6 +105,9 @@ class EvaluateScreen(ModalScreen[Path | None]):
         super().__init__()
         self.project, self.run_id = project, run_id
         self.setup: Setup | None = None
+        self.on: list[str] = []  # the datasets picked instead of the eval split
+        self.shots = ""  # the few-shot k last proposed (a person's own value is kept)
+        self.models_shown = False
         self.starting = False
         self.what = Text()
 
@@ -99,6 +116,9 @@ class EvaluateScreen(ModalScreen[Path | None]):
             box.border_title = f"Evaluate {self.run_id}" if self.run_id else "Evaluate the base model"
             box.border_subtitle = "ctrl+s start · esc cancel"
             yield Static("Reading the eval split…", id="what")
+            with Horizontal(id="on-row"):
+                yield Label("Evaluate on", classes="name")
+                yield SelectionList[str](id="on", compact=True)
             with Horizontal(classes="row"):
                 yield Label("Few-shot k", classes="name")
                 yield Input("0", id="shots", type="integer", compact=True,
@@ -118,34 +138,103 @@ class EvaluateScreen(ModalScreen[Path | None]):
 
     def on_mount(self) -> None:
         self.query_one("#judge-row").display = bool(self.run_id)  # a judge compares a run with the base
+        self.query_one("#on-row").display = False  # until the project's datasets are read
+        self.query_one("#on").tooltip = ("The eval split, or datasets of the project instead (space ticks): their "
+                                         "results are kept apart from the eval split's")
         self.load()
 
-    @work(thread=True, exit_on_error=False, name="Reading the eval split")
-    def load(self) -> None:
-        setup = read_setup(self.project, self.run_id)
-        self.app.call_from_thread(self.show, setup)
+    @work(thread=True, exclusive=True, exit_on_error=False, name="Reading the eval split")
+    def load(self, datasets: tuple[str, ...] = ()) -> None:
+        setup = read_setup(self.project, self.run_id, datasets)
+        self.app.call_from_thread(self.show, setup, list(datasets))
 
-    def show(self, setup: Setup) -> None:
-        self.setup = setup
-        if setup.error:  # nothing to choose: the reason alone
-            for widget in self.query_one("#box").children:
-                widget.display = widget.id == "error"
-            self.show_error(setup.error)
+    def show(self, setup: Setup, on: list[str] | None = None) -> None:
+        if (on or []) != self.on:
+            return  # read for a choice since changed
+        first, self.setup = self.setup is None, setup
+        if first:
+            self.show_choices(setup)
+        choosing = bool(setup.offered)  # none when the run cannot be evaluated at all
+        for widget in self.query_one("#box").children:  # an error: the reason alone (and the datasets to pick)
+            widget.display = {"error": bool(setup.error), "on-row": choosing,
+                              "judge-row": not setup.error and bool(self.run_id)}.get(widget.id, not setup.error)
+        if setup.error:
+            self.show_error(setup.error + (" Or tick one of the project's datasets to evaluate on."
+                                           if choosing and not setup.split and not self.on else ""))
             return
-        who = "the base, the few-shot baseline and this run answer" if self.run_id else \
-            "the base model (and its few-shot baseline) answers"
-        self.what = Text(printable(
-            f"On {setup.records} held-out record(s) of {', '.join(setup.datasets)}, {who} each prompt; the answers "
-            "are scored. Results already taken with the same settings are kept."))
-        self.query_one("#what", Static).update(self.what)
-        self.query_one("#shots", Input).value = str(FEW_SHOT if setup.shots else 0)
+        self.show_error("")
+        self.query_one("#what", Static).update(self.describe(setup))
+        shots = self.query_one("#shots", Input)
+        if first or shots.value == self.shots:  # a k the person typed stays
+            self.shots = shots.value = str(FEW_SHOT if setup.shots else 0)
         metrics = self.query_one("#metrics", SelectionList)
         metrics.clear_options()
         for name in mt.known():
             metrics.add_option((Text.assemble(name, ("  " + metric_help(name), "dim")), name, name in setup.chosen))
-        self.query_one("#reward-model", Select).set_options([(printable(r), r) for r in setup.reward_models])
-        self.query_one("#reward-model", Select).disabled = not setup.reward_models
-        self.query_one("#judge", Select).set_options([(printable(label), ref) for label, ref in setup.judges])
+        self.call_after_refresh(self.fit)
+        if not self.models_shown:  # once: a model the person chose stays chosen
+            self.models_shown = True
+            self.query_one("#reward-model", Select).set_options([(printable(r), r) for r in setup.reward_models])
+            self.query_one("#reward-model", Select).disabled = not setup.reward_models
+            self.query_one("#judge", Select).set_options([(printable(label), ref) for label, ref in setup.judges])
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit)
+
+    def fit(self) -> None:
+        """The metrics list as tall as the screen leaves it (3 to 10 rows): the whole form in view at 24 rows."""
+        box, metrics = self.query_one("#box"), self.query_one("#metrics", SelectionList)
+        others = sum(w.outer_size.height + w.styles.margin.top + w.styles.margin.bottom
+                     for w in box.children if w.display and w is not metrics)
+        room = self.size.height - 1 - box.styles.border.spacing.height - others - metrics.styles.margin.bottom
+        metrics.styles.max_height = max(3, min(MAX_METRIC_ROWS, room))  # footer: 1
+
+    def describe(self, setup: Setup) -> Text:
+        who = "the base, the few-shot baseline and this run answer" if self.run_id else \
+            "the base model (and its few-shot baseline) answers"
+        if not self.on:
+            self.what = Text(printable(
+                f"On {setup.records} held-out record(s) of {', '.join(setup.datasets)}, {who} each prompt; the "
+                "answers are scored. Results already taken with the same settings are kept."))
+            return self.what
+        trained = [name for name, split, _ in setup.offered if name in self.on and split == "train"]
+        seen = " Training records: a run may score well on them for having seen them." if trained and self.run_id \
+            else ""
+        self.what = Text(printable(
+            f"On {setup.records} record(s) of {', '.join(setup.datasets)}, {who} each prompt; the answers are scored "
+            f"and kept apart from the eval split's results.{seen}"))
+        return self.what
+
+    def show_choices(self, setup: Setup) -> None:
+        """The "Evaluate on" options: the eval split (ticked) when there is one, then the other datasets."""
+        choices = self.query_one("#on", SelectionList)
+        choices.clear_options()
+        if setup.split:
+            choices.add_option((Text.assemble("the eval split", ("  " + ", ".join(setup.split), "dim")), SPLIT, True))
+        for name, split, records in setup.offered:
+            choices.add_option((Text.assemble(printable(name), (f"  {split} · {records} records", "dim")), name))
+
+    def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
+        """The eval split or datasets, not both: the one ticked last wins; nothing ticked is the eval split."""
+        choices = event.selection_list
+        if choices.id != "on":
+            return
+        ticked = set(choices.selected)
+        names = [o.value for o in choices.options if o.value != SPLIT and o.value in ticked]
+        has_split = bool(self.setup and self.setup.split)
+        if SPLIT in ticked and names:
+            if self.on:  # the eval split ticked over datasets
+                names = []
+                for name in ticked - {SPLIT}:
+                    choices.deselect(name)
+            else:
+                choices.deselect(SPLIT)
+        elif not names and has_split and SPLIT not in ticked:
+            choices.select(SPLIT)
+        if names != self.on:
+            self.on = names
+            self.query_one("#what", Static).update(Text("Reading " + (", ".join(names) or "the eval split") + "…"))
+            self.load(tuple(names))
 
     def show_error(self, text: str) -> None:
         error = self.query_one("#error", Static)
@@ -163,6 +252,7 @@ class EvaluateScreen(ModalScreen[Path | None]):
         reward = self.query_one("#reward-model", Select).value
         judge = self.query_one("#judge", Select).value
         return {"few_shot": shots, "metrics": list(self.query_one("#metrics", SelectionList).selected),
+                "datasets": list(self.on),
                 "reward_model": NONE if reward is Select.NULL else str(reward),
                 "judge_model": NONE if judge is Select.NULL or not self.run_id else str(judge)}
 

@@ -4,12 +4,14 @@ baseline's, its curves, and the held-out prompts answered by the base and by the
 Everything shown is read from files the engine wrote (`workbench.evaluate.report` chooses the subjects
 and pairs the generations, `results` formats the figures); nothing is computed again here. An
 evaluation of the run can be started (`a`), is followed while it runs (its progress line; the results
-appear when it ends) and can be stopped (`s`). `w` writes the same report as Markdown.
+appear when it ends) and can be stopped (`s`). `w` writes the same report as Markdown. A run also evaluated
+on other datasets (`eval --dataset`, or "Evaluate on" in the modal) has a view of each: `d` sets the
+metrics and the examples on the next one (the eval split's first), as the Markdown has a section of each.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,19 +41,34 @@ EXAMPLE_KEYS = Binding.Group("example")
 
 
 @dataclass
+class View:
+    """The figures on one set of records: the eval split (`on` empty) or the datasets `on`."""
+
+    on: str
+    columns: list[tuple[str, dict[str, Any] | None]]  # (subject, its results): base, few-shot, the run
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]]  # (the run's generation, the base's) per prompt
+
+    @property
+    def where(self) -> str:
+        return f"on {self.on}" if self.on else "eval split"
+
+
+@dataclass
 class ReportData:
     """What the screen shows, read in a thread."""
 
     info: store.RunInfo
-    columns: list[tuple[str, dict[str, Any] | None]]  # (subject, its results): base, few-shot, the run
-    pairs: list[tuple[dict[str, Any], dict[str, Any]]]  # (the run's generation, the base's) per prompt
+    views: list[View]  # the eval split's, then one per other dataset the run was evaluated on
     evaluation: store.RunInfo | None  # an evaluation of the run that is running
 
 
 def read(project: str, run_id: str) -> ReportData:
     info = store.get(project, run_id)
-    columns = [(s.name, results.read(project, s)) for s in report.subjects(project, run_id)]
-    return ReportData(info, columns, report.example_pairs(project, run_id, None), evaluation(project, run_id))
+    views = []
+    for on in ["", *report.datasets(project, run_id)]:
+        columns = [(replace(s, on="").name, results.read(project, s)) for s in report.subjects(project, run_id, on)]
+        views.append(View(on, columns, report.example_pairs(project, run_id, None, on)))
+    return ReportData(info, views, evaluation(project, run_id))
 
 
 def evaluation(project: str, run_id: str) -> store.RunInfo | None:
@@ -108,8 +125,10 @@ class ReportScreen(Screen):
     # Most used first: the footer keeps the keys that fit, `?` lists them all.
     BINDINGS = [
         Binding("a", "evaluate", "Evaluate…", tooltip="Score the run, the base and a few-shot baseline on the "
-                "eval split", id="report.evaluate"),
+                "eval split or other datasets", id="report.evaluate"),
         Binding("s", "stop", "Stop evaluation", id="report.stop"),
+        Binding("d", "dataset", "Next dataset", tooltip="The metrics and examples on the next dataset the run was "
+                "evaluated on", id="report.dataset"),
         Binding("[", "example(-1)", "Previous example", group=EXAMPLE_KEYS, id="report.example_previous"),
         Binding("]", "example(1)", "Next example", group=EXAMPLE_KEYS, id="report.example_next"),
         Binding("v", "view('curves')", "Curves", tooltip="The curves in the metrics' place", id="report.curves"),
@@ -126,6 +145,7 @@ class ReportScreen(Screen):
         self.project, self.run_id = project, run_id
         self.data: ReportData | None = None
         self.example = 0
+        self.view = 0  # the index of the view shown (ReportData.views)
         self.curves = False  # on a narrow terminal: the curves shown instead of the metrics
         self.written: Path | None = None
 
@@ -183,10 +203,15 @@ class ReportScreen(Screen):
         elif now is not None:
             self.app.call_from_thread(self.show_evaluation, now)
 
+    @property
+    def shown(self) -> View | None:
+        return self.data.views[self.view] if self.data else None
+
     def show(self, data: ReportData) -> None:
         if not self.is_attached:
             return
         self.data = data
+        self.view = min(self.view, len(data.views) - 1)
         self.show_metrics(data)
         self.show_curves(data)
         self.show_example()
@@ -200,25 +225,29 @@ class ReportScreen(Screen):
         status = self.query_one("#status", Static)
         if info is not None:
             status.update(Text(printable(progress(info)), style="bold"))
-        elif self.data.columns[-1][1] is None:
+        elif self.shown.columns[-1][1] is None:
             status.update(Text.assemble("Not evaluated yet: press ", ("a", "bold"), " to score it against the base "
-                                        "and a few-shot baseline."))
-        status.display = info is not None or self.data.columns[-1][1] is None  # else the table says it all
+                                        "and a few-shot baseline.", (" d: its results on other datasets."
+                                                                     if len(self.data.views) > 1 else "")))
+        status.display = info is not None or self.shown.columns[-1][1] is None  # else the table says it all
         if keys[0] != keys[1]:
             self.refresh_bindings()
 
     def taken(self) -> str:
         """On what the figures were taken, and when the run's were."""
-        found = [r for _, r in self.data.columns if r] if self.data else []
+        found = [r for _, r in self.shown.columns if r] if self.shown else []
         datasets = ", ".join(found[-1]["eval"].get("datasets", [])) if found else ""
-        run = self.data.columns[-1][1] if self.data else None
+        run = self.shown.columns[-1][1] if self.shown else None
         when = str(run["eval"].get("created", ""))[:10] if run else ""
         return " · ".join(part for part in (datasets, when) if part)
 
     def show_metrics(self, data: ReportData) -> None:
         table = self.query_one("#metrics", DataTable)
         table.clear(columns=True)
-        rows = metric_rows(data.columns)
+        view = data.views[self.view]
+        table.border_title = "final metrics" + (f" · {view.where} ({self.view + 1}/{len(data.views)}, d: next)"
+                                                if len(data.views) > 1 else "")
+        rows = metric_rows(view.columns)
         rows[0][-1] = Text("tuned")  # the run's id is the screen's title
         table.border_subtitle = printable(self.taken())
         for cell in rows[0]:
@@ -241,7 +270,7 @@ class ReportScreen(Screen):
             reward.border_title = "reward" + (f" · {chart.note}" if chart.note else "")
 
     def show_example(self) -> None:
-        pairs = self.data.pairs if self.data else []
+        pairs = self.shown.pairs if self.shown else []
         examples = self.query_one("#examples")
         prompt = self.query_one("#prompt", Static)
         self.set_class(not pairs, "-no-examples")
@@ -253,7 +282,8 @@ class ReportScreen(Screen):
             return
         self.example %= len(pairs)
         tuned, base = pairs[self.example]
-        examples.border_title = f"example {self.example + 1}/{len(pairs)}"
+        examples.border_title = f"example {self.example + 1}/{len(pairs)}" + (f" · {self.shown.where}"
+                                                                              if len(self.data.views) > 1 else "")
         examples.border_subtitle = "[ ] more" if len(pairs) > 1 else ""
         text = Text.assemble(("prompt  ", "bold"), printable(str(tuned.get("prompt", ""))))
         if tuned.get("reference") is not None:
@@ -271,7 +301,9 @@ class ReportScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         running = bool(self.data and self.data.evaluation)
         if action == "example":
-            return bool(self.data and len(self.data.pairs) > 1)
+            return bool(self.shown and len(self.shown.pairs) > 1)
+        if action == "dataset":
+            return bool(self.data and len(self.data.views) > 1)
         if action == "evaluate":
             return not running
         if action == "stop":
@@ -283,6 +315,15 @@ class ReportScreen(Screen):
     def action_example(self, delta: int) -> None:
         self.example += delta
         self.show_example()
+
+    def action_dataset(self) -> None:
+        if self.data and len(self.data.views) > 1:
+            self.view = (self.view + 1) % len(self.data.views)
+            self.example = 0
+            self.show_metrics(self.data)
+            self.show_example()
+            self.show_evaluation(self.data.evaluation)
+            self.refresh_bindings()
 
     def action_view(self, view: str) -> None:
         self.curves = view == "curves"

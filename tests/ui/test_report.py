@@ -177,8 +177,8 @@ async def test_the_modal_offers_the_metrics_the_records_call_for_and_starts_the_
         modal.query_one("#shots", Input).value = "2"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is report, "the modal to close")
-        assert asked == [("demo", RUN, {"few_shot": 2, "metrics": ["exact_match", "fields", "json"],
-                                        "reward_model": "", "judge_model": ""})]
+        assert asked == [("demo", RUN, {"few_shot": 2, "metrics": ["exact_match", "fields", "json"], "datasets": [],
+                                        "reward_model": "", "judge_model": ""})]  # datasets: the eval split
 
 
 async def test_a_refusal_of_the_engine_stays_in_the_modal_in_one_line(home):

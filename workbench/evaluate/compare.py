@@ -2,7 +2,9 @@
 
 One row for the base model, one per few-shot baseline taken, one per training run (jobs that
 train nothing, such as evaluations and sampling sessions, are left out). The metrics are each
-subject's latest evaluation (`results`), the losses a run's last logged ones. `sort` orders the
+subject's latest evaluation (`results`), the losses a run's last logged ones; results on datasets
+other than the eval split (`eval --dataset`) come after, one column per metric and datasets ("exact_match
+on cited"), only when some row has them. `sort` orders the
 rows by any column: metrics where higher is better (rates, rewards) from the best down, losses,
 perplexities and times from the lowest up; rows without the value go last. Light: no model imports.
 """
@@ -10,7 +12,8 @@ perplexities and times from the lowest up; rows without the value go last. Light
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workbench import locations
@@ -54,16 +57,43 @@ def losses(events: list[ev.Event]) -> tuple[float | None, float | None]:
     return (train[-1] if train else None), (held[-1] if held else None)
 
 
-def few_shot_subjects(project: str) -> list[Subject]:
-    """The few-shot baselines the project has results for, by k."""
+def few_shot_subjects(project: str, on: str = "") -> list[Subject]:
+    """The few-shot baselines the project has results for (on the eval split, or on the datasets `on`), by k."""
     folder = layout.evaluations(locations.project_dir(project))
+    pattern = re.compile(re.escape(f"{results.BASE}-") + r"(\d+)shot" + (re.escape(f"-{results.ON}{on}") if on else ""))
     found = []
     if folder.is_dir():
         for d in folder.iterdir():
-            k = d.name.removeprefix(f"{results.BASE}-").removesuffix("shot")
-            if d.name.endswith("shot") and k.isdigit() and (d / layout.EVAL_RESULTS).exists():
-                found.append(Subject(shots=int(k)))
+            matched = pattern.fullmatch(d.name)
+            if matched and (d / layout.EVAL_RESULTS).exists():
+                found.append(Subject(shots=int(matched.group(1)), on=on))
     return sorted(found, key=lambda s: s.shots)
+
+
+def figures(project: str, subject: Subject) -> dict[str, float]:
+    """The subject's metrics on the eval split, then those of each other dataset it was evaluated on, named
+    "<metric> on <datasets>" (`results.ELSEWHERE`)."""
+    out = results.flat(results.read(project, subject))
+    for on in results.elsewhere(project, subject):
+        found = results.flat(results.read(project, replace(subject, on=on)))
+        out.update({f"{name}{results.ELSEWHERE}{on}": value for name, value in found.items()})
+    return out
+
+
+def metric_of(column: str) -> str:
+    """The metric a column shows, its datasets aside ("exact_match on cited" -> "exact_match")."""
+    return column.partition(results.ELSEWHERE)[0]
+
+
+def metric_columns(found: list[Row]) -> list[str]:
+    """The metric columns, in reading order: the eval split's, then each other dataset's (by name); records left
+    out."""
+    names = list(dict.fromkeys(k for r in found for k in r.metrics))
+    columns = results.order([n for n in names if results.ELSEWHERE not in n and n != "records"])
+    for on in sorted({n.partition(results.ELSEWHERE)[2] for n in names if results.ELSEWHERE in n}):
+        own = [metric_of(n) for n in names if n.partition(results.ELSEWHERE)[2] == on]
+        columns += [f"{n}{results.ELSEWHERE}{on}" for n in results.order(own) if n != "records"]
+    return columns
 
 
 def training_runs(project: str) -> list[store.RunInfo]:
@@ -84,7 +114,7 @@ def key_params(specs: dict[str, dict[str, Any]]) -> list[str]:
 def rows(project: str) -> tuple[list[str], list[Row]]:
     """(the parameter columns, the rows)."""
     projects.load(project)  # a mistyped name is an error, not an empty table
-    out = [Row(run=s.name, method="base", state="-", metrics=results.flat(results.read(project, s)))
+    out = [Row(run=s.name, method="base", state="-", metrics=figures(project, s))
            for s in [Subject(), *few_shot_subjects(project)]]
     runs = training_runs(project)
     specs = {}
@@ -98,7 +128,7 @@ def rows(project: str) -> tuple[list[str], list[Row]]:
         train, held = losses(info.events)
         out.append(Row(run=info.id, method=info.method, state=info.state, steps=info.step, train_loss=train,
                        eval_loss=held, params={k: specs[info.id].get(k) for k in keys},
-                       metrics=results.flat(results.read(project, Subject(run=info.id)))))
+                       metrics=figures(project, Subject(run=info.id))))
     return keys, out
 
 
@@ -110,7 +140,7 @@ def sort(found: list[Row], column: str, columns: list[str]) -> list[Row]:
     if column in TEXT or not all(isinstance(r.value(column), (int, float)) for r in present):
         ordered = sorted(present, key=lambda r: str(r.value(column)))
     else:
-        ordered = sorted(present, key=lambda r: r.value(column), reverse=column not in ASCENDING)
+        ordered = sorted(present, key=lambda r: r.value(column), reverse=metric_of(column) not in ASCENDING)
     return ordered + missing
 
 
@@ -121,7 +151,7 @@ def table(project: str, sort_by: str | None = None) -> list[list[str]]:
 
 def table_of(keys: list[str], found: list[Row], sort_by: str | None = None) -> list[list[str]]:
     """The table of `rows`' result, in the order given unless `sort_by` names a column."""
-    metric_names = results.order(list(dict.fromkeys(k for r in found for k in r.metrics if k != "records")))
+    metric_names = metric_columns(found)
     columns = FIXED[:4] + keys + FIXED[4:] + metric_names
     if sort_by:
         found = sort(found, sort_by, columns)
@@ -130,6 +160,6 @@ def table_of(keys: list[str], found: list[Row], sort_by: str | None = None) -> l
         cells = [r.run, r.method, r.state, "-" if r.steps is None else str(r.steps)]
         cells += ["-" if r.params.get(k) is None else str(r.params[k]) for k in keys]
         cells += [results.fmt("loss", r.train_loss), results.fmt("loss", r.eval_loss)]
-        cells += [results.fmt(m, r.metrics.get(m)) for m in metric_names]
+        cells += [results.fmt(metric_of(m), r.metrics.get(m)) for m in metric_names]
         body.append(cells)
     return [columns] + body

@@ -4,11 +4,14 @@ Sections: the run (method, base model, parameters, state); its curves (loss, eva
 where the method logs one) as sparklines and a small table of evenly spaced steps; its final
 metrics next to the base model's and the few-shot baseline's (the latest evaluations, see
 `results`), the forgetting watch among them; example generations, base and tuned answers to the
-same held-out prompts side by side. Light: no model imports.
+same held-out prompts side by side. A run also evaluated on other datasets (`eval --dataset`) gets both
+sections again for each of them ("Metrics on NAME", "Example generations on NAME"): the run next to the
+base and the baseline on the same records, where they were taken. Light: no model imports.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +100,27 @@ def build(project: str, run_id: str) -> str:
     else:
         lines += ["No logged values.", ""]
 
-    columns = [(s.name, results.read(project, s)) for s in subjects(project, run_id)]
-    lines += ["## Metrics", ""]
+    lines += metrics(project, run_id) + examples(project, run_id)
+    for on in datasets(project, run_id):
+        lines += metrics(project, run_id, on) + examples(project, run_id, on=on)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def datasets(project: str, run_id: str) -> list[str]:
+    """The datasets other than the eval split that the run was evaluated on (each a `Subject.on`), by name."""
+    return results.elsewhere(project, Subject(run=run_id))
+
+
+def subjects(project: str, run_id: str, on: str = "") -> list[Subject]:
+    """What a run's report sets side by side: the base, the few-shot baseline with the most examples, the run (on
+    the eval split, or on the datasets `on`)."""
+    return [Subject(on=on), *few_shot_subjects(project, on)[-1:], Subject(run=run_id, on=on)]
+
+
+def metrics(project: str, run_id: str, on: str = "") -> list[str]:
+    """The metrics section: the run's figures next to the base's and the baseline's, and when they were taken."""
+    columns = [(replace(s, on="").name, results.read(project, s)) for s in subjects(project, run_id, on)]  # on: the title's
+    lines = [f"## Metrics on {on}" if on else "## Metrics", ""]
     if columns[-1][1] is None:
         lines += [f"Not evaluated yet: `workbench eval {project} {run_id}` takes its metrics.", ""]
     lines += [results.render(results.table(columns), markdown=True), ""]
@@ -106,27 +128,22 @@ def build(project: str, run_id: str) -> str:
              f"{', '.join(r['eval'].get('datasets', []))}" for name, r in columns if r]
     if taken:
         lines += ["Taken on: " + "; ".join(taken) + ".", ""]
-
-    lines += examples(project, run_id)
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
 
 
-def subjects(project: str, run_id: str) -> list[Subject]:
-    """What a run's report sets side by side: the base, the few-shot baseline with the most examples, the run."""
-    return [Subject(), *few_shot_subjects(project)[-1:], Subject(run=run_id)]
-
-
-def example_pairs(project: str, run_id: str, count: int | None = EXAMPLES) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """(the run's generation, the base's for the same prompt or {}) for its first `count` held-out prompts."""
-    base = {g.get("prompt"): g for g in results.read_generations(project, Subject())}
-    tuned = results.read_generations(project, Subject(run=run_id))
+def example_pairs(project: str, run_id: str, count: int | None = EXAMPLES,
+                  on: str = "") -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(the run's generation, the base's for the same prompt or {}) for its first `count` prompts of the eval
+    split (or of the datasets `on`)."""
+    base = {g.get("prompt"): g for g in results.read_generations(project, Subject(on=on))}
+    tuned = results.read_generations(project, Subject(run=run_id, on=on))
     return [(g, base.get(g.get("prompt"), {})) for g in tuned[:count]]
 
 
-def examples(project: str, run_id: str, count: int = EXAMPLES) -> list[str]:
-    """Example generations: the same held-out prompts answered by the base and by the run."""
-    lines = ["## Example generations", ""]
-    pairs = example_pairs(project, run_id, count)
+def examples(project: str, run_id: str, count: int = EXAMPLES, on: str = "") -> list[str]:
+    """Example generations: the same prompts answered by the base and by the run."""
+    lines = [f"## Example generations on {on}" if on else "## Example generations", ""]
+    pairs = example_pairs(project, run_id, count, on)
     if not pairs:
         return lines + ["None yet (the run has not been evaluated).", ""]
     for n, (g, other) in enumerate(pairs, start=1):

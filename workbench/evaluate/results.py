@@ -14,7 +14,7 @@ failed evaluation leaves its subject's previous results as they were. Light: no 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ from workbench.files import read_toml, write_atomic, write_toml
 from workbench.run import layout
 
 BASE = "base"
+ON = "on-"  # the start of an other-dataset folder's own part
+ELSEWHERE = " on "  # between a metric and the datasets it was taken on, in a column's name: "exact_match on cited"
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ class Subject:
         return f"{own} on {self.on}" if self.on else own
 
     def folder(self, project: str) -> Path:
-        on = f"on-{self.on}" if self.on else ""
+        on = f"{ON}{self.on}" if self.on else ""
         if self.run:
             folder = layout.evaluations(locations.run_dir(project, self.run))
             return folder / on if on else folder
@@ -82,6 +84,17 @@ def write(project: str, subject: Subject, results: dict[str, Any], generations: 
     path = results_path(project, subject)
     write_toml(path, results)
     return path
+
+
+def elsewhere(project: str, subject: Subject) -> list[str]:
+    """The datasets other than the eval split (each a `Subject.on`) that `subject`'s model (its run and shots;
+    its own `on` aside) has results on, by name."""
+    probe = replace(subject, on="?").folder(project)
+    prefix, root = probe.name[:-1], probe.parent  # "on-", "base-on-" or "base-3shot-on-"
+    if not root.is_dir():
+        return []
+    return sorted(d.name[len(prefix):] for d in root.iterdir()
+                  if d.name.startswith(prefix) and len(d.name) > len(prefix) and (d / layout.EVAL_RESULTS).exists())
 
 
 def fresh(project: str, subject: Subject, fingerprint: str) -> bool:
@@ -130,6 +143,8 @@ def label(name: str) -> str:
         return f"field {name[7:]}"
     if name.startswith("rewards."):
         return f"reward {name[8:]} (mean)"
+    if name.startswith("lm_eval."):
+        return f"lm-eval {name[8:]}"
     return name
 
 
