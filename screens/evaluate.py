@@ -106,6 +106,7 @@ class EvaluateScreen(ModalScreen[Path | None]):
         self.project, self.run_id = project, run_id
         self.setup: Setup | None = None
         self.on: list[str] = []  # the datasets picked instead of the eval split
+        self.read_for: list[str] = []  # the datasets `setup` was read for
         self.shots = ""  # the few-shot k last proposed (a person's own value is kept)
         self.models_shown = False
         self.starting = False
@@ -151,7 +152,7 @@ class EvaluateScreen(ModalScreen[Path | None]):
     def show(self, setup: Setup, on: list[str] | None = None) -> None:
         if (on or []) != self.on:
             return  # read for a choice since changed
-        first, self.setup = self.setup is None, setup
+        first, self.setup, self.read_for = self.setup is None, setup, list(self.on)
         if first:
             self.show_choices(setup)
         choosing = bool(setup.offered)  # none when the run cannot be evaluated at all
@@ -257,8 +258,8 @@ class EvaluateScreen(ModalScreen[Path | None]):
                 "judge_model": NONE if judge is Select.NULL or not self.run_id else str(judge)}
 
     def action_start(self) -> None:
-        if self.setup is None or self.setup.error or self.starting:
-            return
+        if self.setup is None or self.setup.error or self.starting or self.read_for != self.on:
+            return  # nothing to start, or the form is still reading the datasets just picked
         options = self.options()
         if options is None:
             return

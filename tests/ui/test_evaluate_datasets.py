@@ -21,6 +21,8 @@ from tests.ui.test_report import (
     wait_for,
 )
 from tests.unit.test_eval_elsewhere import ON, RUN, arith_results, demo
+
+GRPO = "20261201-101500-grpo"
 from workbench import project
 from workbench.evaluate import job as eval_job
 
@@ -172,3 +174,20 @@ async def test_the_comparison_has_columns_for_the_other_datasets_and_sorts_by_th
         rows = table_rows(table)
         assert [r[0] for r in rows] == [RUN, "base+3-shot", "base"]
         assert [r[headers.index("exact_match on arith")] for r in rows] == ["100%", "50%", "25%"]
+
+
+async def test_a_run_evaluated_only_on_another_dataset_says_where_its_results_are(home, tmp_path):
+    from tests.ui.recorded import recorded_run
+
+    demo(home, tmp_path)
+    recorded_run("grpo", "demo", GRPO)
+    arith_results(GRPO)
+    app = ScreenApp(lambda: ReportScreen("demo", GRPO))
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_report(pilot, app)
+        status = screen.query_one("#status")
+        assert status.display and "d: its results on other datasets" in plain(status)
+        await pilot.press("d")
+        assert not status.display  # on arith the run has its figures
+        assert {r[0]: r[1:] for r in table_rows(screen.query_one("#metrics", DataTable))}["exact match"] == \
+            ["25%", "50%", "100%"]
