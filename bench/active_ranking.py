@@ -80,20 +80,27 @@ def pair_accuracy(w, groups, rule) -> float:
 
 
 def run(order: str, seed: int, budget: list[int]) -> dict[int, float]:
+    """Accuracy after each budget of rankings. `disagree` ranks where two reward models disagree most, each
+    fitted on every other ranking (two reward runs trained on different halves of the rankings)."""
     rng = np.random.default_rng(seed)
     groups, rule = make_task(rng, 1000 + 300)
     pool, held_out = groups[:1000], groups[1000:]
     session = list(rng.permutation(len(pool)))  # the session's (shuffled) prompt order
     person = np.random.default_rng(seed + 10_000)
     pairs, done, w, accuracy = [], [], np.zeros(VOCAB), {}
+    halves: list[list] = [[], []]
+    w2 = np.zeros(VOCAB)
     while len(done) < max(budget):
         waiting = [i for i in session if i not in set(done)][:ACTIVE_AHEAD]  # what the sampler has ready
         scores = {int(i): list(pool[i] @ w) for i in waiting} if done else {}
-        pick = choose([int(i) for i in waiting], order, scores)
+        second = {int(i): list(pool[i] @ w2) for i in waiting} if done else {}
+        pick = choose([int(i) for i in waiting], order, scores, second)
         done.append(pick.index)
-        pairs += pairs_of(pool[pick.index], person_ranking(person, pool[pick.index], rule))
+        ranked = pairs_of(pool[pick.index], person_ranking(person, pool[pick.index], rule))
+        pairs += ranked
+        halves[len(done) % 2] += ranked
         if len(done) % REFIT == 0:
-            w = fit(pairs)
+            w, w2 = (fit(halves[0]), fit(halves[1])) if order == "disagree" else (fit(pairs), w2)
         if len(done) in budget:
             accuracy[len(done)] = pair_accuracy(fit(pairs), held_out, rule)
     return accuracy
@@ -105,14 +112,17 @@ def main() -> None:
     parser.add_argument("--budget", default="8,16,32,64,128")
     args = parser.parse_args()
     budget = [int(b) for b in args.budget.split(",")]
-    results = {order: [run(order, seed, budget) for seed in range(args.seeds)] for order in ("session", "uncertain")}
+    orders = ("session", "uncertain", "disagree")
+    results = {order: [run(order, seed, budget) for seed in range(args.seeds)] for order in orders}
     print(f"pair accuracy on 300 held-out groups, mean ± std over {args.seeds} seeds "
           f"(4 candidates a prompt, refit every {REFIT} rankings, pool of {ACTIVE_AHEAD} sampled ahead)")
-    print(f"{'rankings':>9}{'session order':>18}{'least sure first':>20}{'gain':>8}")
+    print(f"{'rankings':>9}{'session order':>18}{'least sure first':>20}{'gain':>8}{'two runs disagree':>21}{'gain':>8}")
     for n in budget:
         a = np.array([r[n] for r in results["session"]])
         b = np.array([r[n] for r in results["uncertain"]])
-        print(f"{n:>9}{a.mean():>12.3f} ± {a.std():.3f}{b.mean():>14.3f} ± {b.std():.3f}{b.mean() - a.mean():>+8.3f}")
+        c = np.array([r[n] for r in results["disagree"]])
+        print(f"{n:>9}{a.mean():>12.3f} ± {a.std():.3f}{b.mean():>14.3f} ± {b.std():.3f}{b.mean() - a.mean():>+8.3f}"
+              f"{c.mean():>15.3f} ± {c.std():.3f}{c.mean() - a.mean():>+8.3f}")
 
 
 if __name__ == "__main__":
