@@ -1,8 +1,8 @@
 """A project's runs side by side: method, the parameters that set them apart, losses and metrics, with a
 row for the base model and each few-shot baseline (`workbench.evaluate.compare`, as `workbench compare`
 prints it); results on datasets other than the eval split are columns of their own after the eval split's
-("exact_match on cited"), only when some row has them. `s` orders the rows by the highlighted column, best first (again: the other way); a click
-on a header does the same. `o` (or enter) opens a run's report.
+("exact_match on cited"), only when some row has them. `s` orders the rows by the highlighted column, best
+first (again: the other way); a click on a header does the same. `o` (or enter) opens a run's report.
 """
 
 from __future__ import annotations
