@@ -322,17 +322,19 @@ class MethodScreen(Screen):
         where = " on Slurm" if target == "slurm" else ""
         launch_error.update(f"Starting a {self.method.title.lower()} run{where}…")
         self.starting = True
-        self.start_run(self.method.name, values, mix, target, settings)
+        estimate = self.query_one("#estimate", ModeEstimate).current() if target == "local" else {}
+        self.start_run(self.method.name, values, mix, target, settings, estimate)
 
     @work(thread=True, exclusive=True, exit_on_error=False, name="Starting the run")
     def start_run(self, method: str, values: dict[str, str], mix: dict[str, float] | str | None,
-                  target: str = "local", settings: list[str] | None = None) -> None:
+                  target: str = "local", settings: list[str] | None = None, estimate: dict | None = None) -> None:
         from workbench.jobs import launch
         from workbench.jobs.slurm import SlurmError
         from workbench.jobs.targets import runtime_from
 
         try:
             spec = make_spec(self.project, method, values, mix=mix, runtime=runtime_from(target, settings or []))
+            spec.estimate = estimate or {}  # what the form showed, to set beside the measured peak at the end
             launch.start(spec, wait_for_start=False)
         except (launch.LaunchError, SlurmError, ParamError, projects.ProjectError, OSError) as exc:
             self.app.call_from_thread(self.launch_failed, str(exc))

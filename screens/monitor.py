@@ -41,6 +41,7 @@ from screens.widgets.samples_panel import SamplesPanel
 from workbench import locations, registry
 from workbench.evaluate.job import METHOD as EVAL_METHOD
 from workbench.jobs import launch, store
+from workbench.jobs.peak_report import peak_figures
 from workbench.run import events as ev
 from workbench.run import layout
 from workbench.registry.stopping import on_stop
@@ -110,11 +111,14 @@ class MonitorScreen(Screen):
             return isinstance(message, MonitorScreen.InfoRead)
 
     class SpecRead(Message):
-        """What the run's job.toml says about its charts: the method and its rewards' weights."""
+        """What the run's job.toml says about its charts (the method and its rewards' weights) and the
+        memory estimate it was started with."""
 
-        def __init__(self, method: str, weights: dict[str, float], evaluated: str = "") -> None:
+        def __init__(self, method: str, weights: dict[str, float], evaluated: str = "",
+                     estimate: dict | None = None) -> None:
             super().__init__()
             self.method, self.weights, self.evaluated = method, weights, evaluated
+            self.estimate = estimate or {}
 
     def __init__(self, project: str, run_id: str) -> None:
         super().__init__()
@@ -126,6 +130,7 @@ class MonitorScreen(Screen):
         self.method = ""
         self.weights: dict[str, float] = {}
         self.evaluated = ""  # an evaluation job's: the run it evaluates
+        self.estimate: dict = {}  # the memory estimate the run was started with (JobSpec.estimate)
         self.view = "chart"  # or "samples"
         self.chart_name = ""  # the chart on show, kept by name as new charts arrive; "" the first
         self.picked = ""  # a metric charted alone (`m`)
@@ -169,7 +174,8 @@ class MonitorScreen(Screen):
         try:
             spec = JobSpec.load(self.run_dir)
             self.post_message(self.SpecRead(spec.method, reward_weights(spec.params),
-                                            str(spec.params.get("run", "")) if spec.method == EVAL_METHOD else ""))
+                                            str(spec.params.get("run", "")) if spec.method == EVAL_METHOD else "",
+                                            spec.estimate))
         except (OSError, ValueError, TypeError, KeyError):
             pass  # the method still comes with the `started` event
         tail = ev.EventTail(self.run_dir / layout.EVENTS)
@@ -210,6 +216,7 @@ class MonitorScreen(Screen):
 
     def on_monitor_screen_spec_read(self, message: SpecRead) -> None:
         self.method, self.weights, self.evaluated = message.method, message.weights, message.evaluated
+        self.estimate = message.estimate
         self._show_chart()
         self.refresh_bindings()
 
@@ -292,7 +299,9 @@ class MonitorScreen(Screen):
 
     def _show_stats(self) -> None:
         alive = bool(self.info and self.info.alive)
-        self.query_one(RunStats).show(self.history, self.state, alive, self._message())
+        end = self.history.finished  # its peak memory, beside the estimate it started with
+        peak = peak_figures(end.peak_memory, end.peak_gpu_memory, self.estimate) if end else ""
+        self.query_one(RunStats).show(self.history, self.state, alive, self._message(), peak)
 
     def _show_error(self) -> None:
         """The current life's error, in a banner nobody can miss."""

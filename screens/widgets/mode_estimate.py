@@ -140,6 +140,17 @@ class ModeEstimate(Static):
                         return None, "", ""
                     raise
 
+    def current(self) -> dict:
+        """The chosen mode's memory as the panel shows it for the form's values now, for the run's spec
+        (`JobSpec.estimate`): {"bytes", "device", "mode"}; {} while a newer answer is awaited or none came."""
+        report = self.report
+        if report is None or self.answered != self.asked:  # a request not answered yet: the values changed
+            return {}
+        chosen = next((m for m in report.get("modes", []) if m.get("mode") == report.get("chosen")), None)
+        if not chosen:
+            return {}
+        return {"bytes": int(chosen["memory"]), "device": str(report.get("device", "")), "mode": chosen["mode"]}
+
     def show(self, asked: int, report: dict | None, text: str) -> None:
         if asked != self.asked:
             return  # a newer request is on its way

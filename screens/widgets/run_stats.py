@@ -41,11 +41,12 @@ class RunStats(FigurePanel):
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__("reading the run…", "run", id=id, classes=classes)
 
-    def show(self, history: RunHistory, state: str, alive: bool, message: str = "") -> None:
-        self.update(self.render_stats(history, state, alive, message))
+    def show(self, history: RunHistory, state: str, alive: bool, message: str = "", peak: str = "") -> None:
+        self.update(self.render_stats(history, state, alive, message, peak))
 
     @staticmethod
-    def render_stats(history: RunHistory, state: str, alive: bool, message: str) -> Group:
+    def render_stats(history: RunHistory, state: str, alive: bool, message: str, peak: str = "") -> Group:
+        """`peak`: a finished run's peak memory (and its estimate), in the ETA's place."""
         table = figures_table()
         table.add_row("state", Text(state, style=STATE_STYLES.get(state, "bold")))
         total = history.total_steps
@@ -62,7 +63,10 @@ class RunStats(FigurePanel):
         table.add_row("lr", "–" if history.lr is None else f"{history.lr:.2e}")
         table.add_row("tokens/s", _rate(history.tokens_per_s))
         table.add_row("elapsed", duration(history.elapsed(alive)))
-        table.add_row("ETA", RunStats._eta(history, state))
+        if peak:
+            table.add_row("peak", peak)
+        else:
+            table.add_row("ETA", RunStats._eta(history, state))
         age = history.last_log_age()
         if alive and age is not None:
             ago = f"{age:.0f} s ago" if age < 60 else f"{duration(age)} ago"

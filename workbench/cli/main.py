@@ -96,6 +96,7 @@ def _fmt(value) -> str:
 
 def cmd_runs(args) -> None:
     from workbench.jobs import store
+    from workbench.jobs.peak_report import run_peak
 
     projects.load(args.name)  # a mistyped name is an error, not "No runs yet."
     runs = store.list_runs(args.name)
@@ -105,7 +106,9 @@ def cmd_runs(args) -> None:
         total = f"/{r.total_steps}" if r.total_steps else ""
         state = f"stalled {r.stalled_for:.0f} s" if r.state == "stalled" and r.stalled_for else r.state
         slurm = f"\tslurm {r.slurm_job}" if r.slurm_job else ""
-        print(f"{r.id}\t{r.method}\t{state}\tstep {r.step}{total}\tloss {_fmt(r.last_loss)}{slurm}")
+        peak = run_peak(r.path, r.events)  # a finished run's peak memory, beside its estimate
+        print(f"{r.id}\t{r.method}\t{state}\tstep {r.step}{total}\tloss {_fmt(r.last_loss)}{slurm}"
+              + (f"\tpeak {peak}" if peak else ""))
 
 
 def cmd_stop(args) -> None:

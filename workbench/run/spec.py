@@ -48,10 +48,14 @@ class JobSpec:
     created: str = field(default_factory=now_iso)
     notes: list[str] = field(default_factory=list)  # why the resolved values are what they are
     runner: str = ""  # "module:function" the worker runs with (spec, job context)
+    # the memory the method form estimated at launch: {"bytes", "device", "mode"}; {} when none was shown
+    estimate: dict[str, Any] = field(default_factory=dict)
 
     def save(self, run_dir: Path) -> None:
         data = asdict(self)
         job = {k: data.pop(k) for k in ("id", "project", "method", "runner", "base_model", "base_ref", "model_path", "created")}
+        if not data["estimate"]:
+            data.pop("estimate")
         write_toml(Path(run_dir) / layout.SPEC, {"job": job, **data})
 
     @classmethod
@@ -64,6 +68,7 @@ class JobSpec:
             eval=[DataSource(**d) for d in data.get("eval", [])],
             runtime=Runtime(**data.get("runtime", {})),
             notes=data.get("notes", []),
+            estimate=data.get("estimate", {}),
         )
 
 
