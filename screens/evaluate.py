@@ -26,6 +26,7 @@ from textual.widgets import Input, Label, Select, SelectionList, Static
 from screens.messages import forward_failure
 from screens.widgets.footer import KeyFooter
 from workbench import project as projects
+from workbench.evaluate import harness
 from workbench.evaluate import job as eval_job
 from workbench.evaluate import metrics as mt
 from workbench.evaluate.heldout import EvalError, eval_examples, shot_pool
@@ -53,6 +54,7 @@ class Setup:
     shots: bool = False  # the train split has examples a prompt can show
     reward_models: list[str] = field(default_factory=list)  # reward runs with a model
     judges: list[tuple[str, str]] = field(default_factory=list)  # (label, ref)
+    tasks: list[str] | None = None  # lm-eval tasks of the project's lm-eval/ folder; None: lm-eval not installed
     error: str = ""  # why no evaluation can start (no eval split)
 
 
@@ -79,6 +81,7 @@ def read_setup(project: str, run_id: str = "", datasets: list[str] | tuple[str, 
     runs = store.list_runs(project)
     setup.reward_models = [r.id for r in runs if r.method == REWARD_METHOD and r.output is not None]
     setup.judges = [(c.label, c.ref) for c in store.model_choices(project, LM_METHODS)]
+    setup.tasks = harness.project_tasks(project) if harness.installed() else None
     return setup
 
 
@@ -134,6 +137,9 @@ class EvaluateScreen(ModalScreen[Path | None]):
                 yield Label("Judge", classes="name")
                 yield Select([], prompt="none", id="judge", compact=True,
                              tooltip="A model that grades the run's answers against the base's: its win rate")
+            with Horizontal(classes="row", id="lm-eval-row"):
+                yield Label("lm-eval tasks", classes="name")
+                yield Input(id="lm-eval", compact=True, placeholder="none (task names, space between)")
             yield Static(id="error")
         yield KeyFooter()
 
@@ -158,7 +164,9 @@ class EvaluateScreen(ModalScreen[Path | None]):
         choosing = bool(setup.offered)  # none when the run cannot be evaluated at all
         for widget in self.query_one("#box").children:  # an error: the reason alone (and the datasets to pick)
             widget.display = {"error": bool(setup.error), "on-row": choosing,
-                              "judge-row": not setup.error and bool(self.run_id)}.get(widget.id, not setup.error)
+                              "judge-row": not setup.error and bool(self.run_id),
+                              "lm-eval-row": not setup.error and setup.tasks is not None}.get(widget.id,
+                                                                                                  not setup.error)
         if setup.error:
             self.show_error(setup.error + (" Or tick one of the project's datasets to evaluate on."
                                            if choosing and not setup.split and not self.on else ""))
@@ -178,6 +186,11 @@ class EvaluateScreen(ModalScreen[Path | None]):
             self.query_one("#reward-model", Select).set_options([(printable(r), r) for r in setup.reward_models])
             self.query_one("#reward-model", Select).disabled = not setup.reward_models
             self.query_one("#judge", Select).set_options([(printable(label), ref) for label, ref in setup.judges])
+            self.query_one("#lm-eval", Input).tooltip = (
+                "Tasks of the LM Evaluation Harness, scored for the base and the run: "
+                + (f"this project's lm-eval/ folder has {', '.join(setup.tasks)}" if setup.tasks else
+                   "put task YAML files in the project's lm-eval/ folder")
+                + ", or the harness's own task names (their data comes from the hub)")
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.fit)
@@ -254,6 +267,7 @@ class EvaluateScreen(ModalScreen[Path | None]):
         judge = self.query_one("#judge", Select).value
         return {"few_shot": shots, "metrics": list(self.query_one("#metrics", SelectionList).selected),
                 "datasets": list(self.on),
+                "lm_eval": self.query_one("#lm-eval", Input).value.replace(",", " ").split(),
                 "reward_model": NONE if reward is Select.NULL else str(reward),
                 "judge_model": NONE if judge is Select.NULL or not self.run_id else str(judge)}
 

@@ -88,7 +88,7 @@ async def test_the_modal_evaluates_on_the_datasets_picked_and_follows_them(home,
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: asked, "the start")
         assert asked == [("demo", RUN, {"few_shot": 2, "metrics": ["exact_match", "numeric"], "datasets": [ON],
-                                        "reward_model": "", "judge_model": ""})]
+                                        "lm_eval": [], "reward_model": "", "judge_model": ""})]
 
 
 async def test_a_project_without_an_eval_split_can_pick_a_dataset(home, chat_file, monkeypatch):

@@ -26,6 +26,7 @@ from tests.ui.recorded import recorded_run
 from tests.ui.test_playground import FakeServers
 from tests.unit.test_store import _HELD, hold_here, release_held  # noqa: F401 - a fixture
 from workbench import project
+from workbench.evaluate import harness
 from workbench.evaluate import job as eval_job
 from workbench.evaluate import results
 from workbench.evaluate.results import Subject
@@ -175,10 +176,13 @@ async def test_the_modal_offers_the_metrics_the_records_call_for_and_starts_the_
         assert "60 held-out record(s) of citations-eval" in plain(modal.query_one("#what"))
         metrics.select("json")
         modal.query_one("#shots", Input).value = "2"
+        assert modal.query_one("#lm-eval-row").display is harness.installed()  # offered where lm-eval is installed
+        modal.query_one("#lm-eval", Input).value = "arith, kinds"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen is report, "the modal to close")
         assert asked == [("demo", RUN, {"few_shot": 2, "metrics": ["exact_match", "fields", "json"], "datasets": [],
-                                        "reward_model": "", "judge_model": ""})]  # datasets: the eval split
+                                        "lm_eval": ["arith", "kinds"], "reward_model": "",
+                                        "judge_model": ""})]  # datasets: the eval split
 
 
 async def test_a_refusal_of_the_engine_stays_in_the_modal_in_one_line(home):

@@ -88,6 +88,12 @@ def check(project: str, names: list[str]) -> dict[str, Any]:
             "digest": digest.hexdigest()[:16]}
 
 
+def project_tasks(project: str) -> list[str]:
+    """The task names the project's lm-eval/ folder defines (light: the files are read as text)."""
+    folder = task_folder(project)
+    return _task_names(_yaml_files([folder])) if folder.is_dir() else []
+
+
 def _task_names(files: list[Path]) -> list[str]:
     """The `task:` names the YAML files define (read as lines: the harness's files carry tags a YAML
     loader refuses)."""
