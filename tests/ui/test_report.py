@@ -26,9 +26,8 @@ from tests.ui.recorded import recorded_run
 from tests.ui.test_playground import FakeServers
 from tests.unit.test_store import _HELD, hold_here, release_held  # noqa: F401 - a fixture
 from workbench import project
-from workbench.evaluate import harness
+from workbench.evaluate import harness, results
 from workbench.evaluate import job as eval_job
-from workbench.evaluate import results
 from workbench.evaluate.results import Subject
 from workbench.jobs import store
 from workbench.run import layout
