@@ -72,11 +72,14 @@ async def compare_screen(pilot) -> None:
     table.move_cursor(column=screen.columns.index("json_valid"))
     await pilot.press("s")
     await pilot.pause(0.2)
-    deadline, seen = time.monotonic() + 5, None  # the table scrolls to keep its cursor in view: wait until it rests
-    while time.monotonic() < deadline and seen != (table.scroll_x, table.scroll_target_x):
-        seen = (table.scroll_x, table.scroll_target_x)
+    # The table scrolls to keep its cursor in view, and its columns are measured again after the sort: wait
+    # until its scroll, width and cursor have held still for three looks in a row (a busy machine lags).
+    deadline, seen, still = time.monotonic() + 10, None, 0
+    while time.monotonic() < deadline and still < 3:
         await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.1)
+        now = (table.scroll_x, table.scroll_target_x, table.virtual_size, table.size, table.cursor_coordinate)
+        still, seen = (still + 1 if now == seen else 0), now
 
 
 async def evaluate_screen(pilot) -> None:
