@@ -108,7 +108,7 @@ def score_groups(project: str, groups: queue.Queue, leaving: threading.Event,
         try:
             run_id, second = scoring.disagreeing_runs(project, reward_runs)
         except scoring.ScoringError as exc:  # a recorded run is gone: ranking goes on in the session's order
-            note(reward_runs or "of the session", False, str(exc))
+            note(reward_runs or "(the newest two)", False, str(exc))
             return
     else:
         run_id = scoring.latest_reward_run(project)

@@ -11,6 +11,8 @@
 
 Only scored groups compete; a group still waiting for its scores comes after them, and with nothing
 scored yet the session's order holds. Each pick carries the words that say why it was picked.
+The ranking screen picks again when scores first come to a prompt it showed without any (among the
+groups scored by then), and otherwise keeps the cards on show until the person decides.
 """
 
 from __future__ import annotations
