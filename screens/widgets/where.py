@@ -10,9 +10,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Input, Label, Select, Static, Switch
 
 TARGET_CHOICES = [("this machine", "local"), ("a Slurm cluster", "slurm")]
+SHARDING_CHOICES = [("auto", "auto"), ("ddp", "ddp"), ("fsdp", "fsdp")]  # workbench.jobs.ranks.SHARDINGS
 # (setting, default, help, whole number at least): on this machine, then on Slurm.
 LOCAL = [
-    ("processes", "0", "ranks of one run (DDP under torchrun); 0 = one per GPU used, one on a CPU", 0),
+    ("processes", "0", "ranks of one run (under torchrun); 0 = one per GPU used, one on a CPU", 0),
     ("gpus", "", "the GPUs to use, e.g. 0,1; empty = every visible one", None),
 ]
 SLURM = [
@@ -42,6 +43,11 @@ class WhereFields(Vertical):
                          classes="field")
         for name, default, text, _ in LOCAL:
             yield self.row(name, default, text)
+        yield Horizontal(Label("sharding", classes="name"),
+                         Select(SHARDING_CHOICES, value="auto", allow_blank=False, id="where-sharding", compact=True),
+                         Static("ddp: a whole model per process; fsdp: weights and optimizer split over them "
+                                "(mode=full); auto: fsdp when a full step does not fit one GPU", classes="help"),
+                         classes="field")
         yield Horizontal(Label("oom_retry", classes="name"), Switch(value=True, id="where-oom_retry"),
                          Static("out of memory: retry once with half the micro-batch, twice grad_accum",
                                 classes="help"),
@@ -78,6 +84,9 @@ class WhereFields(Vertical):
                 return target, [], f"{name} cannot hold a comma."
             if value != default:
                 assignments.append(f"{name}={value}")
+        sharding = str(self.query_one("#where-sharding", Select).value)
+        if sharding != "auto":
+            assignments.append(f"sharding={sharding}")
         if not self.query_one("#where-oom_retry", Switch).value:
             assignments.append("oom_retry=false")
         return target, assignments, ""

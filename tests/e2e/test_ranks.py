@@ -36,7 +36,9 @@ def test_two_ranks_train_like_one_with_the_same_global_batch(tiny_project):
     assert alone[-1][1] < alone[0][1]  # it learned: the comparison is not of two untrained models
     spec = read_toml(locations.run_dir(tiny_project, two_id) / layout.SPEC)
     assert spec["runtime"]["processes"] == 2
-    assert "Runs on 2 processes, as asked: DDP under torchrun, rank 0 writing events." in spec["notes"]
+    assert "Runs under torchrun on 2 processes, as asked, rank 0 writing events." in spec["notes"]
+    assert "DDP (mode=lora): each process holds the whole model." in spec["notes"]
+    assert spec["runtime"]["sharding"] == "ddp"
     started = of_type(events(tiny_project, two_id), ev.Started)
     assert len(started) == 1  # rank 0 alone writes
 

@@ -1,4 +1,4 @@
-"""A run on several processes (DDP): the worker's side that starts the ranks under torchrun.
+"""A run on several processes (DDP or FSDP): the worker's side that starts the ranks under torchrun.
 
 The worker of a spec whose runtime asks for several processes (`processes`, 0: one per visible GPU,
 one on the CPU; `gpus` picks the GPUs) does not train itself. It keeps what a worker keeps for the
@@ -12,6 +12,8 @@ run (the lock, its pid, the heartbeat) and runs the same worker once per rank un
 - a rank that fails takes the others down (torchrun), and when rank 0 could not say why, this side
   writes the error event with the last line the ranks wrote to stderr.
 Resume and reattach are those of a one-process run: the same folder, the same events.
+How the ranks hold the model (`sharding`: auto, ddp or fsdp) is decided in the ranks
+(`workbench.methods.kit.sharding`); this side only refuses a value that is none of `SHARDINGS`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from workbench.run import events as ev
 from workbench.run import layout
 from workbench.run.spec import JobSpec, Runtime
 
+SHARDINGS = ("auto", "ddp", "fsdp")  # runtime.sharding: how the ranks hold the model
 SHUTDOWN_SECONDS = 900  # how long torchrun lets the ranks save a checkpoint after a stop
 
 
@@ -52,6 +55,8 @@ def check(runtime: Runtime) -> None:
         raise RanksError("gpus= names GPUs but the run is on the CPU.")
     if gpus and runtime.processes > len(gpus):
         raise RanksError(f"processes={runtime.processes} on {len(gpus)} GPU(s) ({runtime.gpus}): one process a GPU.")
+    if runtime.sharding not in SHARDINGS:
+        raise RanksError(f"sharding={runtime.sharding!r} is unknown: it can be {', '.join(SHARDINGS)}.")
 
 
 def count(runtime: Runtime) -> tuple[int, str]:

@@ -225,7 +225,7 @@ def _several_processes(run_dir: Path) -> tuple[JobSpec, int] | None:
     if processes <= 1:
         return None
     spec.runtime.processes = processes
-    note = f"Runs on {why}: DDP under torchrun, rank 0 writing events."
+    note = f"Runs under torchrun on {why}, rank 0 writing events."
     if note not in spec.notes:
         spec.notes.append(note)
     spec.save(run_dir)

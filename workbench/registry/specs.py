@@ -15,6 +15,7 @@ from workbench import project as projects
 from workbench import registry
 from workbench.data.mixing import proportional_weights
 from workbench.jobs.launch import LaunchError, new_run_id
+from workbench.methods.kit import sharding
 from workbench.methods.kit.train_args import check_mode
 from workbench.run.model_refs import RefError, resolve_ref
 from workbench.run.spec import DataSource, JobSpec, Runtime, default_threads
@@ -66,6 +67,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
                           base_model)
     else:
         check_mode_here(chosen, runtime)
+        sharding.check(method_name, chosen, runtime)
     if runtime.threads == 0 and runtime.target == "local":
         runtime.threads = default_threads()
     return JobSpec(

@@ -26,8 +26,9 @@ class Runtime:
     threads: int = 0  # torch CPU threads; 0 = chosen by the launcher
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     seed: int = 42
-    processes: int = 0  # ranks of a DDP run under torchrun; 0 = one per visible (or chosen) GPU, one on the CPU
+    processes: int = 0  # ranks under torchrun (DDP or FSDP: `sharding`); 0 = one per visible or chosen GPU, 1 on a CPU
     gpus: str = ""  # the GPUs to run on, "0,1" (CUDA_VISIBLE_DEVICES of the ranks); empty = every visible one
+    sharding: str = "auto"  # auto | ddp | fsdp: how the ranks hold the model (methods.kit.sharding)
     oom_retry: bool = True  # after an out-of-memory, retry once with a smaller micro-batch or checkpointing (jobs.oom)
     target: str = "local"  # local | slurm (workbench.jobs.targets)
     slurm: dict[str, Any] = field(default_factory=dict)  # [runtime.slurm]: partition, nodes, time... (jobs.slurm)

@@ -14,6 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
+from workbench.methods.kit import sharding
 from workbench.run import disk, layout
 from workbench.run.context import JobContext
 
@@ -107,7 +108,7 @@ def save_final(trainer, tokenizer, out: Path) -> None:
     removed, so that a half adapter is never taken for the run's result."""
     check_space(out.parent, estimate_bytes(trainer.model, with_optimizer=False), f"the run's {out.name}")
     try:
-        trainer.save_model(str(out))
+        sharding.save_model(trainer, out)  # under FSDP the shards gathered on rank 0
         tokenizer.save_pretrained(str(out))
     except BaseException as exc:
         if disk.is_no_space(exc):

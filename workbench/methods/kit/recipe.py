@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from workbench import models
 from workbench import params as params_mod
-from workbench.methods.kit import memory_probe, oom
+from workbench.methods.kit import memory_probe, oom, sharding
 from workbench.methods.kit.checkpoints import safe, save_final
 from workbench.methods.kit.callback import EventCallback
 from workbench.methods.kit.stop_sync import StopSync
@@ -40,6 +40,7 @@ def start(spec: JobSpec, job: JobContext, params_cls: type[P],
         check(p)
     check_mode(p, spec.runtime)
     folder, tokenizer = prepare_base(spec, job)
+    sharding.resolve(spec, job, p, folder)  # several processes: DDP or FSDP, and why, in job.toml
     return p, folder, tokenizer
 
 
@@ -64,15 +65,16 @@ def build_trainer(trainer_cls: type, job: JobContext, model, config, tokenizer, 
     """`trainer_cls` (a transformers Trainer or a TRL one) on the recipe's model, config and data,
     reporting to the job's events, its checkpoints staged and checked for space (`checkpoints.safe`);
     `kw` adds what only that trainer takes (peft_config...)."""
-    trainer = safe(trainer_cls)(
-        model=model,
-        args=config,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        callbacks=[EventCallback(job), StopSync(job)],
-        **kw,
-    )
+    with sharding.cpu_ranks(config):  # FSDP on CPU ranks too (accelerate turns it on for GPUs alone)
+        trainer = safe(trainer_cls)(
+            model=model,
+            args=config,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            callbacks=[EventCallback(job), StopSync(job)],
+            **kw,
+        )
     trainer.job = job
     return trainer
 
@@ -87,7 +89,9 @@ def train_to_end(trainer, job: JobContext, p: Any, tokenizer, probe: bool = Fals
     alone for LoRA and QLoRA (with any head it trains), the whole model otherwise."""
     job.check_stop()
     with oom.watch(trainer, job, p):  # an out-of-memory names its step and batch shape (`kit.oom`)
-        if probe and not p.gradient_checkpointing:
+        if probe and sharding.sharded(job.spec.runtime):
+            job.status("no memory probe: under FSDP the model is sharded when training starts")
+        elif probe and not p.gradient_checkpointing:
             memory_probe.probe(trainer, p.batch_size, job)
         job.check_stop()
         job.status("Training")

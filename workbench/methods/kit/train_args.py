@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import models
-from workbench.methods.kit import tracking
+from workbench.methods.kit import sharding, tracking
 from workbench.params import ParamError
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec, Runtime
@@ -35,7 +35,7 @@ def prepare_base(spec: JobSpec, job: JobContext):
 
 
 def trainer_args(p: Any, job: JobContext, runtime: Runtime, has_eval: bool) -> dict[str, Any]:
-    return dict(
+    args = dict(
         output_dir=str(job.checkpoints_dir),
         learning_rate=p.learning_rate,
         num_train_epochs=p.epochs,
@@ -63,6 +63,7 @@ def trainer_args(p: Any, job: JobContext, runtime: Runtime, has_eval: bool) -> d
         dataloader_num_workers=0,
         dataset_num_proc=None,
     )
+    return {**args, **sharding.trainer_settings(p, runtime)}  # FSDP on several processes when chosen
 
 
 ADAPTER_MODES = ("lora", "qlora")  # modes that train (and save) a PEFT adapter
