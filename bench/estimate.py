@@ -80,7 +80,7 @@ def measure(project: str, method: str, dataset: str, values: dict[str, str], ste
 
     known = {info.name for info in describe(registry.get(method).params)}
     chosen = {**{k: v for k, v in SHARED.items() if k in known}, **values, "max_steps": str(steps)}
-    report = estimate(project, method, chosen, device="cpu")
+    report = estimate(project, method, chosen, device="cpu", datasets=[dataset])
     mode = next(m for m in report["modes"] if m["mode"] == report["chosen"])
     spec = make_spec(project, method, chosen, datasets=[dataset], runtime=Runtime(threads=threads, device="cpu"))
     got = peak(spec)

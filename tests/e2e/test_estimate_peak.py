@@ -2,7 +2,8 @@
 
 On the tiny model the peak is mostly the runtime (the interpreter and libraries, a term of the estimate)
 and the vocabulary logits; the data is made so each batch is the estimate's worst case (records as long as
-max_length allows). bench/estimate.py runs the same comparison on the embedded model."""
+max_length allows), and one case of short records checks that the estimate follows the data's longest
+record rather than max_length. bench/estimate.py runs the same comparison on the embedded model."""
 
 from __future__ import annotations
 
@@ -25,8 +26,9 @@ CITATION = "Eleanor Crowley (1955). The Island and the Harbour: Notes from the F
 ANSWER = '{"title": "The Island and the Harbour", "author": "Crowley, Eleanor", "year": 1955}'
 SHARED = {"batch_size": "2", "max_length": "256", "eval_steps": "0", "save_steps": "100", "eval_fraction": "0",
           "max_steps": "1"}
-CASES = {  # method: (dataset, values)
+CASES = {  # case (its method, then what differs): (dataset, values)
     "sft": ("chat", {}),
+    "sft-short": ("short_chat", {}),  # records of about 40 tokens: the estimate's length is theirs
     "classifier": ("labelled", {}),
     "reward": ("pairs", {}),
     "dpo": ("long_pairs", {}),
@@ -62,6 +64,8 @@ def measured_project(tiny_model, tmp_path_factory):
         user = [{"role": "user", "content": long}]
         rows = {
             "chat": [{"messages": user + [{"role": "assistant", "content": ANSWER}]} for _ in range(8)],
+            "short_chat": [{"messages": [{"role": "user", "content": CITATION[: 20 + 8 * i]},
+                                         {"role": "assistant", "content": ANSWER}]} for i in range(8)],
             "labelled": [{"text": long, "label": "old" if i % 2 else "new"} for i in range(8)],
             "pairs": [{"prompt": [{"role": "user", "content": CITATION}], "chosen": [{"role": "assistant",
                        "content": ANSWER}], "rejected": [{"role": "assistant", "content": ANSWER[::-1]}]}] * 8,
@@ -75,15 +79,18 @@ def measured_project(tiny_model, tmp_path_factory):
         yield "peaks"
 
 
-@pytest.mark.parametrize("method", sorted(CASES))
-def test_estimate_is_within_a_quarter_of_the_measured_peak(measured_project, method):
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_estimate_is_within_a_quarter_of_the_measured_peak(measured_project, case):
     from workbench import registry
     from workbench.params import describe
 
-    dataset, values = CASES[method]
+    method = case.split("-")[0]
+    dataset, values = CASES[case]
     known = {info.name for info in describe(registry.get(method).params)}
     chosen = {**{k: v for k, v in SHARED.items() if k in known}, **values}
-    report = estimate(measured_project, method, chosen, device="cpu")
+    report = estimate(measured_project, method, chosen, device="cpu", datasets=[dataset])
+    if case == "sft-short":
+        assert report["step"].endswith("tokens (the longest record; max_length 256)"), report["step"]
     expected = next(m for m in report["modes"] if m["mode"] == report["chosen"])["memory"]
     spec = make_spec(measured_project, method, chosen, datasets=[dataset], runtime=Runtime(threads=1, device="cpu"))
     got = peak(spec, timeout=900)

@@ -9,7 +9,8 @@ def cmd_estimate(args) -> None:
     from workbench.params import parse_assignments
     from workbench.registry.estimate import describe, estimate
 
-    report = estimate(args.name, args.method, parse_assignments(args.set or []), device=args.device)
+    report = estimate(args.name, args.method, parse_assignments(args.set or []), device=args.device,
+                      datasets=args.dataset)
     print(json.dumps(report) if args.json else describe(report))
 
 
@@ -18,6 +19,8 @@ def add_parsers(sub) -> None:
     p.add_argument("name")
     p.add_argument("--method", default="sft")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a method parameter (repeatable)")
+    p.add_argument("--dataset", action="append", metavar="NAME",
+                   help="a training dataset the run will read (repeatable; default: every one of the method's kinds)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                    help="estimate for this device (default: this machine's)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -79,6 +79,7 @@ class Workload:
     frozen: list[tuple[Any, int | None]] = field(default_factory=list)  # (config, num_labels) of frozen models
     copies_policy: bool = False  # a frozen copy of the policy (a reference, when no adapter can be switched off)
     sampled: tuple[int, int, int] | None = None  # (sequences sampled at once, prompt tokens, completion tokens)
+    max_length: int = 0  # the method's max_length, when `length` is the data's longest record below it
     rollout_passes: int = 0  # no-grad passes over the whole sampled batch whose logits are kept (PPO)
     prefill_logits: bool = True  # sampling computes the prompt's logits at every position (not PPO's generate)
     own_loop: bool = False  # the method's own loop, not a transformers Trainer (OWN_LOOP_SAVES)
@@ -214,9 +215,26 @@ RUNTIME = {"cpu": 530 * 1024 ** 2, "cuda": 600 * 1024 ** 2}
 OWN_LOOP_SAVES = 80 * 1024 ** 2
 
 
-def workload(method_name: str, p: Any, config, project_name: str, base: str) -> Workload:
-    """Sequences, tokens and frozen models of one step of `method_name` with params `p`."""
-    batch, length = int(getattr(p, "batch_size", 1)), int(getattr(p, "max_length", 512))
+SAMPLES_PROMPTS = ("grpo", "rloo", "ppo")  # methods whose rows are prompts (`longest_prompt`), not records
+
+
+def workload(method_name: str, p: Any, config, project_name: str, base: str,
+             datasets: tuple[str, ...] = ()) -> Workload:
+    """Sequences, tokens and frozen models of one step of `method_name` with params `p` on the project's training
+    data (`datasets` when named)."""
+    limit = int(getattr(p, "max_length", 512))
+    length = limit
+    if method_name not in SAMPLES_PROMPTS:  # rows are records: the worst batch of this data holds its longest
+        length = longest_record(project_name, method_name, base, limit, datasets)
+    found = _workload(method_name, p, length, project_name, base, datasets)
+    if length < limit:
+        found.max_length = limit
+    return found
+
+
+def _workload(method_name: str, p: Any, length: int, project_name: str, base: str,
+              datasets: tuple[str, ...]) -> Workload:
+    batch = int(getattr(p, "batch_size", 1))
     adapter = getattr(p, "mode", "full") in ("lora", "qlora")
     per_record = SEQUENCES_PER_RECORD.get(method_name, 1)
     if method_name in NUM_LABELS:  # a score head: no vocabulary logits
@@ -224,7 +242,7 @@ def workload(method_name: str, p: Any, config, project_name: str, base: str) -> 
     if method_name in ("dpo", "kto"):  # the reference: the adapter switched off, else a frozen copy
         return Workload(batch * per_record, length, length, LOGIT_COPIES["default"], copies_policy=not adapter)
     if method_name in ("grpo", "rloo"):
-        prompt = longest_prompt(project_name, method_name, base)
+        prompt = longest_prompt(project_name, method_name, base, datasets)
         completion = int(p.max_completion_length)
         found = Workload(batch, prompt + completion, prompt + completion, LOGIT_COPIES[method_name],
                          copies_policy=p.beta > 0 and not adapter,
@@ -232,7 +250,7 @@ def workload(method_name: str, p: Any, config, project_name: str, base: str) -> 
         found.frozen += reward_model_configs(project_name, p)
         return found
     if method_name == "ppo":
-        prompt = min(longest_prompt(project_name, method_name, base), int(p.max_prompt_length))
+        prompt = min(longest_prompt(project_name, method_name, base, datasets), int(p.max_prompt_length))
         completion = int(p.max_new_tokens)
         found = Workload(int(p.mini_batch_size), prompt + completion, completion + 1, LOGIT_COPIES["ppo"],
                          copies_policy=not adapter,
@@ -279,37 +297,126 @@ def teacher_config(project_name: str, p: Any):
 
 
 DEFAULT_PROMPT_TOKENS = 256  # when the prompts cannot be read (no tokenizer yet, no prompt data)
+ROWS_READ = 5000  # the records (or prompts) read for the longest: the form estimates on every change
+# Methods whose pairs the trainer drops, rather than cuts, when either answer outgrows max_length (TRL's reward
+# trainer): their longest batch is the longest pair that fits.
+DROPS_LONG = ("reward",)
 
 
-@lru_cache(maxsize=8)
-def longest_prompt(project_name: str, method_name: str, base: str) -> int:
-    """Tokens of the longest prompt of the project's training data that `method_name` takes, as the
-    sampler sees it (through the chat template where the model has one): the batch that holds it is
-    the one that needs the most memory."""
-    from workbench.data.errors import DataError
-    from workbench.data.prep import read_prompt_rows
-    from workbench.data.prompts import has_chat_template
+def training_sources(project_name: str, method_name: str, datasets: tuple[str, ...] = ()) -> list:
+    """The training datasets a run of `method_name` reads: those named, else the project's training datasets
+    of its kinds (and mixed files)."""
     from workbench.run.spec import DataSource
 
     project = projects.load(project_name)
     kinds = registry.get(method_name).data_kinds
-    sources = [DataSource(dataset=d.name, file=str(project.path / d.file), kind=d.kind)
-               for d in project.datasets if d.split == "train" and (d.kind in kinds or d.kind == "mixed")]
+    return [DataSource(dataset=d.name, file=str(project.path / d.file), kind=d.kind) for d in project.datasets
+            if (d.name in datasets if datasets else d.split == "train" and (d.kind in kinds or d.kind == "mixed"))]
+
+
+def _files_key(sources: list) -> tuple:
+    """The sources as a cache key: each with its file's size and time, so an edited file is read again."""
+    key = []
+    for s in sources:
+        try:
+            stat = Path(s.file).stat()
+            key.append((s.dataset, s.file, s.kind, s.weight, stat.st_size, stat.st_mtime_ns))
+        except OSError:
+            key.append((s.dataset, s.file, s.kind, s.weight, -1, -1))
+    return tuple(key)
+
+
+def _sources(files: tuple) -> list:
+    from workbench.run.spec import DataSource
+
+    return [DataSource(dataset=d, file=f, kind=k, weight=w) for d, f, k, w, _size, _time in files]
+
+
+def token_count(tokenizer, item: Any, generation_prompt: bool = False) -> int:
+    """Tokens of a text, or of a conversation through the chat template (a prompt ends with the generation
+    prompt), as the trainers tokenise them."""
+    if isinstance(item, list):
+        ids = tokenizer.apply_chat_template(item, add_generation_prompt=generation_prompt, tokenize=True)
+    else:
+        ids = tokenizer(item)["input_ids"]
+    if isinstance(ids, dict) or hasattr(ids, "keys"):
+        ids = ids["input_ids"]
+    return len(ids)
+
+
+def record_sequences(record: dict[str, Any]) -> list[Any]:
+    """The sequences one (normalised) record trains as, each a text or a conversation: the whole chat, prompt +
+    completion, prompt + each answer of a pair or a ranking, or each text of an embedding pair on its own."""
+    if "messages" in record:
+        return [record["messages"]]
+    if "anchor" in record or "a" in record:  # a pair or triplet: each text is encoded on its own
+        return [record[k] for k in ("anchor", "positive", "negative", "a", "b") if k in record]
+    if "text" in record:
+        return [record["text"]]
+    prompt = record.get("prompt", "")
+    answers = [record[k] for k in ("chosen", "rejected", "completion") if k in record]
+    answers += list(record.get("completions") or [])
+    chat = isinstance(prompt, list) or any(isinstance(a, list) for a in answers)
+    if not chat:
+        return [f"{prompt}{a}" for a in answers] or [prompt]
+    as_turns = (lambda v, role: v if isinstance(v, list) else [{"role": role, "content": v}])
+    return [as_turns(prompt, "user") + as_turns(a, "assistant") for a in answers]
+
+
+def _read_tokenizer(base: str):
+    from workbench.data.prompts import has_chat_template
+
+    tokenizer = models.load_tokenizer(tokenizer_folder(base))
+    return tokenizer, has_chat_template(tokenizer)
+
+
+@lru_cache(maxsize=8)
+def _record_lengths(files: tuple, base: str) -> tuple[int, ...]:
+    """Tokens of each of the first ROWS_READ training records (its longest sequence), or () when unreadable."""
+    from workbench.data.errors import DataError
+    from workbench.data.prep import read_source
+
     try:
-        tokenizer = models.load_tokenizer(tokenizer_folder(base))
-        chat = has_chat_template(tokenizer)
-        rows = read_prompt_rows(sources, 0, chat) if sources else []
+        tokenizer, chat = _read_tokenizer(base)
+        records = [r for s in _sources(files) for r in read_source(s)][:ROWS_READ]
+        return tuple(max((token_count(tokenizer, seq) for seq in record_sequences(r)
+                          if chat or not isinstance(seq, list)), default=0) for r in records)
+    except (DataError, models.ModelError, OSError, ValueError, KeyError, TypeError):
+        return ()
+
+
+def longest_record(project_name: str, method_name: str, base: str, max_length: int,
+                   datasets: tuple[str, ...] = ()) -> int:
+    """Tokens of the longest training sequence `method_name` runs on this project's data, as its trainer
+    tokenises it, at most `max_length` (what the trainer cuts it to): the batch that holds it is the one that
+    needs the most memory. `max_length` when the records cannot be read."""
+    sources = training_sources(project_name, method_name, datasets)
+    lengths = _record_lengths(_files_key(sources), base) if sources else ()
+    if method_name in DROPS_LONG:
+        lengths = tuple(n for n in lengths if n <= max_length)
+    return min(max_length, max(lengths)) if lengths else max_length
+
+
+@lru_cache(maxsize=8)
+def _prompt_lengths(files: tuple, base: str) -> tuple[int, ...]:
+    from workbench.data.errors import DataError
+    from workbench.data.prep import read_prompt_rows
+
+    try:
+        tokenizer, chat = _read_tokenizer(base)
+        rows = read_prompt_rows(_sources(files), 0, chat)
     except (DataError, models.ModelError, OSError, ValueError):
-        return DEFAULT_PROMPT_TOKENS
-    longest = 0
-    for row in rows[:5000]:
-        prompt = row["prompt"]
-        ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True) \
-            if isinstance(prompt, list) else tokenizer(prompt)["input_ids"]
-        if isinstance(ids, dict) or hasattr(ids, "keys"):
-            ids = ids["input_ids"]
-        longest = max(longest, len(ids))
-    return longest or DEFAULT_PROMPT_TOKENS
+        return ()
+    return tuple(token_count(tokenizer, row["prompt"], generation_prompt=True) for row in rows[:ROWS_READ])
+
+
+def longest_prompt(project_name: str, method_name: str, base: str, datasets: tuple[str, ...] = ()) -> int:
+    """Tokens of the longest prompt of the project's training data that `method_name` takes, as the
+    sampler sees it (through the chat template where the model has one): the batch that holds it is
+    the one that needs the most memory."""
+    sources = training_sources(project_name, method_name, datasets)
+    lengths = _prompt_lengths(_files_key(sources), base) if sources else ()
+    return max(lengths, default=0) or DEFAULT_PROMPT_TOKENS
 
 
 def tokenizer_folder(base: str) -> Path:
@@ -393,8 +500,9 @@ def machine(device: str) -> tuple[str, str]:
 
 
 def estimate(project_name: str, method_name: str, values: dict[str, Any] | None = None,
-             device: str = "auto") -> dict[str, Any]:
-    """Every mode the method offers, for the project's base model and these parameter values."""
+             device: str = "auto", datasets: list[str] | None = None) -> dict[str, Any]:
+    """Every mode the method offers, for the project's base model and these parameter values, on the project's
+    training data of the method's kinds, or on `datasets` when named (as a run given them reads)."""
     import dataclasses
 
     project = projects.load(project_name)
@@ -411,7 +519,7 @@ def estimate(project_name: str, method_name: str, values: dict[str, Any] | None 
     found, chosen_work = [], None
     for mode in (m for m in MODE_ORDER if m in offered):
         as_mode = dataclasses.replace(p, mode=mode) if "mode" in info else p
-        work = workload(method_name, as_mode, config, project_name, project.base_model)
+        work = workload(method_name, as_mode, config, project_name, project.base_model, tuple(datasets or ()))
         found.append(mode_estimate(config, as_mode, mode, num_labels, width, work, device))
         if mode == getattr(p, "mode", "full") or chosen_work is None:
             chosen_work = work
@@ -427,11 +535,13 @@ def estimate(project_name: str, method_name: str, values: dict[str, Any] | None 
 
 
 def step_words(work: Workload) -> str:
-    """One step in words: "4 x 512 tokens", "8 x (120 + 256) tokens, sampled 16 at once"."""
+    """One step in words: "4 x 512 tokens", "4 x 212 tokens (the longest record; max_length 256)",
+    "8 x (120 + 256) tokens, sampled 16 at once"."""
+    cut = f" (the longest record; max_length {work.max_length})" if work.max_length else ""
     if not work.sampled:
-        return f"{work.sequences} x {work.length} tokens"
+        return f"{work.sequences} x {work.length} tokens{cut}"
     seqs, prompt, completion = work.sampled
-    return f"{work.sequences} x ({prompt} + {completion}) tokens, sampled {seqs} at once"
+    return f"{work.sequences} x ({prompt} + {completion}) tokens{cut}, sampled {seqs} at once"
 
 
 def _has_cuda() -> bool:
