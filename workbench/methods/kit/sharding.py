@@ -15,8 +15,8 @@ a resumed run keeps it, its checkpoints being in that format. Under FSDP each ra
 the weights and of the optimizer into the staged checkpoint (torch.distributed.checkpoint), the memory
 probe is skipped (it would run the unsharded model), gradient checkpointing is FSDP's own activation
 checkpointing, and the final model is gathered to rank 0 and saved as a plain transformers folder
-(`save_model`). The weights are loaded whole on each rank before they are sharded: they must fit one
-GPU; their gradients and optimizer state need not.
+(`save_model`). Each rank loads the whole model into host memory (one copy a rank); `fully_shard` moves
+it to the GPU a layer at a time, keeping that rank's part, so no GPU ever holds the whole model.
 
 On the CPU (gloo) accelerate turns FSDP on only for GPU kinds of distribution, although torch's
 `fully_shard` runs there too; `cpu_ranks` lets it, so that each CPU rank holds its share of the

@@ -141,7 +141,9 @@ def load_model(p: Any, folder: Path, runtime: Runtime, task: str = "causal", **k
                                            device_map={"": torch.cuda.current_device()}, **kw)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=p.gradient_checkpointing)
     else:
-        model = auto_class.from_pretrained(folder, dtype=dtype, **kw).to(runtime.device)
+        # under FSDP it stays on the CPU: sharding moves each rank's part of each layer to its GPU
+        model = auto_class.from_pretrained(folder, dtype=dtype, **kw).to(
+            "cpu" if sharding.sharded(runtime) else runtime.device)
     if pad_token_id is not None:
         model.config.pad_token_id = pad_token_id
     if p.mode == "last_layer":
