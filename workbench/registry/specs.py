@@ -60,6 +60,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     except RefError as exc:
         raise LaunchError(str(exc)) from None
     runtime = runtime or Runtime()
+    sharding.check(method_name, chosen, runtime)  # FSDP only where it can run, on either target
     notes: list[str] = []
     if runtime.target == "slurm":  # checked for the cluster's nodes (mounts, partition, time), not this machine
         from workbench.jobs.slurm_preflight import preflight
@@ -67,7 +68,6 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
                           base_model)
     else:
         check_mode_here(chosen, runtime)
-        sharding.check(method_name, chosen, runtime)
     if runtime.threads == 0 and runtime.target == "local":
         runtime.threads = default_threads()
     return JobSpec(
