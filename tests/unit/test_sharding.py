@@ -98,3 +98,16 @@ def test_a_rank_resolves_auto_from_the_model_s_estimate_and_records_it_in_job_to
     assert cramped.runtime.sharding == "fsdp" and cramped.notes[0].startswith("FSDP (full fine-tuning that does not")
     on_cpu = resolved("cpu", 0)
     assert on_cpu.runtime.sharding == "ddp" and on_cpu.notes[0].startswith("DDP (on the CPU")
+
+
+def test_a_method_or_mode_fsdp_does_not_shard_is_ddp_without_an_estimate(monkeypatch, tmp_path):
+    from workbench.run.spec import JobSpec
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")  # not rank 0: nothing written
+    monkeypatch.setattr(sharding, "smallest_gpu", lambda: pytest.fail("no GPU asked about"))
+    for method, p in (("grpo", SimpleNamespace(mode="full")), ("sft", SimpleNamespace(mode="lora"))):
+        spec = JobSpec(id="r", project="p", method=method, base_model="tiny", params={}, train=[],
+                       runtime=Runtime(device="cuda", processes=2))
+        sharding.resolve(spec, SimpleNamespace(run_dir=tmp_path), p, tmp_path / "no-model")
+        assert spec.runtime.sharding == "ddp" and not (tmp_path / "job.toml").exists()

@@ -93,12 +93,12 @@ def resolve(spec: JobSpec, job: JobContext, p: Any, folder: Path) -> None:
         return
     check(spec.method, p, runtime)
     need = gpu = None
-    if runtime.sharding == "auto" and runtime.device == "cuda":
+    mode = getattr(p, "mode", "full")
+    if runtime.sharding == "auto" and runtime.device == "cuda" and spec.method in FSDP_METHODS and mode == "full":
         width = 2 if runtime.precision in ("bf16", "fp16") else 4  # the weights' bytes, as `train_args` loads them
         need = estimate_bytes(model_shape(folder), p.batch_size, p.max_length, full=True, weight_width=width)
         gpu = smallest_gpu()
-    runtime.sharding, note = decide(runtime.sharding, spec.method, getattr(p, "mode", "full"), processes,
-                                    runtime.device, need, gpu)
+    runtime.sharding, note = decide(runtime.sharding, spec.method, mode, processes, runtime.device, need, gpu)
     if note not in spec.notes:
         spec.notes.append(note)
     if int(os.environ.get("RANK", "0")) == 0:
