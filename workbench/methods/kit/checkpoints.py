@@ -109,7 +109,8 @@ def save_final(trainer, tokenizer, out: Path) -> None:
     check_space(out.parent, estimate_bytes(trainer.model, with_optimizer=False), f"the run's {out.name}")
     try:
         sharding.save_model(trainer, out)  # under FSDP the shards gathered on rank 0
-        tokenizer.save_pretrained(str(out))
+        if trainer.args.should_save:  # the process that saves (rank 0 of several)
+            tokenizer.save_pretrained(str(out))
     except BaseException as exc:
         if disk.is_no_space(exc):
             shutil.rmtree(out, ignore_errors=True)
