@@ -3,6 +3,8 @@ base is touched, and how `train_to_end` resumes, evaluates once at the end and s
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from workbench.methods.grpo_params import GRPOParams
@@ -17,6 +19,8 @@ from workbench.run.spec import JobSpec, Runtime
 
 class RecordingTrainer:
     """The part of a transformers Trainer that `train_to_end` drives, recording each call."""
+
+    args = SimpleNamespace(should_save=True)  # the process that saves (one process: this one)
 
     def __init__(self, job: JobContext, eval_dataset=None, steps: int = 4, eval_every: int = 0, stop: bool = False):
         self.job, self.eval_dataset = job, eval_dataset
