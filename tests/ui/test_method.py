@@ -209,17 +209,17 @@ async def test_two_datasets_weighted_3_to_1_are_recorded_in_the_job(tiny_project
 
             await set_weight(pilot, 0, "-2")
             error = screen.query_one("#weight-error-0", Static)
-            assert error.display and "above 0, not '-2'" in text(error)
+            await wait_until(pilot, lambda: error.display and "above 0, not '-2'" in text(error))  # a busy machine
             await pilot.press("ctrl+s")
-            await pilot.pause()
-            assert "Fix the training data before starting: chat:" in text(screen.query_one("#launch-error", Static))
+            launch_error = screen.query_one("#launch-error", Static)
+            await wait_until(pilot, lambda: "Fix the training data before starting: chat:" in text(launch_error))
             assert isinstance(app.screen, MethodScreen) and not list(locations.runs_dir(tiny_project).iterdir())
 
             await set_weight(pilot, 0, "3")
-            assert not error.display
+            await wait_until(pilot, lambda: not error.display)
             await set_weight(pilot, 1, "1")
             await pilot.press("ctrl+s")
-            await wait_until(pilot, lambda: isinstance(app.screen, monitor_screen), 30)
+            await wait_until(pilot, lambda: isinstance(app.screen, monitor_screen))
             run_id = app.screen.run_id
         job = read_toml(locations.run_dir(tiny_project, run_id) / "job.toml")
         assert [(s["dataset"], s["weight"]) for s in job["train"]] == [("chat", 3.0), ("say", 1.0)]
