@@ -3,8 +3,8 @@
 Each case is estimated (`workbench.registry.estimate`, this machine's device and precision) and then
 run for a few steps by the real worker in the foreground (`workbench.registry.measure.peak`: the
 kernel's high-water mark of the worker's resident memory). The data is made so that every batch is
-the estimate's worst case: records longer than max_length (so each is cut to it) and prompts as long
-as the longest. Prints estimate / measured per case; the goal is 0.75..1.25.
+the estimate's worst case: records whose answers outgrow max_length (so each is cut to it, keeping loss)
+and prompts as long as the longest. Prints estimate / measured per case; the goal is 0.75..1.25.
 
     .venv/bin/python bench/estimate.py [--model default|tiny|<folder>] [--steps 3] [--only sft-lora,dpo]
 """
@@ -46,18 +46,22 @@ CASES = [
 ]
 
 
-def write_data(folder: Path, repeat: int) -> dict[str, Path]:
-    """The demo's citations, each user turn said `repeat` times so a record outgrows max_length."""
+def write_data(folder: Path, repeat: int, tokenizer=None, fit: int = 256) -> dict[str, Path]:
+    """The demo's citations. Long pairs say their answer `repeat` times, so each outgrows max_length with its
+    answer (a pair cut before its answer carries no loss: the trainer drops it); chat records say theirs as many
+    times as fit in `fit` tokens with `tokenizer` (SFT refuses data whose answers are cut before their end), so
+    each batch is nearly full; every prompt is the longest citation said `repeat` times (whichever prompt a
+    sampling method draws, it is the longest)."""
     records = [json.loads(line) for line in DEMO.read_text().splitlines()[:48]]
-    for r in records:
-        user = r["messages"][-2]
-        user["content"] = " ".join([user["content"]] * repeat)
     files = {k: folder / f"{k}.jsonl" for k in ("chat", "pairs", "long_pairs", "prompts", "labelled")}
-    rows: dict[str, list] = {"chat": records, "pairs": [], "long_pairs": [], "prompts": [], "labelled": []}
+    rows: dict[str, list] = {"chat": [], "pairs": [], "long_pairs": [], "prompts": [], "labelled": []}
     for r in records:
         prompt, answer = r["messages"][:-1], r["messages"][-1]["content"]
-        rows["long_pairs"].append({"prompt": prompt, "chosen": [{"role": "assistant", "content": answer * repeat}],
-                                   "rejected": [{"role": "assistant", "content": answer[::-1] * repeat}]})
+        long_answer = "\n".join([answer] * repeat)
+        rows["chat"].append({"messages": prompt + [{"role": "assistant", "content": fitted(prompt, answer, tokenizer,
+                                                                                            fit)}]})
+        rows["long_pairs"].append({"prompt": prompt, "chosen": [{"role": "assistant", "content": long_answer}],
+                                   "rejected": [{"role": "assistant", "content": long_answer[::-1]}]})
         # The reward trainer drops a pair longer than max_length instead of cutting it: these fit.
         short = [r["messages"][0], {"role": "user", "content": r["messages"][-2]["content"][:200]}]
         rows["pairs"].append({"prompt": short, "chosen": [{"role": "assistant", "content": answer}],
@@ -65,9 +69,26 @@ def write_data(folder: Path, repeat: int) -> dict[str, Path]:
         rows["prompts"].append({"prompt": prompt, "answer": answer})
         rows["labelled"].append({"text": r["messages"][-2]["content"],
                                  "label": "old" if '"year": 19' in answer else "new"})
+    # Every prompt is the longest (the longest citation said `repeat` times): whichever a step samples, its batch is
+    # the estimate's worst case.
+    longest = max(rows["prompts"], key=lambda r: len(r["prompt"][-1]["content"]))["prompt"]
+    said = longest[:-1] + [{"role": "user", "content": " ".join([longest[-1]["content"]] * repeat)}]
+    rows["prompts"] = [{**r, "prompt": said} for r in rows["prompts"]]
     for key, path in files.items():
         path.write_text("".join(json.dumps(r) + "\n" for r in rows[key]))
     return files
+
+
+def fitted(prompt: list[dict], answer: str, tokenizer, fit: int) -> str:
+    """`answer` said as many times as the chat record still fits in `fit` tokens (at least once)."""
+    said = answer
+    while tokenizer is not None:
+        more = said + "\n" + answer
+        ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": more}], tokenize=True)
+        if len(ids["input_ids"] if hasattr(ids, "keys") else ids) > fit:
+            break
+        said = more
+    return said
 
 
 def measure(project: str, method: str, dataset: str, values: dict[str, str], steps: int, threads: int) -> dict:
@@ -93,7 +114,7 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="default (embedded), tiny (the tests' model) or a folder")
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=6, help="times each citation is said (records outgrow 256)")
+    parser.add_argument("--repeat", type=int, default=6, help="times each answer (and each prompt's citation) is said: records outgrow 256")
     parser.add_argument("--only", default="", help="comma-separated labels of the cases to run")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -111,7 +132,10 @@ def main() -> None:
 
             model = str(make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1"))
         projects.create("bench", base_model=model)
-        for name, path in write_data(Path(tmp), args.repeat).items():
+        from workbench.registry.estimate import read_tokenizer
+
+        tokenizer = read_tokenizer(model)[0]
+        for name, path in write_data(Path(tmp), args.repeat, tokenizer).items():
             import_file("bench", path, name=name)
         reward_file = Path(tmp) / "rewards.py"
         reward_file.write_text(REWARD_FILE)

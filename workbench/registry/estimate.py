@@ -83,6 +83,7 @@ class Workload:
     rollout_passes: int = 0  # no-grad passes over the whole sampled batch whose logits are kept (PPO)
     prefill_logits: bool = True  # sampling computes the prompt's logits at every position (not PPO's generate)
     own_loop: bool = False  # the method's own loop, not a transformers Trainer (OWN_LOOP_SAVES)
+    dropout: bool = True  # the trainer leaves the model's dropout on (DROPOUT_OFF: TRL's switch it off)
     notes: list[str] = field(default_factory=list)
 
 
@@ -194,9 +195,15 @@ ACTIVATION_PER_HIDDEN = 14
 ACTIVATION_PER_MLP_UNIT = 4
 LORA_PER_HIDDEN = 6
 LORA_PER_MLP_UNIT = 1
-# SDPA on a CPU takes its math path in training and keeps each layer's attention weights (and their softmax)
-# for the backward pass: batch x heads x length^2 values, this many times. On a GPU the fused kernels keep none.
+# A CPU pass whose adapters run dropout holds more per token the longer its sequences: batch x heads x length^2
+# values per layer, this many times (measured on the embedded model: SFT+LoRA holds 2.1 MiB a token before its
+# backward at 128 tokens, 3.1 at 256). It is not SDPA's attention weights: on a CPU (torch 2.13) SDPA saves
+# none, with or without a padding mask, and a pass without dropout holds the same per token at any length
+# (DPO: 1.3 MiB a token at 256, padded or not). On a GPU it is left out.
 CPU_ATTENTION_COPIES = 3
+# Trainers whose TRL config switches the model's dropout off by default (disable_dropout=True): their adapters
+# keep no dropout copies (DPO, KTO, the reward model, ORPO, GKD).
+DROPOUT_OFF = ("dpo", "kto", "reward", "orpo", "gkd")
 # fp32 vocabulary-sized tensors alive per logit position at the peak of a training pass: the logits, their
 # log-softmax and both gradients, and what the trainer adds (TRL's token accuracy and entropy for SFT, both
 # distributions for distillation, the generalised JSD of GKD). Measured on the tiny model, whose other terms are
@@ -227,6 +234,7 @@ def workload(method_name: str, p: Any, config, project_name: str, base: str,
     if method_name not in SAMPLES_PROMPTS:  # rows are records: the worst batch of this data holds its longest
         length = longest_record(project_name, method_name, base, limit, datasets)
     found = _workload(method_name, p, length, project_name, base, datasets)
+    found.dropout = method_name not in DROPOUT_OFF
     if length < limit:
         found.max_length = limit
     return found
@@ -363,7 +371,7 @@ def record_sequences(record: dict[str, Any]) -> list[Any]:
     return [as_turns(prompt, "user") + as_turns(a, "assistant") for a in answers]
 
 
-def _read_tokenizer(base: str):
+def read_tokenizer(base: str):
     from workbench.data.prompts import has_chat_template
 
     tokenizer = models.load_tokenizer(tokenizer_folder(base))
@@ -377,7 +385,7 @@ def _record_lengths(files: tuple, base: str) -> tuple[int, ...]:
     from workbench.data.prep import read_source
 
     try:
-        tokenizer, chat = _read_tokenizer(base)
+        tokenizer, chat = read_tokenizer(base)
         records = [r for s in _sources(files) for r in read_source(s)][:ROWS_READ]
         return tuple(max((token_count(tokenizer, seq) for seq in record_sequences(r)
                           if chat or not isinstance(seq, list)), default=0) for r in records)
@@ -403,7 +411,7 @@ def _prompt_lengths(files: tuple, base: str) -> tuple[int, ...]:
     from workbench.data.prep import read_prompt_rows
 
     try:
-        tokenizer, chat = _read_tokenizer(base)
+        tokenizer, chat = read_tokenizer(base)
         rows = read_prompt_rows(_sources(files), 0, chat)
     except (DataError, models.ModelError, OSError, ValueError):
         return ()
@@ -448,7 +456,8 @@ def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int,
     compute = 2 if mode == "qlora" and getattr(p, "compute_dtype", "bfloat16") != "float32" else width
     tokens = work.sequences * work.length
     per_token = ACTIVATION_PER_HIDDEN * shape.hidden + ACTIVATION_PER_MLP_UNIT * shape.intermediate
-    if mode in ("lora", "qlora") and getattr(p, "lora_dropout", 0) > 0:
+    dropout = work.dropout and mode in ("lora", "qlora") and getattr(p, "lora_dropout", 0) > 0
+    if dropout:
         per_token += LORA_PER_HIDDEN * shape.hidden + LORA_PER_MLP_UNIT * shape.intermediate
     if mode == "last_layer":  # nothing before the head needs a gradient: only the head's input is kept
         layers = tokens * shape.hidden * compute
@@ -456,7 +465,7 @@ def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int,
         layers = tokens * shape.hidden * shape.layers * compute + tokens * per_token * compute
     else:
         layers = tokens * per_token * shape.layers * compute
-    if device == "cpu" and mode != "last_layer":
+    if device == "cpu" and dropout:
         layers += CPU_ATTENTION_COPIES * work.sequences * shape.heads * work.length ** 2 * shape.layers * compute
     logits = int(work.sequences * work.logit_positions * shape.vocab * 4 * work.logit_copies)
     # QLoRA: 4-bit linear layers; prepare_model_for_kbit_training keeps the rest in fp32.
