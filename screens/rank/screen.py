@@ -259,7 +259,8 @@ class RankScreen(Marking, Screen):
         self.show_cards_state()
         self.show_progress()
         untouched = self.ranking is not None and not (self.ranking.picks or self.ranking.tied)
-        if self.session_order != "session" and untouched and self.pick is not None and self.pick.value is None \
+        if self.session_order != "session" and untouched and self.pick is not None and not self.pick.settled and (
+                self.pick.value is None or time.monotonic() - self.shown_at < ordering.SETTLE_SECONDS) \
                 and not self.committing and not self.resampling:
             self.call_later(self.show_next, True)  # shown before any score: pick again with them
 

@@ -22,7 +22,9 @@ def test_uncertain_picks_the_smallest_gap_among_scored_groups_and_says_so():
     pick = choose([0, 1, 2, 3], "uncertain", model)
     assert pick.index == 1  # 'aa' vs 'aab': the top two differ by 0.01, the others by a whole 'a' or more
     assert pick.value == pytest.approx(0.01)
-    assert pick.why == "least sure: its top two answers differ by 0.010, the smallest of 3 scored"
+    assert pick.why == "least sure: its top two answers differ by 0.010, the smallest of 3 scored (1 more being scored)"
+    assert not pick.settled  # group 3 has no scores yet: the pick may change when they come
+    assert choose([0, 1, 2], "uncertain", model).settled
     # the same groups in session order: the first waiting, whatever the scores
     assert choose([0, 1, 2, 3], "session", model).index == 0
     assert choose([2, 0], "session").why == "in session order"

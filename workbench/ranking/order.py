@@ -11,8 +11,10 @@
 
 Only scored groups compete; a group still waiting for its scores comes after them, and with nothing
 scored yet the session's order holds. Each pick carries the words that say why it was picked.
-The ranking screen picks again when scores first come to a prompt it showed without any (among the
-groups scored by then), and otherwise keeps the cards on show until the person decides.
+A pick made before every waiting group was scored is not `settled`: the ranking screen picks again as
+scores come, while the person has not touched the cards and for `SETTLE_SECONDS` after they were shown
+(always when they were shown before any score), so a session opened on groups sampled ahead starts on
+the right prompt without the cards changing under someone who reads them.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ ORDER_HELP = ("Which prompt comes next: session (the sampler's order), uncertain
               "separates the two best candidates least) or disagree (where two reward runs order the candidates "
               "most differently; needs two completed reward runs). The last two pick among the groups sampled "
               "ahead.")
+SETTLE_SECONDS = 10.0  # how long after showing a prompt the screen may replace it by a better-scored one
 ACTIVE_AHEAD = 32  # groups an uncertain or disagree session keeps sampled ahead, so there is a choice to make
 
 
@@ -33,6 +36,7 @@ class Pick:
     index: int
     why: str
     value: float | None = None  # the gap (uncertain) or discord (disagree) it was picked for
+    settled: bool = True  # every waiting group was scored when it was picked (False: it may change)
 
 
 def gap(scores: list[float]) -> float:
@@ -51,6 +55,11 @@ def discord(a: list[float], b: list[float]) -> float:
     return sum((a[i] - a[j]) * (b[i] - b[j]) < 0 for i, j in pairs) / len(pairs)
 
 
+def still(scored: int, waiting: list[int]) -> str:
+    """What is still being scored, for a pick made before every waiting group was."""
+    return "" if scored >= len(waiting) else f" ({len(waiting) - scored} more being scored)"
+
+
 def choose(waiting: list[int], order: str, scores: dict[int, list[float]] | None = None,
            second: dict[int, list[float]] | None = None) -> Pick | None:
     """The next index of `waiting` (unranked groups in the session's order) for `order`, and why.
@@ -67,16 +76,18 @@ def choose(waiting: list[int], order: str, scores: dict[int, list[float]] | None
             value = gap(scores[best])
             others = len(scored) - 1
             return Pick(best, f"least sure: its top two answers differ by {value:.3f}"
-                              + (f", the smallest of {others + 1} scored" if others else ""), value)
-        return Pick(waiting[0], "in session order: no group is scored yet")
+                              + (f", the smallest of {others + 1} scored" if others else "")
+                              + still(len(scored), waiting), value, len(scored) == len(waiting))
+        return Pick(waiting[0], "in session order: no group is scored yet", settled=False)
     if order == "disagree":
         second = second or {}
         both = [i for i in waiting if i in scores and i in second]
         if both:
             best = max(both, key=lambda i: (discord(scores[i], second[i]), -waiting.index(i)))
             value = discord(scores[best], second[best])
-            return Pick(best, f"the reward runs disagree on {value:.0%} of its pairs", value)
-        return Pick(waiting[0], "in session order: no group is scored by both runs yet")
+            return Pick(best, f"the reward runs disagree on {value:.0%} of its pairs" + still(len(both), waiting),
+                        value, len(both) == len(waiting))
+        return Pick(waiting[0], "in session order: no group is scored by both runs yet", settled=False)
     if order != "session":
         raise ValueError(f"Unknown order '{order}': expected {', '.join(ORDERS)}.")
     return Pick(waiting[0], "in session order")
