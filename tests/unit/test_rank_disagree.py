@@ -99,8 +99,8 @@ def test_disagreement_picks_the_highest_discord_among_groups_both_runs_scored():
     a = {0: [1.0, 2.0, 3.0], 1: [1.0, 2.0, 3.0], 2: [1.0, 2.0, 3.0], 3: [3.0, 2.0, 1.0]}
     b = {0: [1.0, 2.0, 3.0], 1: [2.0, 1.0, 0.0], 2: [2.0, 1.0, 3.0]}  # 3 is scored by one run only
     pick = ordering.choose([0, 1, 2, 3], "disagree", a, b)
-    assert (pick.index, pick.value, pick.why) == (1, 1.0, "the reward runs disagree on 100% of its pairs"
-                                                   " (1 more being scored)")  # 3: by one run only
+    why = "the reward runs disagree on 100% of its pairs (1 more being scored)"  # 3: scored by one run only
+    assert (pick.index, pick.value, pick.why) == (1, 1.0, why)
     assert ordering.choose([0, 2], "disagree", a, b).why == "the reward runs disagree on 33% of its pairs"
     assert ordering.choose([3], "disagree", a, b).why == "in session order: no group is scored by both runs yet"
     # the scores of a group's latest round count, not an earlier round's
