@@ -67,3 +67,39 @@ def test_a_pair_counts_its_prompt_and_longer_answer_and_an_edited_file_is_read_a
     fits = tokens(tokenizer, prompt + pair["chosen"])
     assert longest_record("pairs", "reward", str(tiny_model), expected - 1) == fits
     assert longest_record("pairs", "dpo", str(tiny_model), expected - 1) == expected - 1
+
+
+def test_a_fused_head_holds_one_tile_however_large_the_vocabulary():
+    """TRL's fused LM head (SFT, DPO, GRPO...) scores in tiles of at most 4096 positions x 32768 columns; a
+    trainer that builds the whole logits (ORPO) holds them all."""
+    import dataclasses
+
+    from transformers import LlamaConfig
+
+    from workbench.methods.orpo_params import ORPOParams
+    from workbench.methods.sft_params import SFTParams
+    from workbench.params import build
+    from workbench.registry.estimate import (
+        DROPOUT_OFF,
+        FUSED_HEAD,
+        LOGIT_COPIES,
+        Workload,
+        mode_estimate,
+    )
+
+    def logits(method: str, params, vocab: int, sequences: int = 4, length: int = 512) -> int:
+        """The logits part of the training pass: its activations with and without logit positions."""
+        config = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2)
+        work = Workload(sequences, length, length, LOGIT_COPIES["default"], dropout=method not in DROPOUT_OFF,
+                        fused_head=method in FUSED_HEAD)
+        with_logits = mode_estimate(config, params, "lora", None, 4, work).activations
+        return with_logits - mode_estimate(config, params, "lora", None, 4,
+                                           dataclasses.replace(work, logit_positions=0)).activations
+
+    sft, orpo = build(SFTParams, {"lora_dropout": "0"}), build(ORPOParams, {"lora_dropout": "0"})
+    assert logits("sft", sft, 49152) == logits("orpo", orpo, 49152)  # the copies were measured on this vocabulary
+    assert logits("sft", sft, 4 * 49152) == logits("sft", sft, 49152)
+    assert logits("orpo", orpo, 4 * 49152) == 4 * logits("orpo", orpo, 49152)
+    assert logits("sft", sft, 49152, sequences=16) == logits("sft", sft, 49152, sequences=8)  # 4096 positions
+    assert logits("orpo", orpo, 49152, sequences=16) == 2 * logits("orpo", orpo, 49152, sequences=8)

@@ -4,8 +4,9 @@ The model is built on the meta device from its config alone (no weight is read),
 is applied to it the way the worker applies it (the real LoraConfig through PEFT, the head
 alone for last_layer), and its parameters are counted. Memory is the peak of one step, in parts:
 weights in their dtype (4-bit for QLoRA's frozen linear layers); gradients and AdamW moments of
-what trains; activations of the training pass (per layer and token, the attention weights on a
-CPU, and the logits); frozen models beside it (DPO's and KTO's reference where no adapter can be
+what trains; activations of the training pass (per layer and token, a term in the square of the length on a
+CPU where adapters run dropout, and the logits), over the data's longest record (at most max_length) or
+longest prompt; frozen models beside it (DPO's and KTO's reference where no adapter can be
 switched off, the RL reference when beta > 0, a teacher, a reward model); sampling for GRPO, RLOO,
 GKD and PPO (the KV cache of every sequence sampled at once, the prompt's logits, PPO's rollout
 passes), counted where it exceeds the training pass, the two phases never overlapping; and the
@@ -84,6 +85,7 @@ class Workload:
     prefill_logits: bool = True  # sampling computes the prompt's logits at every position (not PPO's generate)
     own_loop: bool = False  # the method's own loop, not a transformers Trainer (OWN_LOOP_SAVES)
     dropout: bool = True  # the trainer leaves the model's dropout on (DROPOUT_OFF: TRL's switch it off)
+    fused_head: bool = False  # logits in tiles (FUSED_HEAD): `logit_copies` of a whole vocabulary up to HEAD_TILE
     notes: list[str] = field(default_factory=list)
 
 
@@ -212,6 +214,14 @@ DROPOUT_OFF = ("dpo", "kto", "reward", "orpo", "gkd")
 # prompts of 30 and 216 tokens, completions of 16 and 64). PPO's own loop: about 9.4 per completion position (its
 # policy, value, reference and reward passes over the rollout), none for the prompt.
 LOGIT_COPIES = {"default": 5.5, "distill": 3.0, "gkd": 14.5, "grpo": 5.0, "rloo": 5.0, "ppo": 9.4}
+# TRL 1.16's SFT, DPO, KTO, GRPO and RLOO trainers score through a fused LM head (trl add_fused_lm_head): on a
+# CPU every position at once in tiles of at most HEAD_TILE tokens x vocabulary columns, whose backward sets the
+# peak of the pass with about 8.2 tiles alive (measured on the embedded model, SFT, DPO and GRPO alike). On
+# SmolLM2's vocabulary of 49152 that is the 5.5 (GRPO/RLOO: 5.0) copies above; a larger vocabulary, or more
+# positions than a tile, holds no more. On a GPU the head folds tiles in place (fewer): a worst case there.
+FUSED_HEAD = ("sft", "dpo", "kto", "grpo", "rloo")
+HEAD_TILE = (4096, 32768)
+MEASURED_VOCAB = 49152  # the vocabulary LOGIT_COPIES were measured on (SmolLM2's)
 # Sampling: the prompt's first pass (prefill) computes logits for every prompt position, this many copies.
 PREFILL_COPIES = 3.3
 # The worker before any model: the interpreter with torch, transformers, peft, trl and datasets loaded, the
@@ -235,6 +245,7 @@ def workload(method_name: str, p: Any, config, project_name: str, base: str,
         length = longest_record(project_name, method_name, base, limit, datasets)
     found = _workload(method_name, p, length, project_name, base, datasets)
     found.dropout = method_name not in DROPOUT_OFF
+    found.fused_head = method_name in FUSED_HEAD
     if length < limit:
         found.max_length = limit
     return found
@@ -467,7 +478,10 @@ def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int,
         layers = tokens * per_token * shape.layers * compute
     if device == "cpu" and dropout:
         layers += CPU_ATTENTION_COPIES * work.sequences * shape.heads * work.length ** 2 * shape.layers * compute
-    logits = int(work.sequences * work.logit_positions * shape.vocab * 4 * work.logit_copies)
+    positions, columns = work.sequences * work.logit_positions, shape.vocab
+    if work.fused_head:  # one tile alive: the copies were measured on MEASURED_VOCAB columns, 1.5 tiles wide
+        positions, columns = min(positions, HEAD_TILE[0]), min(columns, HEAD_TILE[1]) * MEASURED_VOCAB / HEAD_TILE[1]
+    logits = int(positions * columns * 4 * work.logit_copies)
     # QLoRA: 4-bit linear layers; prepare_model_for_kbit_training keeps the rest in fp32.
     plain_width = 4 if mode == "qlora" else width
     packed = FOUR_BIT_BYTES[bool(getattr(p, "double_quant", True))]
