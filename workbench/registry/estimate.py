@@ -351,16 +351,21 @@ def _sources(files: tuple) -> list:
     return [DataSource(dataset=d, file=f, kind=k, weight=w) for d, f, k, w, _size, _time in files]
 
 
-def token_count(tokenizer, item: Any, generation_prompt: bool = False) -> int:
-    """Tokens of a text, or of a conversation through the chat template (a prompt ends with the generation
-    prompt), as the trainers tokenise them."""
-    if isinstance(item, list):
-        ids = tokenizer.apply_chat_template(item, add_generation_prompt=generation_prompt, tokenize=True)
-    else:
-        ids = tokenizer(item)["input_ids"]
-    if isinstance(ids, dict) or hasattr(ids, "keys"):
-        ids = ids["input_ids"]
-    return len(ids)
+def token_counts(tokenizer, items: list[Any], generation_prompt: bool = False) -> list[int]:
+    """Tokens of each text, or conversation through the chat template (a prompt ends with the generation
+    prompt), as the trainers tokenise them; in one batch (the form estimates on every change)."""
+    chats = [i for i, item in enumerate(items) if isinstance(item, list)]
+    texts = [i for i, item in enumerate(items) if not isinstance(item, list)]
+    found = [0] * len(items)
+    if chats:
+        rendered = tokenizer.apply_chat_template([items[i] for i in chats], add_generation_prompt=generation_prompt,
+                                                 tokenize=False)
+        for i, ids in zip(chats, tokenizer(rendered, add_special_tokens=False)["input_ids"]):
+            found[i] = len(ids)
+    if texts:
+        for i, ids in zip(texts, tokenizer([items[i] for i in texts])["input_ids"]):
+            found[i] = len(ids)
+    return found
 
 
 def record_sequences(record: dict[str, Any]) -> list[Any]:
@@ -398,8 +403,16 @@ def _record_lengths(files: tuple, base: str) -> tuple[int, ...]:
     try:
         tokenizer, chat = read_tokenizer(base)
         records = [r for s in _sources(files) for r in read_source(s)][:ROWS_READ]
-        return tuple(max((token_count(tokenizer, seq) for seq in record_sequences(r)
-                          if chat or not isinstance(seq, list)), default=0) for r in records)
+        owner, sequences = [], []
+        for n, record in enumerate(records):
+            for seq in record_sequences(record):
+                if chat or not isinstance(seq, list):  # no template: the trainer refuses conversations
+                    owner.append(n)
+                    sequences.append(seq)
+        lengths = [0] * len(records)
+        for n, tokens in zip(owner, token_counts(tokenizer, sequences)):
+            lengths[n] = max(lengths[n], tokens)
+        return tuple(lengths)
     except (DataError, models.ModelError, OSError, ValueError, KeyError, TypeError):
         return ()
 
@@ -426,7 +439,7 @@ def _prompt_lengths(files: tuple, base: str) -> tuple[int, ...]:
         rows = read_prompt_rows(_sources(files), 0, chat)
     except (DataError, models.ModelError, OSError, ValueError):
         return ()
-    return tuple(token_count(tokenizer, row["prompt"], generation_prompt=True) for row in rows[:ROWS_READ])
+    return tuple(token_counts(tokenizer, [row["prompt"] for row in rows[:ROWS_READ]], generation_prompt=True))
 
 
 def longest_prompt(project_name: str, method_name: str, base: str, datasets: tuple[str, ...] = ()) -> int:
