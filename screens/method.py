@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import Button, Header, Input, Label, OptionList, Select, Static, Switch
+from textual.widgets import Button, Checkbox, Header, Input, Label, OptionList, Select, Static, Switch
 from textual.widgets.option_list import Option
 
 from screens.messages import RunStarted, forward_failure
@@ -189,7 +189,8 @@ class MethodScreen(Screen):
         if not estimate.display:
             return
         values, bad = self.form_values()
-        estimate.request(self.project, self.method.name, None if bad else values)
+        picked = self.query_one(DataMix).picked() if self.query(DataMix) else []
+        estimate.request(self.project, self.method.name, None if bad else values, picked)
 
     def prefill(self) -> dict:
         """The values this project sets for the method (the demo tunes its own)."""
@@ -241,6 +242,10 @@ class MethodScreen(Screen):
                 self.apply_preset(str(event.value))
         elif event.select.id and event.select.id.startswith("param-"):
             self.field_changed(event.select.id.removeprefix("param-"))
+
+    def on_checkbox_changed(self, event: Checkbox.Changed) -> None:
+        if event.checkbox.id and event.checkbox.id.startswith("pick-"):  # the datasets read: their longest record
+            self.refresh_estimate()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
         if event.switch.id and event.switch.id.startswith("param-"):

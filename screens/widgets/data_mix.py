@@ -104,6 +104,13 @@ class DataMix(Vertical):
         error.update(text)
         error.display = bool(text)
 
+    def picked(self) -> list[str]:
+        """The names of the datasets ticked, when not all are (none: every one)."""
+        if len(self.datasets) == 1:
+            return []
+        names = [d.name for i, d in enumerate(self.datasets) if self.query_one(f"#pick-{i}", Checkbox).value]
+        return names if len(names) < len(self.datasets) else []
+
     def read(self) -> tuple[dict[str, float] | str, str]:
         """(the mix for make_spec, "") or (_, the first problem), showing each problem inline."""
         if len(self.datasets) == 1:

@@ -84,8 +84,10 @@ class ModeEstimate(Static):
         self.asked = 0  # requests so far; each answer names the request it answers
         self.answered = 0
 
-    def request(self, project: str, method: str, values: dict[str, str] | None) -> None:
-        """New numbers for these values after a quiet time; None when the form has errors."""
+    def request(self, project: str, method: str, values: dict[str, str] | None,
+                datasets: list[str] | tuple[str, ...] = ()) -> None:
+        """New numbers for these values (and these training datasets; none named: every one the method reads)
+        after a quiet time; None when the form has errors."""
         if self._timer is not None:
             self._timer.stop()
         self.asked += 1
@@ -93,13 +95,17 @@ class ModeEstimate(Static):
             self.update(f"{TITLE}\nFix the marked fields to see the estimate.")
             return
         asked = self.asked
-        self._timer = self.set_timer(self.DELAY, lambda: self.run_child(asked, project, method, values))
+        self._timer = self.set_timer(self.DELAY, lambda: self.run_child(asked, project, method, values,
+                                                                                tuple(datasets)))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="estimate", name="Estimating memory")
-    def run_child(self, asked: int, project: str, method: str, values: dict[str, str]) -> None:
+    def run_child(self, asked: int, project: str, method: str, values: dict[str, str],
+                  datasets: tuple[str, ...] = ()) -> None:
         worker = get_current_worker()
         self.app.call_from_thread(self.update, f"{TITLE}\nEstimating…")
         command = [*self.COMMAND, project, "--method", method, "--json"]
+        for name in datasets:  # the longest record of these sets the worst batch
+            command += ["--dataset", name]
         for key, value in values.items():
             command += ["--set", f"{key}={value}"]
         report, text = None, ""

@@ -452,3 +452,15 @@ async def test_where_it_runs_sends_the_run_to_slurm_with_the_form_s_settings(tin
         "partition": "gpu", "nodes": 2, "time": "2:00:00"}
     script = fake.submitted()
     assert "#SBATCH --partition=gpu" in script and "#SBATCH --nodes=2" in script
+
+
+async def test_the_estimate_reads_the_datasets_ticked(alpha, tmp_path, fake_estimate):
+    say = [{"prompt": f"Say {i}.", "completion": f"{i}"} for i in range(10)]
+    import_file(alpha, write_jsonl(tmp_path / "say.jsonl", say))
+    async with MethodApp(alpha).run_test(size=SIZE) as pilot:
+        screen = pilot.app.screen
+        await wait_until(pilot, lambda: calls(fake_estimate), 30)
+        assert "--dataset" not in calls(fake_estimate)[-1]  # both ticked: every dataset the method reads
+        screen.query_one("#pick-1", Checkbox).value = False  # 'say' left out
+        await wait_until(pilot, lambda: "--dataset" in calls(fake_estimate)[-1], 30)
+        assert calls(fake_estimate)[-1].split("--dataset ")[1].split()[0] == "chat"
