@@ -57,4 +57,6 @@ def test_a_run_on_the_local_executor_saves_and_requeues_at_its_time_limit(tiny_p
 
     assert main(["runs", tiny_project]) == 0
     line = [row for row in capsys.readouterr().out.splitlines() if row.startswith(run_id)][0]
-    assert line.split("\t")[2] == "completed" and line.endswith(f"slurm {record.job_id}")
+    fields = line.split("\t")
+    assert fields[2] == "completed" and f"slurm {record.job_id}" in fields
+    assert fields[-1].startswith("peak ")  # the finished run's measured peak ends its line
