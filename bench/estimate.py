@@ -132,7 +132,7 @@ def main() -> None:
 
             model = str(make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1"))
         projects.create("bench", base_model=model)
-        from workbench.registry.estimate import read_tokenizer
+        from workbench.registry.lengths import read_tokenizer
 
         tokenizer = read_tokenizer(model)[0]
         for name, path in write_data(Path(tmp), args.repeat, tokenizer).items():

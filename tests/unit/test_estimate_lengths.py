@@ -1,5 +1,5 @@
 """The memory estimate's workload length: the longest training record of the project's data, as the trainer
-tokenises it, at most max_length (`workbench.registry.estimate.longest_record`)."""
+tokenises it, at most max_length (`workbench.registry.lengths.longest_record`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from tests.conftest import write_jsonl
 from workbench import models
 from workbench import project as projects
 from workbench.data.importer import import_file
-from workbench.registry.estimate import estimate, longest_record
+from workbench.registry.estimate import estimate
+from workbench.registry.lengths import longest_record
 
 CITATION = "Eleanor Crowley (1955). The Island and the Harbour: Notes from the Field. New Haven: Yale UP. "
 
