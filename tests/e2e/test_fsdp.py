@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import cli, events, of_type, wait_for
+from tests.e2e.conftest import cli, events, of_type
+from tests.e2e.test_ranks import losses, stop_after_step_two
 from workbench import locations
 from workbench.files import read_toml
 from workbench.jobs import store
@@ -17,10 +18,6 @@ FSDP = ["--processes", "2", "--set-runtime", "sharding=fsdp", "--set", "mode=ful
 SHORT = ["--set", "eval_fraction=0", "--set", "learning_rate=0.01", "--set", "warmup=0"]
 LOSS_TOLERANCE = 1e-4  # measured: within 1e-6 of one rank's loss over 4 steps (gradients reduce-scattered in fp32)
 WEIGHT_TOLERANCE = 1e-4  # measured: the saved weights within 7e-6 of one rank's, having moved by 0.025
-
-
-def losses(project: str, run_id: str) -> list[tuple[int, float, int]]:
-    return [(e.step, e.loss, e.tokens_seen) for e in of_type(events(project, run_id), ev.Log)]
 
 
 def test_two_fsdp_ranks_train_and_save_like_one_rank_with_the_same_global_batch(tiny_project):
@@ -68,13 +65,7 @@ def test_an_fsdp_run_stops_at_one_step_and_resumes_from_its_sharded_checkpoint(t
                   "--set", "sample_count=1", "--set", "sample_max_tokens=4")
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.split()[0]
-    wait_for(lambda: any(s >= 2 for s, _, _ in losses(tiny_project, run_id)), what="step 2")
-    assert cli("stop", tiny_project, run_id).returncode == 0
-    info = store.wait(tiny_project, run_id, timeout=180)
-    assert info.state == "stopped", info.message
-    checkpoint = layout.latest_checkpoint(locations.run_dir(tiny_project, run_id))
-    stopped_at = of_type(events(tiny_project, run_id), ev.Finished)[-1].step
-    assert checkpoint is not None and checkpoint.name == f"checkpoint-{stopped_at}" and stopped_at < 10
+    stopped_at, checkpoint = stop_after_step_two(tiny_project, run_id)
     assert (checkpoint / "pytorch_model_fsdp_0").is_dir()
 
     resumed = cli("resume", tiny_project, run_id, "--wait")

@@ -21,6 +21,18 @@ def losses(project: str, run_id: str) -> list[tuple[int, float, int]]:
     return [(e.step, e.loss, e.tokens_seen) for e in of_type(events(project, run_id), ev.Log)]
 
 
+def stop_after_step_two(project: str, run_id: str, max_steps: int = 10):
+    """Stop a running run once it logged step 2; (the step it stopped at, its checkpoint), checked to match."""
+    wait_for(lambda: any(s >= 2 for s, _, _ in losses(project, run_id)), what="step 2")
+    assert cli("stop", project, run_id).returncode == 0
+    info = store.wait(project, run_id, timeout=180)
+    assert info.state == "stopped", info.message
+    checkpoint = layout.latest_checkpoint(locations.run_dir(project, run_id))
+    stopped_at = of_type(events(project, run_id), ev.Finished)[-1].step
+    assert checkpoint is not None and checkpoint.name == f"checkpoint-{stopped_at}" and stopped_at < max_steps
+    return stopped_at, checkpoint
+
+
 def test_two_ranks_train_like_one_with_the_same_global_batch(tiny_project):
     one = cli("train", tiny_project, "--wait", "--processes", "1", "--set", "max_steps=4", "--set", "batch_size=4",
               *SHORT)
@@ -48,13 +60,7 @@ def test_a_two_rank_run_stops_at_one_step_and_resumes(tiny_project):
                   "--set", "save_steps=1000", *SHORT)
     assert started.returncode == 0, started.stderr
     run_id = started.stdout.split()[0]
-    wait_for(lambda: any(s >= 2 for s, _, _ in losses(tiny_project, run_id)), what="step 2")
-    assert cli("stop", tiny_project, run_id).returncode == 0
-    info = store.wait(tiny_project, run_id, timeout=180)
-    assert info.state == "stopped", info.message
-    checkpoint = layout.latest_checkpoint(locations.run_dir(tiny_project, run_id))
-    stopped_at = of_type(events(tiny_project, run_id), ev.Finished)[-1].step
-    assert checkpoint is not None and checkpoint.name == f"checkpoint-{stopped_at}" and stopped_at < 10
+    stopped_at, _ = stop_after_step_two(tiny_project, run_id)
 
     resumed = cli("resume", tiny_project, run_id, "--wait")
     assert resumed.returncode == 0, resumed.stderr
