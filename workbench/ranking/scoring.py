@@ -14,7 +14,8 @@ A score is the model's scalar for (prompt, answer), loaded and encoded by
 `workbench.rewards.model` as every other user of a reward model loads and encodes it.
 
 `Scorer` is the parent's side (no torch: a subprocess and a reader thread); `latest_reward_run`
-finds the run to use, `disagreeing_runs` the two a `disagree` session compares. Heavy imports happen inside the functions of the child.
+finds the run to use, `disagreeing_runs` the two a `disagree` session compares. Heavy imports
+happen inside the functions of the child.
 """
 
 from __future__ import annotations
