@@ -15,6 +15,7 @@ from screens.run_charts import EVAL_COLOR, charts_for, reward_weights
 from screens.run_metrics import RunMetrics, Series
 from screens.widgets.metric_chart import MetricChart, number, thin
 from tests.ui.recorded import recorded_run
+from tests.ui.world import charts_drawn
 from tests.ui.test_monitor import SIZE, MonitorApp, wait_for, write_events
 from workbench.run import events as ev
 
@@ -25,7 +26,7 @@ RL_CHARTS = ["reward", "reward per function", "KL", "entropy", "completion lengt
 async def open_run(pilot, app, steps: int):
     screen = app.screen
     await wait_for(pilot, lambda: screen.history.step == steps and screen.method, what=f"step {steps}")
-    await pilot.pause(0.4)  # a redraw
+    await charts_drawn(pilot)
     return screen
 
 
@@ -47,7 +48,7 @@ async def test_a_grpo_run_charts_reward_per_function_kl_and_length(home):
         assert chart.border_title == "reward · band: ± std" and "1/10" in chart.border_subtitle
 
         await pilot.press("]")
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         functions = chart.chart
         assert functions.name == "reward per function"
         assert [(line.label, line.scale) for line in functions.lines] == [("exact ×0.5", 0.5), ("length", 1.0)]
@@ -56,13 +57,13 @@ async def test_a_grpo_run_charts_reward_per_function_kl_and_length(home):
         assert "weighted" in chart.border_title
 
         await pilot.press("3")
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         assert chart.chart.name == "KL" and chart.title.startswith("KL 1.308")
         await pilot.press("[", "[", "[")  # back past the first to the last
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         assert chart.chart.name == "grad norm"
         await pilot.press("5")
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         assert chart.chart.name == "completion length"
         assert chart.title == "mean 8, clipped 100.0%"  # 8-token completions, all cut
 
@@ -88,10 +89,10 @@ async def test_a_dpo_run_charts_reward_accuracy_chosen_rejected_and_margin(home)
             "loss", "reward accuracy", "chosen vs rejected", "margin", "learning rate", "grad norm"]
         chart = chart_of(screen)
         await pilot.press("2")
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         assert chart.title == "train 100.0%, eval 100.0%"  # a share reads as one
         await pilot.press("]")
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         chosen, rejected, eval_chosen = (screen.metrics.get(k).last for k in (
             "rewards/chosen", "rewards/rejected", "eval/rewards/chosen"))
         # four lines' values do not fit: those that fit, then an ellipsis (not no title at all)
@@ -131,19 +132,19 @@ async def test_any_logged_metric_can_be_picked_from_the_list_and_the_palette_nam
         assert listed.option_count == 1
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen is screen, what="back to the monitor")
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         chart = chart_of(screen)
         assert chart.chart.name == "step_time"
         assert chart.title.startswith("step_time ")
         assert "11/11" in chart.border_subtitle  # after the method's own charts
         await pilot.press("]")  # and the keys cycle through it
-        await pilot.pause(0.3)
+        await charts_drawn(pilot)
         assert chart.chart.name == "reward"
 
         commands = {name: callback for name, _, callback in screen.palette_commands()}
         assert "Chart: KL" in commands and "Chart: step_time" in commands
         commands["Chart: KL"]()
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         assert chart.chart.name == "KL"
 
         await pilot.press("v")  # the samples: chart keys and commands step aside
@@ -199,7 +200,7 @@ async def test_a_run_of_20000_logs_keeps_every_point_and_draws_quickly(home, mon
         limit = 2 * chart.size.width
         assert len(handed) == 9 and all(limit / 2 < n <= limit for n in handed)  # mean, band low, band high
         await pilot.press("2")  # two functions, 20000 points each
-        await pilot.pause(0.4)
+        await charts_drawn(pilot)
         handed.clear()
         started = time.perf_counter()
         chart._draw()

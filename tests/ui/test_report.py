@@ -23,6 +23,7 @@ from screens.widgets.chat_pane import ChatPane
 from screens.widgets.metric_chart import MetricChart
 from tests.ui.evaluated import citations, evaluated_run, recorded_eval_job
 from tests.ui.recorded import recorded_run
+from tests.ui.world import charts_drawn
 from tests.ui.test_playground import FakeServers
 from tests.unit.test_store import _HELD, hold_here, release_held  # noqa: F401 - a fixture
 from workbench import project
@@ -73,7 +74,7 @@ def plain(widget: Static) -> str:
 async def open_report(pilot, app):
     screen = app.screen
     await wait_for(pilot, lambda: isinstance(screen, ReportScreen) and screen.data is not None, "the report")
-    await pilot.pause(0.2)
+    await charts_drawn(pilot)
     return screen
 
 

@@ -108,6 +108,16 @@ async def wait_until(pilot, condition, what: str, timeout: float = 30.0) -> None
         await pilot.pause(0.05)
 
 
+async def charts_drawn(pilot, timeout: float = 30.0) -> None:
+    """The charts draw on their own clock: wait until each has drawn what it was last given."""
+    from screens.widgets.metric_chart import MetricChart
+
+    await pilot.pause()
+    await wait_until(pilot, lambda: all(c.drawn and not c._dirty for c in pilot.app.screen.query(MetricChart)),
+                     "the charts", timeout)
+    await pilot.pause()
+
+
 def mask(widget: Static, home) -> None:
     """A path under the test's temporary projects home, written as a person's would read."""
     widget.update(str(widget.render()).replace(str(home), "~/projects"))
