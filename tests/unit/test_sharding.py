@@ -26,8 +26,9 @@ def test_auto_shards_a_full_fine_tuning_that_does_not_fit_one_gpu_and_no_other()
     assert decide("auto", "sft", "full", 2, "cuda", int(0.95 * gpu), gpu)[0] == "fsdp"  # no room to spare
     assert decide("auto", "sft", "lora", 4, "cuda", big, gpu) == \
         ("ddp", "DDP (mode=lora): each process holds the whole model.")
-    assert decide("auto", "dpo", "full", 4, "cuda", big, gpu) == \
-        ("ddp", "DDP (dpo is not sharded): each process holds the whole model.")
+    assert decide("auto", "dpo", "full", 4, "cuda", big, gpu)[0] == "fsdp"  # every method on the Trainer
+    assert decide("auto", "ppo", "full", 4, "cuda", big, gpu) == \
+        ("ddp", "DDP (ppo is not sharded): each process holds the whole model.")
     assert decide("auto", "sft", "full", 2, "cpu", None, None)[0] == "ddp"  # the CPU: only when asked
     assert decide("ddp", "sft", "full", 4, "cuda", big, gpu) == \
         ("ddp", "DDP, as asked: each process holds the whole model.")
@@ -41,8 +42,10 @@ def test_fsdp_is_refused_in_one_line_where_it_cannot_run():
     check("dpo", lora, Runtime(sharding="auto"))
     with pytest.raises(ShardingError, match=r"^sharding=fsdp shards full fine-tuning; mode=qlora trains few enough"):
         check("sft", SimpleNamespace(mode="qlora"), Runtime(sharding="fsdp"))
-    with pytest.raises(ShardingError, match=r"^sharding=fsdp is available for sft, not dpo: use sharding=ddp"):
-        check("dpo", full, Runtime(sharding="fsdp"))
+    check("dpo", full, Runtime(sharding="fsdp", processes=2))
+    with pytest.raises(ShardingError, match=r"^sharding=fsdp is available for sft, classifier, .*, not ppo: use "
+                                            r"sharding=ddp"):
+        check("ppo", full, Runtime(sharding="fsdp"))
     with pytest.raises(ShardingError, match=r"^sharding=fsdp splits the model over several processes"):
         check("sft", full, Runtime(sharding="fsdp", processes=1))
     with pytest.raises(RanksError, match=r"^sharding='zero3' is unknown: it can be auto, ddp, fsdp\.$"):
@@ -106,8 +109,26 @@ def test_a_method_or_mode_fsdp_does_not_shard_is_ddp_without_an_estimate(monkeyp
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")  # not rank 0: nothing written
     monkeypatch.setattr(sharding, "smallest_gpu", lambda: pytest.fail("no GPU asked about"))
-    for method, p in (("grpo", SimpleNamespace(mode="full")), ("sft", SimpleNamespace(mode="lora"))):
+    for method, p in (("ppo", SimpleNamespace(mode="full")), ("sft", SimpleNamespace(mode="lora"))):
         spec = JobSpec(id="r", project="p", method=method, base_model="tiny", params={}, train=[],
                        runtime=Runtime(device="cuda", processes=2))
         sharding.resolve(spec, SimpleNamespace(run_dir=tmp_path), p, tmp_path / "no-model")
         assert spec.runtime.sharding == "ddp" and not (tmp_path / "job.toml").exists()
+
+
+def test_the_step_estimate_of_auto_counts_a_reference_where_the_method_keeps_one(tiny_model):
+    from workbench.data.memory import estimate_bytes, model_shape
+
+    shape = model_shape(tiny_model)
+    sft = SimpleNamespace(batch_size=2, max_length=64)
+    alone = sharding.step_bytes("sft", sft, tiny_model, "bf16")
+    assert alone == estimate_bytes(shape, 2, 64, full=True, weight_width=2)
+    assert sharding.step_bytes("dpo", sft, tiny_model, "bf16") == alone + shape.params * 2  # the reference's weights
+    assert sharding.step_bytes("dpo", sft, tiny_model, "fp32") - sharding.step_bytes("sft", sft, tiny_model, "fp32") \
+        == shape.params * 4
+    # GRPO has no max_length: a step's sequences are a prompt and a completion; a reference only with a KL term
+    grpo = SimpleNamespace(batch_size=2, max_completion_length=64, beta=0.0)
+    assert sharding.step_bytes("grpo", grpo, tiny_model, "bf16") == estimate_bytes(shape, 2, 512 + 64, True, 2)
+    grpo.beta = 0.05
+    assert sharding.step_bytes("grpo", grpo, tiny_model, "bf16") == \
+        estimate_bytes(shape, 2, 512 + 64, True, 2) + shape.params * 2

@@ -5,10 +5,16 @@ DDP keeps the whole model, its gradients and its optimizer state on every rank; 
 all three over the ranks, so that a full fine-tuning whose step does not fit one GPU trains on several.
 
 - `auto`: FSDP for a full fine-tuning on several CUDA processes whose step, by the estimate of
-  `workbench.data.memory`, needs more than `FIT_SHARE` of the smallest GPU; DDP otherwise.
-- `ddp`, `fsdp`: as asked. FSDP shards the full fine-tuning of the methods in `FSDP_METHODS`; with
-  LoRA or QLoRA (a few trainable weights: DDP is the tool) or another method it is refused in one
+  `workbench.data.memory` (and one more copy of the weights for a method that keeps a reference),
+  needs more than `FIT_SHARE` of the smallest GPU; DDP otherwise. A teacher's size is not counted.
+- `ddp`, `fsdp`: as asked. FSDP shards the full fine-tuning of the methods in `FSDP_METHODS` (those
+  built on transformers' Trainer); with LoRA or QLoRA (a few trainable weights: DDP is the tool) or
+  another method (PPO's own loop, sentence-transformers' embedding training) it is refused in one
   line before the run starts (`check`).
+
+A reference model that TRL makes for DPO, KTO, GRPO and RLOO is sharded like the policy (TRL's
+`prepare_fsdp`); a distillation teacher is held whole by each rank, on its GPU, as a frozen model
+that only runs forward.
 
 The rank resolves `auto` (`resolve`) and records the choice in job.toml, with its reason in the notes;
 a resumed run keeps it, its checkpoints being in that format. Under FSDP each rank writes its shard of
@@ -37,7 +43,9 @@ from workbench.params import ParamError
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec, Runtime
 
-FSDP_METHODS = ("sft",)  # recipes whose FSDP run is tested (tests/e2e/test_fsdp.py)
+# Recipes on transformers' Trainer, whose FSDP runs are tested (tests/e2e/test_fsdp.py, test_fsdp_methods.py).
+FSDP_METHODS = ("sft", "classifier", "reward", "dpo", "kto", "orpo", "distill", "gkd", "grpo", "rloo")
+PROMPT_TOKENS = 512  # a sampling method's prompt length, which its params do not bound
 FIT_SHARE = 0.9  # `auto` shards when the step's estimate exceeds this share of one GPU's memory
 
 
@@ -95,14 +103,24 @@ def resolve(spec: JobSpec, job: JobContext, p: Any, folder: Path) -> None:
     need = gpu = None
     mode = getattr(p, "mode", "full")
     if runtime.sharding == "auto" and runtime.device == "cuda" and spec.method in FSDP_METHODS and mode == "full":
-        width = 2 if runtime.precision in ("bf16", "fp16") else 4  # the weights' bytes, as `train_args` loads them
-        need = estimate_bytes(model_shape(folder), p.batch_size, p.max_length, full=True, weight_width=width)
-        gpu = smallest_gpu()
+        need, gpu = step_bytes(spec.method, p, folder, runtime.precision), smallest_gpu()
     runtime.sharding, note = decide(runtime.sharding, spec.method, mode, processes, runtime.device, need, gpu)
     if note not in spec.notes:
         spec.notes.append(note)
     if int(os.environ.get("RANK", "0")) == 0:
         spec.save(job.run_dir)
+
+
+def step_bytes(method: str, p: Any, folder: Path, precision: str) -> int:
+    """The estimated memory of one unsharded step of a full fine-tuning: the trained model's, plus a copy
+    of its weights where the method keeps a reference (DPO and KTO; GRPO and RLOO with a KL term)."""
+    width = 2 if precision in ("bf16", "fp16") else 4  # the weights' bytes, as `train_args` loads them
+    tokens = getattr(p, "max_length", 0) or PROMPT_TOKENS + getattr(p, "max_completion_length", 0)
+    shape = model_shape(folder)
+    need = estimate_bytes(shape, p.batch_size, tokens, full=True, weight_width=width)
+    if method in ("dpo", "kto") or (method in ("grpo", "rloo") and getattr(p, "beta", 0)):
+        need += shape.params * width
+    return need
 
 
 def smallest_gpu() -> int:
@@ -172,6 +190,7 @@ def save_model(trainer, out: Path) -> None:
             plain = plain_cls(model.config)
         plain.load_state_dict(state, assign=True)
         plain.tie_weights()
-        plain.generation_config = model.generation_config
+        if getattr(model, "generation_config", None) is not None:  # a classifier's or reward model's has none
+            plain.generation_config = model.generation_config
         plain.save_pretrained(str(out))
     trainer.accelerator.wait_for_everyone()
