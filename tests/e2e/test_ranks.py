@@ -75,3 +75,19 @@ def test_bad_process_settings_are_refused_in_one_line(tiny_project):
     assert result.returncode == 1
     assert result.stderr.strip() == "workbench: error: gpus='0,zero' is not a list of distinct GPU numbers such as 0,1."
     assert not store.list_runs(tiny_project)
+
+
+def test_an_embedding_model_trains_on_two_ranks_and_measures_its_held_out_pairs(home, tiny_model, tmp_path):
+    from tests.e2e.conftest import write_jsonl
+    from workbench import project as projects
+    from workbench.data.importer import import_file
+
+    projects.create("notes", base_model=str(tiny_model))
+    pairs = [{"anchor": f"Which note is about topic {i}?", "positive": f"A note about topic {i}."} for i in range(30)]
+    import_file("notes", write_jsonl(tmp_path / "pairs.jsonl", pairs))
+    result = cli("train", "notes", "--method", "embed", "--wait", "--processes", "2", "--set", "max_steps=3",
+                 "--set", "batch_size=4")
+    assert result.returncode == 0, result.stderr
+    got = events("notes", result.stdout.split()[0])
+    assert of_type(got, ev.Finished)[-1].reason == "completed"
+    assert any(s.message.startswith("Held-out pairs: recall@1 ") for s in of_type(got, ev.Status))

@@ -168,7 +168,7 @@ def start(project: str, run_id: str = "", fresh: bool = False, device: str = "au
     params["fingerprints"] = prints
     job_id = launch.new_run_id(project, METHOD)
     spec = JobSpec(id=job_id, project=project, method=METHOD, base_model=proj.base_model, params=params, train=[],
-                   eval=evaluated, runtime=Runtime(device=device, threads=default_threads()),
+                   eval=evaluated, runtime=Runtime(device=device, threads=default_threads(), processes=1),
                    base_ref=f"run:{run_id}" if run_id else "base", runner=RUNNER)
     if params["few_shot"]:
         spec.train = sources(proj, "train")

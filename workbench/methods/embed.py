@@ -127,8 +127,11 @@ def run(spec: JobSpec, job: JobContext):
     # 6. Train, final eval, save the sentence-transformers folder; the held-out measures before -> after.
     out = train_to_end(trainer, job, p, tokenizer)
     if out is not None and eval_ds is not None and not job.resume_checkpoint:
-        after = next(h for h in reversed(trainer.state.log_history) if "eval_loss" in h)
-        job.status(summary(before, after))
+        # the last evaluation's measures (on several processes the trainer logs no eval_loss beside them)
+        after = next((h for h in reversed(trainer.state.log_history) if any(k[5:] in MEASURES for k in h
+                                                                              if k.startswith("eval_"))), None)
+        if after is not None:
+            job.status(summary(before, after))
     return out
 
 

@@ -31,6 +31,12 @@ class Method:
     params: type
     runner: str  # "module:function", written in the job's spec and imported by the worker only
     kind: str = "train"  # "train": teaches a model; "generate": writes data (samples, rankings, datasets)
+    ranks: bool = True  # runs on several processes when asked (DDP or FSDP); False: one process, always
+
+    @property
+    def one_process(self) -> bool:
+        """Runs in one process whatever the machine: a data-writing job, or a training loop of its own."""
+        return self.kind != "train" or not self.ranks
 
 
 METHODS: dict[str, Method] = {
@@ -102,6 +108,7 @@ METHODS: dict[str, Method] = {
         data_kinds=("prompt", "prompt_completion", "chat"),
         params=PPOParams,
         runner="workbench.methods.ppo:run",
+        ranks=False,  # its own loop (policy, value head, rollouts) is not distributed
     ),
     "classifier": Method(
         name="classifier",

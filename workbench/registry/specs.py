@@ -60,6 +60,7 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
     except RefError as exc:
         raise LaunchError(str(exc)) from None
     runtime = runtime or Runtime()
+    one_process(method, runtime)
     sharding.check(method_name, chosen, runtime)  # FSDP only where it can run, on either target
     notes: list[str] = []
     if runtime.target == "slurm":  # checked for the cluster's nodes (mounts, partition, time), not this machine
@@ -76,6 +77,18 @@ def make_spec(project_name: str, method_name: str, values: dict[str, Any] | None
         train=[source(e, weights[e.name]) for e in train_sets], eval=[source(e) for e in eval_sets], runtime=runtime,
         notes=notes,
     )
+
+
+def one_process(method: registry.Method, runtime: Runtime) -> None:
+    """A method that runs in one process gets one even on a machine with several GPUs (where `processes=0`
+    means one a GPU); several processes asked of it are refused in one line."""
+    if not method.one_process:
+        return
+    if runtime.processes > 1:
+        why = "writes data" if method.kind != "train" else "trains in a loop of its own, not distributed"
+        raise LaunchError(f"processes={runtime.processes}: {method.name} runs in one process (it {why}); "
+                          "several processes are for the methods built on transformers' Trainer.")
+    runtime.processes = 1
 
 
 def check_mode_here(chosen: Any, runtime: Runtime) -> None:
