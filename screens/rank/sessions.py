@@ -24,13 +24,16 @@ from workbench.jobs import store
 from workbench.params import ParamError, coerce, describe
 from workbench.ranking import candidates, scoring
 from workbench.ranking import rankings as ranking
-from workbench.ranking.sample_params import PROMPT_KINDS, SampleParams
+from workbench.ranking.sample_params import AUTO, PROMPT_KINDS, SampleParams
 from workbench.registry.specs import make_spec
 from workbench.terminal import printable
 
 TYPED = "__typed__"
 NUMBERS = (("n", "Candidates"), ("temperature", "Temperature"), ("top_p", "Top-p"),
-           ("max_new_tokens", "Max new tokens (0 = auto)"), ("prompts", "Prompts (0 = all)"))
+           ("max_new_tokens", "Max tokens"), ("prompts", "Prompts"))
+# What a 0 means, under the numbers (in their labels it was cut at 100 columns).
+ZEROS = (f"Max tokens 0: chosen for the device ({AUTO['cpu'][0]} on a CPU, {AUTO['cuda'][0]} on a GPU)  ·  "
+         "Prompts 0: all of them")
 PARAMS = {info.name: info for info in describe(SampleParams)}
 ORDER_CHOICES = [("the session's order", "session"),
                  ("least sure first: where the newest reward run can't tell the best two apart", "uncertain"),
@@ -128,6 +131,7 @@ class RankSetupScreen(ModalScreen[None]):
                             yield Label(label)
                             yield Input(str(PARAMS[name].default), id=f"param-{name}", compact=True,
                                         validators=[ParamValidator(PARAMS[name])])
+                yield Static(ZEROS, id="zeros", markup=False)
             yield Static(id="status", markup=False)
             yield Static("[b]enter[/b] on a session goes on with it  ·  [b]ctrl+s[/b] starts a new session  ·  "
                          "[b]escape[/b] closes", classes="keys")
