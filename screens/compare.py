@@ -2,10 +2,13 @@
 row for the base model and each few-shot baseline (`workbench.evaluate.compare`, as `workbench compare`
 prints it); results on datasets other than the eval split are columns of their own after the eval split's
 ("exact_match on cited"), only when some row has them. `s` orders the rows by the highlighted column, best
-first (again: the other way); a click on a header does the same. `o` (or enter) opens a run's report.
+first (again: the other way); a click on a header does the same. `o` (or enter) opens a run's report; `w`
+writes the table as shown in Markdown (compare.md in the project folder, as `workbench compare --out`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -46,6 +49,8 @@ class CompareScreen(Screen):
         Binding("s", "sort", "Sort by column", tooltip="Order the rows by the highlighted column, best first "
                 "(again: the other way)", id="compare.sort"),
         Binding("o", "report", "Report", tooltip="The highlighted run's report", id="compare.report"),
+        Binding("w", "write", "Write Markdown", tooltip="The table as shown, in Markdown, to compare.md in the "
+                "project folder", id="compare.write"),
         Binding("escape", "back", "Back", id="compare.back"),
     ]
 
@@ -57,6 +62,7 @@ class CompareScreen(Screen):
         self.columns: list[str] = []
         self.sort_by = ""
         self.reverse = False
+        self.written: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -164,6 +170,29 @@ class CompareScreen(Screen):
 
     def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
         self.action_report()
+
+    def shown_cells(self) -> list[list[str]]:
+        """The table's text as the screen shows it: its columns' order, its rows' order."""
+        rows = ordered(self.found, self.sort_by, self.columns, self.reverse) if self.sort_by else self.found
+        return metrics_first(compare.table_of(self.keys, rows), self.keys)
+
+    def action_write(self) -> None:
+        if not self.found:
+            self.notify("Nothing to write yet: no runs and no evaluation.", severity="warning")
+            return
+        way = f"{self.sort_by}{' (the other way)' if self.reverse else ''}" if self.sort_by else ""
+        self.write_markdown(compare.markdown(self.project, self.shown_cells(), way))
+
+    @work(thread=True, exit_on_error=False, name="Writing the comparison")
+    def write_markdown(self, text: str) -> None:
+        try:
+            path = compare.write(self.project, text)
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, printable(str(exc)), severity="warning", markup=False)
+            return
+        self.written = path
+        self.app.call_from_thread(self.notify, f"Comparison written to {printable(str(path))}", title="Markdown",
+                                  timeout=8, markup=False)
 
     def action_back(self) -> None:
         self.app.pop_screen()

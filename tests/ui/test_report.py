@@ -279,6 +279,14 @@ async def test_the_comparison_sorts_by_a_column_best_first_then_the_other_way(ho
         await pilot.press("s")  # a loss: lowest first
         assert [r[0] for r in table_rows(table)] == [GRPO, RUN, "base", "base+3-shot"]
 
+        await pilot.press("w")  # the table as shown, in Markdown
+        written = home / "demo" / "compare.md"
+        await wait_for(pilot, lambda: screen.written == written and written.exists(), "the Markdown")
+        lines = written.read_text().splitlines()
+        assert lines[0] == "# Runs of demo" and lines[2].startswith("4 rows, by train_loss, ")
+        assert lines[4].startswith("| run | method | state | steps | train_loss | eval_loss | ")  # the screen's columns
+        assert [line.split(" | ")[0][2:] for line in lines[6:]] == [GRPO, RUN, "base", "base+3-shot"]  # its order
+
         table.move_cursor(row=0)
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), "the report")

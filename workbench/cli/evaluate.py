@@ -49,7 +49,15 @@ def cmd_eval(args) -> None:
 
 
 def cmd_compare(args) -> None:
-    print(for_stream(results.render(compare.table(args.name, args.sort)), sys.stdout))
+    cells = compare.table(args.name, args.sort)
+    if args.out is None and not args.markdown:
+        print(for_stream(results.render(cells), sys.stdout))
+        return
+    text = compare.markdown(args.name, cells, args.sort or "")
+    if args.out is None:
+        print(text, end="")
+    else:
+        print(compare.write(args.name, text, Path(args.out) if args.out else None))
 
 
 def cmd_report(args) -> None:
@@ -92,6 +100,9 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("compare", help="a project's runs side by side: method, parameters, losses, metrics")
     p.add_argument("name")
     p.add_argument("--sort", metavar="COLUMN", help="order by this column (its header): best first")
+    p.add_argument("--markdown", action="store_true", help="print the table in Markdown")
+    p.add_argument("--out", nargs="?", const="", metavar="FILE.md",
+                   help="write it in Markdown to this file (alone: compare.md in the project folder)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("report", help="write a run's report in Markdown: curves, metrics vs base, generations")

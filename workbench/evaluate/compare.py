@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from workbench import locations
@@ -163,3 +164,26 @@ def table_of(keys: list[str], found: list[Row], sort_by: str | None = None) -> l
         cells += [results.fmt(metric_of(m), r.metrics.get(m)) for m in metric_names]
         body.append(cells)
     return [columns] + body
+
+
+COMPARE_FILE = "compare.md"  # `workbench compare --out` without a path, and the screen's `w`: in the project folder
+
+
+def markdown(project: str, cells: list[list[str]], sorted_by: str = "") -> str:
+    """The comparison as a Markdown document: a heading, how it is ordered, the table."""
+    from datetime import datetime
+
+    when = datetime.now().strftime("%Y-%m-%d %H:%M")
+    order = f", by {sorted_by}" if sorted_by else ""
+    body = [[cell.replace("|", "\\|") for cell in line] for line in cells]
+    return (f"# Runs of {project}\n\n{len(cells) - 1} rows{order}, {when}. The losses are each run's last logged; "
+            f"the metrics each one's latest evaluation.\n\n{results.render(body, markdown=True)}\n")
+
+
+def write(project: str, text: str, out: Path | None = None) -> Path:
+    """Write `markdown`'s text (default: compare.md in the project folder); its path."""
+    from workbench.files import write_atomic
+
+    path = Path(out).expanduser() if out else locations.project_dir(project) / COMPARE_FILE
+    write_atomic(path, text)
+    return path
