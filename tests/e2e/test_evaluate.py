@@ -59,7 +59,8 @@ def test_a_run_is_scored_next_to_the_base_and_the_few_shot_baseline(full_run, tm
     assert compared[1].split()[0] == run_id  # the best exact match first
     assert job_id not in "\n".join(compared)  # evaluation jobs train nothing: not compared
     markdown = cli("compare", project, "--sort", "exact_match", "--markdown").stdout.splitlines()
-    assert markdown[0] == f"# Runs of {project}" and markdown[2].startswith(f"{len(compared) - 1} rows, by exact_match, ")
+    assert markdown[0] == f"# Runs of {project}"
+    assert markdown[2].startswith(f"{len(compared) - 1} rows, by exact_match, ")
     assert markdown[4].startswith("| run | method | state | steps |") and markdown[5].startswith("| --- |")
     assert [line.split(" | ")[0][2:] for line in markdown[6:]] == [line.split()[0] for line in compared[1:]]
     written_to = tmp_path / "runs.md"
