@@ -124,6 +124,11 @@ def form_widgets(params_cls: type, prefill: dict) -> list[Widget]:
     return widgets
 
 
+# Narrower than this, a field's help goes under its name and value: beside them (left pane 44, name and
+# value 20 each, paddings) it would be a column of fewer than 28 characters, a word or two a line.
+STACK_BELOW = 118
+
+
 class MethodScreen(Screen):
     """Choose the method on the left, its parameters on the right, ctrl+s to start."""
 
@@ -163,6 +168,10 @@ class MethodScreen(Screen):
                 yield Button("Dry run rewards", id="dry-run", compact=True)
         yield Static(id="launch-error", markup=False)
         yield KeyFooter()
+
+    def on_resize(self) -> None:
+        # the help beside a field when it has room for a readable column, else on the lines below it
+        self.set_class(self.size.width < STACK_BELOW, "-stacked")
 
     def on_mount(self) -> None:
         self.sub_title = f"{self.project} · new run"
