@@ -311,7 +311,15 @@ class ProjectScreen(Screen):
         self.app.push_screen(CompareScreen(self.project))
 
     def action_export(self) -> None:
+        from workbench.export import ExportError
+        from workbench.export.job import refuse_untrained
+
         if run := self.require_run():
+            try:
+                refuse_untrained(self.project, run.id)  # an evaluation job, a sampling session...
+            except ExportError as exc:
+                self.notify(str(exc), severity="warning", markup=False)
+                return
             self.post_message(ExportRun(self.project, run.id))
 
     def action_stop(self) -> None:

@@ -64,3 +64,17 @@ def test_the_cli_says_so_in_one_line(proj):
     evaluated = cli("eval", proj, run_id)
     assert evaluated.returncode != 0 and "embedding model (method embed)" in evaluated.stderr
     assert len(evaluated.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("method", "what"), [("eval", "an evaluation job"), ("sample", "a sampling session"),
+                                              ("judge", "a judging job"), ("synth", "a synthetic-data job")])
+def test_a_job_that_trains_nothing_is_refused_export_in_one_line(proj, method, what):
+    run_dir = make_run(proj, "j1", [ev.Started(), ev.Finished(step=3)])
+    spec = JobSpec.load(run_dir)
+    spec.method = method
+    spec.save(run_dir)
+    with pytest.raises(ExportError) as caught:
+        export_job.start(proj, "j1", "lora")
+    assert str(caught.value) == (f"j1 is {what}: it trains no model to export. Export a training run "
+                                 "(`workbench runs` lists them).")
+    assert not locations.export_jobs_dir(proj, "j1").exists()

@@ -36,7 +36,25 @@ RUNNER = "workbench.export.job:run"
 FORMATS = FOLDER_FORMATS + GGUF_FORMATS
 
 
+# What each job that trains nothing is, in the refusal to export it.
+NOT_TRAINING = {"eval": "an evaluation job", "sample": "a sampling session", "judge": "a judging job",
+                "synth": "a synthetic-data job"}
+
+
 # the starting side: start, find, follow, stop -----------------------------------------------------
+
+def refuse_untrained(project: str, run_id: str) -> None:
+    """An ExportError, in one line, for a job of the project that trains no model (an evaluation, a sampling
+    session...): only a training run has weights to export."""
+    from workbench import registry
+
+    method = store.get(project, run_id).method
+    known = registry.METHODS.get(method)
+    if known is None or known.kind != "train":
+        what = NOT_TRAINING.get(method, f"a {method} job")
+        raise ExportError(f"{run_id} is {what}: it trains no model to export. Export a training run "
+                          "(`workbench runs` lists them).")
+
 
 def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, quants=DEFAULT_QUANTS,
           outtype: str = "f16", chat_check: bool = True, wait_for_start: bool = False, force: bool = False) -> Path:
@@ -45,6 +63,7 @@ def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, qu
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format '{fmt}'. Available: {', '.join(FORMATS)}.")
     if run_id:
+        refuse_untrained(project, run_id)
         store.trained_weights(project, run_id)  # the run exists, has ended and has weights
         run_spec = JobSpec.load(locations.run_dir(project, run_id))
         refuse_embedding(run_spec, run_id, fmt)  # in one line here, not from the job's worker
