@@ -238,9 +238,10 @@ class MonitorScreen(Screen):
     def _show_chart(self) -> None:
         chart, number, count = self.current_chart()
         widget = self.query_one(MetricChart)
-        widget.show(self.metrics, chart)
+        border, empty = self.no_curve()
+        widget.show(self.metrics, chart, empty)
         note = f" · {chart.note}" if chart.note else ""
-        widget.border_title = f"{printable(chart.name)}{note}"
+        widget.border_title = border or f"{printable(chart.name)}{note}"
         widget.border_subtitle = f"chart {number}/{count}  [ ] m" if count > 1 else "m: any metric"
 
     def palette_commands(self) -> list[tuple[str, str, object]]:
@@ -351,6 +352,16 @@ class MonitorScreen(Screen):
         if action == "report":
             return bool(self.trains or self.evaluated)
         return True
+
+    def no_curve(self) -> tuple[str, str]:
+        """(border, title) of the chart of a job that logs no training curve; ('', '') for a training run."""
+        if self.trains or not (self.method or self.metrics.method):
+            return "", ""
+        if self.evaluated:
+            return "an evaluation: no training curve", f"o: the report of {self.evaluated}"
+        if self.method == "eval":
+            return "an evaluation: no training curve", "its figures: c (compare) on the project"
+        return "this job trains nothing: no curve", "what it did: the events below"
 
     @property
     def trains(self) -> bool:

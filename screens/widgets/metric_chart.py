@@ -167,6 +167,7 @@ class MetricChart(PlotextPlot):
         self._dirty = True
         self.drawn = 0  # redraws so far (tests check the throttle)
         self.title = ""  # the plot's title line, for tests and the palette
+        self.empty = ""  # what the title says while no line has a point (else: waiting for the first step)
 
     def on_mount(self) -> None:
         self.set_interval(REDRAW_SECONDS, self._redraw_if_dirty)
@@ -175,12 +176,14 @@ class MetricChart(PlotextPlot):
     def on_resize(self) -> None:
         self._dirty = True  # the thinning depends on the width
 
-    def show(self, metrics: RunMetrics, chart: Chart) -> None:
+    def show(self, metrics: RunMetrics, chart: Chart, empty: str = "") -> None:
         """Cheap, so it may be called on every event batch: the data is read at the next redraw
-        (on the UI thread), not copied, and only when it or the chart changed."""
+        (on the UI thread), not copied, and only when it or the chart changed. `empty`: the title while
+        there is nothing to draw, for a job that will never log a point."""
         self.metrics, self.chart = metrics, chart
-        if self._seen != (metrics.version, chart):
+        if self._seen != (metrics.version, chart) or empty != self.empty:
             self._dirty = True
+        self.empty = empty
 
     def _redraw_if_dirty(self) -> None:
         if not self._dirty:
@@ -231,7 +234,7 @@ class MetricChart(PlotextPlot):
             else:
                 plt.plot(*thin(steps, values, limit), label=line.label, color=line.color, marker="hd", yside=side)
         if first is None:
-            self.title = f"{self.chart.name}: waiting for the first logged step"
+            self.title = self.empty or f"{self.chart.name}: waiting for the first logged step"
             plt.title(self.title)
             return
         if dropped:

@@ -379,6 +379,10 @@ async def test_the_monitor_of_an_evaluation_opens_the_report_of_the_run_it_evalu
         await wait_for(pilot, lambda: monitor.evaluated == RUN and monitor.info is not None, "the job")
         for action in ("export", "playground", "evaluate"):
             assert not monitor.check_action(action, ())  # an evaluation has no model of its own
+        await charts_drawn(pilot)
+        chart = monitor.query_one(MetricChart)  # no curve to wait for: the chart says where the figures are
+        assert chart.border_title == "an evaluation: no training curve"
+        assert chart.title == f"o: the report of {RUN}"
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(app.screen, ReportScreen), "the report")
         assert app.screen.run_id == RUN
