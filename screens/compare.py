@@ -127,7 +127,7 @@ class CompareScreen(Screen):
         how = self.query_one("#how", Static)
         if not self.sort_by:
             how.update(Text.assemble(("s", "bold"), " sorts by the highlighted column, best first · ", ("o", "bold"),
-                                     " opens a run's report"))
+                                     " opens a run's report · ", ("w", "bold"), " writes the table in Markdown"))
             return
         way = "the other way" if self.reverse else "best first"
         how.update(Text.assemble("By ", (printable(self.sort_by), "bold"), f", {way} (rows without it last) · ",
