@@ -69,7 +69,9 @@ def read_setup(project: str, run_id: str = "", datasets: list[str] | tuple[str, 
         setup.error = str(exc)
         return setup
     setup.split = [d.name for d in proj.datasets if d.split == "eval"]
-    setup.offered = [(d.name, d.split, d.records) for d in proj.datasets if d.split != "eval"]
+    # each dataset outside the eval split; those in it too when it has several (to evaluate on one of them)
+    setup.offered = [(d.name, d.split, d.records) for d in proj.datasets
+                     if d.split != "eval" or len(setup.split) > 1]
     try:
         setup.datasets, examples = eval_examples(proj, names=datasets)
     except EvalError as exc:

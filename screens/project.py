@@ -263,9 +263,17 @@ class ProjectScreen(Screen):
             self.post_message(OpenRun(self.project, run.id))
 
     def action_playground(self) -> None:
+        """The base on the left; on the right the highlighted run (or the run an evaluation job scored) when
+        it has weights to talk to."""
         from screens.playground import PlaygroundScreen
 
-        self.app.push_screen(PlaygroundScreen(self.project))
+        run_id = self.evaluated_run()
+        if run_id:
+            try:
+                store.trained_weights(self.project, run_id)
+            except store.RunError:  # still running, or nothing saved yet
+                run_id = ""
+        self.app.push_screen(PlaygroundScreen(self.project, models=("base", f"run:{run_id}" if run_id else "")))
 
     def evaluated_run(self) -> str:
         """The training run the selected row is, or evaluates; "" for the base model alone."""

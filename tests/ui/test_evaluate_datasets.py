@@ -191,3 +191,20 @@ async def test_a_run_evaluated_only_on_another_dataset_says_where_its_results_ar
         assert not status.display  # on arith the run has its figures
         assert {r[0]: r[1:] for r in table_rows(screen.query_one("#metrics", DataTable))}["exact match"] == \
             ["25%", "50%", "100%"]
+
+
+def test_an_eval_split_of_several_datasets_offers_each_of_them_alone(home, tmp_path):
+    from screens.evaluate import read_setup
+    from workbench.data.importer import import_file
+
+    demo(home, tmp_path)
+    setup = read_setup("demo", RUN)
+    assert setup.split == ["citations-eval"] and [d for d, _, _ in setup.offered] == ["citations-train", ON]
+    second = tmp_path / "more.jsonl"
+    second.write_text('{"prompt": "2 + 2 =", "completion": "4"}\n')
+    import_file("demo", second, name="more", split="eval")
+    setup = read_setup("demo", RUN)
+    assert setup.split == ["citations-eval", "more"]
+    assert [(d, split) for d, split, _ in setup.offered] == [
+        ("citations-train", "train"), ("citations-eval", "eval"), (ON, "train"), ("more", "eval")]
+    assert read_setup("demo", RUN, ["more"]).datasets == ["more"]  # one of them alone, as `eval --dataset`

@@ -368,6 +368,29 @@ async def test_the_monitor_opens_the_playground_on_the_run_and_the_base(home, tm
         servers.close()
 
 
+async def test_the_project_opens_the_playground_on_the_highlighted_run_or_the_base_alone(home, tmp_path, monkeypatch):
+    demo(home)
+    recorded_eval_job("demo")  # of the base alone
+    servers = FakeServers(tmp_path / "servers")
+    monkeypatch.setattr("screens.playground.Servers", lambda: servers.servers(choices=catalog.choices("demo")))
+    app = ScreenApp(lambda: ProjectScreen("demo"))
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            screen = app.screen
+            table = screen.query_one("#runs", DataTable)
+            await wait_for(pilot, lambda: table.row_count == 2, "the runs")
+            keys = [row.key.value for row in table.ordered_rows]
+            for row, models in ((RUN, ("base", f"run:{RUN}")), (JOB, ("base", ""))):
+                table.move_cursor(row=keys.index(row))
+                await pilot.press("p")
+                await wait_for(pilot, lambda: isinstance(app.screen, PlaygroundScreen), "the playground")
+                assert app.screen.models == models
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.screen is screen, "the project")
+    finally:
+        servers.close()
+
+
 async def test_the_monitor_of_an_evaluation_opens_the_report_of_the_run_it_evaluates(home):
     demo(home)
     job_dir = recorded_eval_job("demo")
