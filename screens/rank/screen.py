@@ -298,15 +298,15 @@ class RankScreen(Marking, Screen):
         sources = {c.get("source", "") for c in group["candidates"]}
         named = not blind and len(sources) > 1
         self.query_one("#prompt-box").border_subtitle = prompt_subtitle(sources, blind)
-        texts = [(c.get("text", ""), c.get("source", "") if named else "") for c in group["candidates"][:MAX_CARDS]]
+        texts = [(c.get("text", ""), c.get("source", "") if named else "", "cut" in c) for c in group["candidates"]]
         if len(shown) == n:  # the same layout: only the texts change
-            for card, (text, label) in zip(shown, texts):
-                card.set_candidate(text, label)
+            for card, answer in zip(shown, texts):
+                card.set_candidate(*answer)
         else:
             await cards.remove_children()
             cards.styles.grid_size_columns = grid_columns(n)
             cards.styles.grid_size_rows = (n + grid_columns(n) - 1) // grid_columns(n)
-            await cards.mount_all(CandidateCard(i + 1, text, label) for i, (text, label) in enumerate(texts))
+            await cards.mount_all(CandidateCard(i + 1, *answer) for i, answer in enumerate(texts[:MAX_CARDS]))
         cards.display = True
         self.query_one("#waiting").display = False
         self.call_after_refresh(self._painted)

@@ -12,6 +12,9 @@ from textual.widgets import Static
 from workbench.terminal import printable
 
 
+CUT = " … (cut: the token limit ended it)"  # after an answer the model had not finished
+
+
 class CandidateCard(VerticalScroll):
     """Card `number` (1-based, as the key that picks it); the screen sets its badge and score."""
 
@@ -52,11 +55,12 @@ class CandidateCard(VerticalScroll):
             super().__init__()
             self.card = card
 
-    def __init__(self, number: int, text: str, label: str = "", *, id: str | None = None) -> None:
+    def __init__(self, number: int, text: str, label: str = "", cut: bool = False, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.number = number
         self.text = text
         self.label = label  # a model name when the session shows them, else ""
+        self.cut = cut  # the token limit ended it, not the model: said under the text
         self.badge = ""
         self.score: float | None = None
         self._set_titles()
@@ -65,11 +69,14 @@ class CandidateCard(VerticalScroll):
         yield Static(self._body(), classes="text", markup=False)
 
     def _body(self) -> str | Text:
-        return printable(self.text) if self.text.strip() else Text("(empty answer)", style="italic dim")
+        body = Text(printable(self.text)) if self.text.strip() else Text("(empty answer)", style="italic dim")
+        if self.cut:
+            body.append(f"{CUT}", style="italic dim")
+        return body
 
-    def set_candidate(self, text: str, label: str = "") -> None:
+    def set_candidate(self, text: str, label: str = "", cut: bool = False) -> None:
         """Show another answer in this card (cheaper than a new card when the next prompt comes)."""
-        self.text, self.label = text, label
+        self.text, self.label, self.cut = text, label, cut
         self.query_one(Static).update(self._body())
         self.scroll_home(animate=False)
         self.show("", None)

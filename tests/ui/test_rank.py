@@ -98,6 +98,19 @@ async def showing(pilot, index: int) -> RankScreen:
     return screen
 
 
+async def test_an_answer_the_token_limit_ended_says_so_on_its_card(home):
+    from screens.widgets.candidate_card import CUT
+
+    run_dir = make_session()
+    candidates.write_group(run_dir, 0, 0, PROMPTS[0], [{"text": "A whole answer.", "source": "base"},
+                                                         {"text": "An answer that went on and", "source": "base",
+                                                          "cut": True}])
+    async with RankApp("alpha", SESSION).run_test(size=SIZE) as pilot:
+        screen = await showing(pilot, 0)
+        bodies = [str(card.query_one(Static).render()) for card in cards(screen)]
+        assert bodies == ["A whole answer.", "An answer that went on and" + CUT]
+
+
 async def test_number_keys_rank_in_order_and_enter_commits(home):
     run_dir = make_session()
     for i in range(3):

@@ -114,8 +114,19 @@ def test_the_ranking_sampler_samples_prompts_together_as_it_would_one_by_one(lm)
     together = sampler.sample(prompts, 3, p, seeds, stop=lambda: False)
     assert together == [sampler.sample([q], 3, p, [s], stop=lambda: False)[0] for q, s in zip(prompts, seeds)]
     assert together == sampler.sample(prompts, 3, p, seeds, stop=lambda: False)  # the same seed, the same cards
-    for texts, tokens in together:
-        assert len(texts) == 3 and all(isinstance(t, str) for t in texts) and 3 <= tokens <= 3 * 8
+    for candidates, tokens in together:
+        assert len(candidates) == 3 and 3 <= tokens <= 3 * 8
+        assert all(isinstance(c["text"], str) and c["source"] == "base" for c in candidates)
+    # an answer that the token limit ended (no stop token within 8 tokens) is marked cut, and only such a one
+    from workbench.generate import Sampling, generate
+    from workbench.ranking.sample import TOP_K
+
+    rows = generate(sampler.model, [sampler.encode(q) for q in prompts], 8, n=3, stop_ids=sampler.stop_ids,
+                    pad_id=sampler.tokenizer.pad_token_id, sampling=Sampling(p.temperature, p.top_p, TOP_K), seeds=seeds)
+    for (candidates, _), answers in zip(together, rows):
+        assert [c.get("cut", False) for c in candidates] == [len(a) == 8 and a[-1] not in sampler.stop_ids
+                                                            for a in answers]
+    assert any(c.get("cut") for group, _ in together for c in group)  # the random tiny model rarely stops
 
 
 def test_a_cpu_session_leaves_a_core_to_the_ranking_screen(monkeypatch):

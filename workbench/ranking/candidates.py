@@ -4,7 +4,8 @@ A session is a run of the method `sample`; its folder holds:
 - `prompts.json`: written once at start, {"prompts": [...], "models": [labels], "n", "ab", "datasets"};
   the prompt at position i of "prompts" is the session's prompt `index` i.
 - `candidates.jsonl`: one line per generated group, appended and fsynced as soon as it exists:
-  {"index", "round" (0, then +1 per resample), "prompt", "candidates": [{"text", "source"}], "time", "ab"}.
+  {"index", "round" (0, then +1 per resample), "prompt", "candidates": [{"text", "source"}], "time", "ab"};
+  a candidate the token limit ended before the model did also has "cut": true.
 - `requests.jsonl`: {"index": i} lines appended by the ranking screen; each asks for one fresh group
   of prompt i. A request is pending while the index has fewer resampled rounds than requests
   (requests for an index that has no group yet wait for its first group).

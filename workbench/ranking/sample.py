@@ -88,14 +88,21 @@ class Sampler:
         return tokenizer(prompt)["input_ids"]
 
     def sample(self, prompts: list[Any], count: int, p: SampleParams, seeds: list[int],
-               stop) -> list[tuple[list[str], int]]:
-        """Per prompt, (`count` sampled answers, tokens generated), all prompts in one batch; `stop()` ends
-        generation early."""
+               stop) -> list[tuple[list[dict[str, Any]], int]]:
+        """Per prompt, (`count` sampled answers as candidates, tokens generated), all prompts in one batch;
+        `stop()` ends generation early. An answer the token limit ended, not a stop token, is marked `cut`."""
         groups = generate(self.model, [self.encode(q) for q in prompts], p.max_new_tokens, n=count,
                           pad_id=self.tokenizer.pad_token_id, stop_ids=self.stop_ids,
                           sampling=Sampling(p.temperature, p.top_p, TOP_K), seeds=seeds, stop=stop)
-        return [([t.strip() for t in self.tokenizer.batch_decode(ids, skip_special_tokens=True)],
+        stops = set(self.stop_ids)
+        return [([candidate(text.strip(), self.label, len(row) >= p.max_new_tokens and row[-1] not in stops)
+                  for text, row in zip(self.tokenizer.batch_decode(ids, skip_special_tokens=True), ids)],
                  sum(len(i) for i in ids)) for ids in groups]
+
+
+def candidate(text: str, source: str, cut: bool) -> dict[str, Any]:
+    """A candidate as the session file keeps it; `cut` only when the token limit ended the answer."""
+    return {"text": text, "source": source, **({"cut": True} if cut else {})}
 
 
 def group_seed(seed: int, index: int, round_: int) -> int:
@@ -154,7 +161,7 @@ def leave_a_core(spec: JobSpec) -> None:
 
 
 def make_groups(samplers: list[Sampler], prompts: list[Any], indices: list[int], rounds: list[int],
-                p: SampleParams, job: JobContext) -> tuple[list[list[dict[str, str]]], int]:
+                p: SampleParams, job: JobContext) -> tuple[list[list[dict[str, Any]]], int]:
     """(a group per prompt, tokens): n answers of one model, or one from each of two in a seeded order;
     the prompts sampled together, each with the seed of its (index, round)."""
     seeds = [group_seed(p.seed, index, round_) for index, round_ in zip(indices, rounds)]
@@ -162,13 +169,12 @@ def make_groups(samplers: list[Sampler], prompts: list[Any], indices: list[int],
     if len(samplers) == 1:
         sampler = samplers[0]
         answers = sampler.sample(prompts, p.n, p, seeds, stop)
-        return [[{"text": t, "source": sampler.label} for t in texts] for texts, _ in answers], \
-            sum(used for _, used in answers)
-    groups: list[list[dict[str, str]]] = [[] for _ in prompts]
+        return [group for group, _ in answers], sum(used for _, used in answers)
+    groups: list[list[dict[str, Any]]] = [[] for _ in prompts]
     tokens = 0
     for sampler in samplers:
-        for group, ((text,), used) in zip(groups, sampler.sample(prompts, 1, p, seeds, stop)):
-            group.append({"text": text, "source": sampler.label})
+        for group, ((answer,), used) in zip(groups, sampler.sample(prompts, 1, p, seeds, stop)):
+            group.append(answer)
             tokens += used
     for group, seed in zip(groups, seeds):
         random.Random(seed).shuffle(group)
