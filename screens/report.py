@@ -114,6 +114,8 @@ def answer_text(generation: dict[str, Any]) -> Text:
         marks.append(f"fields {right}/{len(scores['fields'])}")
     for name, value in (scores.get("rewards") or {}).items():
         marks.append(f"{name} {value if value is None else f'{value:.2f}'}")
+    if generation.get("cut"):
+        marks.append(f"cut at {generation['cut']} tokens")
     if marks:
         text.append("\n" + " · ".join(marks), style="dim")
     return text

@@ -202,3 +202,12 @@ def test_likelihood_and_left_padding_match_their_definitions(tiny_model):
     held = [[{"role": "user", "content": json.dumps(r["messages"][0]["content"]) * (i + 1)}]
             for i, r in enumerate(HELD_OUT[:3])]
     assert gen.generate(model, tokenizer, held, 12, batch_size=3) == gen.generate(model, tokenizer, held, 12, 1)
+    # an answer is cut when the limit ended it: 12 tokens without EOS (one at a time, no padding: the definition)
+    _, cut = gen.generate_marked(model, tokenizer, held, 12, batch_size=3)
+    for prompt, was_cut in zip(held, cut):
+        ids = tokenizer(gen.render(tokenizer, prompt), add_special_tokens=False)["input_ids"]
+        with torch.inference_mode():
+            out = model.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False,
+                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        new = out[0, len(ids):].tolist()
+        assert was_cut == (len(new) == 12 and tokenizer.eos_token_id not in new)

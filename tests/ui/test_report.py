@@ -415,3 +415,14 @@ def test_the_palette_lists_the_report_screen_actions():
     names = {b.description for b in ReportScreen.BINDINGS}
     assert {"Evaluate…", "Stop evaluation", "Write .md", "Playground"} <= names
     assert all(b.id for b in ReportScreen.BINDINGS + CompareScreen.BINDINGS + EvaluateScreen.BINDINGS)
+
+
+def test_an_answer_the_token_limit_cut_says_so_in_the_report_and_its_markdown():
+    from screens.report import answer_text
+    from workbench.evaluate.report import answer_cell
+
+    cut = {"answer": '{"title": "On the', "cut": 72, "scores": {"exact_match": False}}
+    assert answer_text(cut).plain == '{"title": "On the\nnot exact · cut at 72 tokens'
+    assert answer_cell(cut) == '{"title": "On the<br>*(cut at 72 tokens)*'
+    whole = {"answer": "done", "scores": {}}
+    assert answer_text(whole).plain == "done" and answer_cell(whole) == "done"

@@ -71,21 +71,29 @@ def by_length(lengths: list[int], batch_size: int) -> list[list[int]]:
 
 
 def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 8,
-             progress: Callable[[int], None] | None = None, stop_strings: list[str] | None = None) -> list[str]:
+             progress: Callable[[int], None] | None = None) -> list[str]:
     """Greedy answers, in the order of `prompts`, in batches of similar length (`workbench.generate`,
     left-padded, each answer ending at EOS). `progress(n)` after each batch of n."""
+    return generate_marked(model, tokenizer, prompts, max_new_tokens, batch_size, progress)[0]
+
+
+def generate_marked(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 8,
+                    progress: Callable[[int], None] | None = None) -> tuple[list[str], list[bool]]:
+    """(`generate`'s answers, whether each was cut: the token limit ended it before the model did)."""
     from workbench.generate import generate as generate_ids
 
     ids = [tokenizer(render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
     answers: list[str] = [""] * len(ids)
+    cut = [False] * len(ids)
     for chunk in by_length([len(i) for i in ids], batch_size):
         out = generate_ids(model, [ids[i] for i in chunk], max_new_tokens, pad_id=tokenizer.pad_token_id,
                            stop_ids=[tokenizer.eos_token_id])
         for i, (tokens,) in zip(chunk, out):
             answers[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            cut[i] = len(tokens) >= max_new_tokens and tokens[-1] != tokenizer.eos_token_id
         if progress:
             progress(len(chunk))
-    return answers
+    return answers, cut
 
 
 def answer_tokens(tokenizer, prompt: list[dict], answer: str) -> tuple[list[int], int]:

@@ -151,13 +151,19 @@ def examples(project: str, run_id: str, count: int = EXAMPLES, on: str = "") -> 
         if g.get("reference") is not None:
             lines += ["Reference:", "", quote(g["reference"]), ""]
         lines += ["| base | tuned |", "| --- | --- |",
-                  f"| {cell(other.get('answer', '-'))} | {cell(g.get('answer'))} |", ""]
+                  f"| {answer_cell(other) if other else '-'} | {answer_cell(g)} |", ""]
     return lines
 
 
 def cell(text: Any) -> str:
     """Text fit for one Markdown table cell."""
     return (str(text) if text not in (None, "") else "(empty)").replace("|", "\\|").replace("\n", "<br>")
+
+
+def answer_cell(generation: dict[str, Any]) -> str:
+    """A generation's answer as a table cell, said to be cut where the token limit ended it."""
+    cut = f"<br>*(cut at {generation['cut']} tokens)*" if generation.get("cut") else ""
+    return cell(generation.get("answer")) + cut
 
 
 def write(project: str, run_id: str, out: Path | None = None) -> Path:

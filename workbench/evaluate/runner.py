@@ -65,7 +65,7 @@ def run(spec: JobSpec, job: JobContext) -> Path:
         references = [e.reference for e in examples]
         max_new = p["max_new_tokens"] or gen.auto_max_new_tokens(tokenizer, references)
         job.status(f"{subject.name}: answering {len(prompts)} held-out prompt(s), up to {max_new} new tokens each")
-        answers = gen.generate(model, tokenizer, prompts, max_new, p["batch_size"], answered)
+        answers, cut = gen.generate_marked(model, tokenizer, prompts, max_new, p["batch_size"], answered)
         job.status(f"{subject.name}: scoring")
         summary, per_record = score(examples, answers, p["metrics"], p["options"], reward_model)
         if all(r is not None for r in references):
@@ -100,7 +100,8 @@ def run(spec: JobSpec, job: JobContext) -> Path:
         if subject.shots:
             report["eval"]["examples"] = [s.prompt[-1]["content"] for s in shots]
         generations = [{"index": i, "prompt": e.prompt[-1]["content"], "reference": e.reference, "answer": a,
-                        "scores": s} for i, (e, a, s) in enumerate(zip(examples, answers, per_record))]
+                        "scores": s, **({"cut": max_new} if c else {})}
+                       for i, (e, a, s, c) in enumerate(zip(examples, answers, per_record, cut))]
         job.training = True  # written whole: a stop now waits for both files
         written = results.write(spec.project, subject, report, generations)
         job.training = False
