@@ -1,7 +1,8 @@
 """Rankings made by a person or a judge, kept append-only, and the preference pairs they imply.
 
 One JSON object a line in `projects/<p>/rankings/rankings.jsonl`:
-{"id", "time", "prompt", "candidates": [{"text", "source"}], "ranking": [indices, best first],
+{"id", "time", "prompt", "candidates": [{"text", "source", "cut" (only when true: the token limit ended it)}],
+ "ranking": [indices, best first],
  "tied": [indices tied at the end], "skipped": bool, "by": "person" | "judge:<model>",
  "session": the sampling run the candidates came from ("" if none), "index": the prompt's position
  in that session, "round": which of its groups was ranked}
@@ -50,7 +51,8 @@ def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise RankingError(f"'{name}' should be a prompt position (0, 1, ...), not {value!r}")
     return {"id": uuid.uuid4().hex[:12], "time": time.time(), "prompt": prompt,
-            "candidates": [{"text": c["text"], "source": c.get("source", "")} for c in candidates],
+            "candidates": [{"text": c["text"], "source": c.get("source", ""), **({"cut": True} if c.get("cut") else {})}
+                           for c in candidates],
             "ranking": list(ranking), "tied": list(tied), "skipped": bool(skipped), "by": by,
             "session": session, "index": index, "round": round}
 
