@@ -366,8 +366,7 @@ class MonitorScreen(Screen):
     @property
     def trains(self) -> bool:
         """Whether the run trains a model (not an evaluation, a sampling session, an export)."""
-        method = registry.METHODS.get(self.method or self.metrics.method)
-        return method is not None and method.kind == "train"
+        return registry.trains(self.method or self.metrics.method)
 
     def action_chart(self, delta: int) -> None:
         charts = self.charts()

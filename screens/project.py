@@ -285,8 +285,7 @@ class ProjectScreen(Screen):
                 return str(JobSpec.load(run.path).params.get("run", ""))
             except (OSError, KeyError, ValueError):
                 return ""
-        method = registry.METHODS.get(run.method)
-        return run.id if method is not None and method.kind == "train" else ""
+        return run.id if registry.trains(run.method) else ""
 
     def action_evaluate(self) -> None:
         from screens.evaluate import EvaluateScreen

@@ -98,8 +98,7 @@ def metric_columns(found: list[Row]) -> list[str]:
 
 
 def training_runs(project: str) -> list[store.RunInfo]:
-    return [r for r in store.list_runs(project)
-            if r.method in registry.METHODS and registry.METHODS[r.method].kind == "train"]
+    return [r for r in store.list_runs(project) if registry.trains(r.method)]
 
 
 def key_params(specs: dict[str, dict[str, Any]]) -> list[str]:

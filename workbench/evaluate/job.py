@@ -86,8 +86,7 @@ def plan(project: str, run_id: str = "", few_shot: int = 0, metrics: list[str] |
 def check_run(project: str, run_id: str) -> None:
     """RunError unless `run_id` is a training run of the project that has ended with weights."""
     info = store.get(project, run_id)
-    method = registry.METHODS.get(info.method)
-    if method is None or method.kind != "train":
+    if not registry.trains(info.method):
         raise store.RunError(f"Run '{run_id}' trained no model (its method is {info.method}): name a training run "
                              "(see `workbench runs`).")
     store.trained_weights(project, run_id)

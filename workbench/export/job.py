@@ -49,8 +49,7 @@ def refuse_untrained(project: str, run_id: str) -> None:
     from workbench import registry
 
     method = store.get(project, run_id).method
-    known = registry.METHODS.get(method)
-    if known is None or known.kind != "train":
+    if not registry.trains(method):
         what = NOT_TRAINING.get(method, f"a {method} job")
         raise ExportError(f"{run_id} is {what}: it trains no model to export. Export a training run "
                           "(`workbench runs` lists them).")

@@ -178,6 +178,12 @@ METHODS: dict[str, Method] = {
 }
 
 
+def trains(name: str) -> bool:
+    """Whether a job of method `name` trains a model (not an evaluation, a sampling session, an export...)."""
+    method = METHODS.get(name)
+    return method is not None and method.kind == "train"
+
+
 def of_kind(kind: str) -> list[Method]:
     return [m for m in METHODS.values() if m.kind == kind]
 
