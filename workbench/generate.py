@@ -84,6 +84,11 @@ def generate(model, prompts: list[list[int]], max_new_tokens: int, *, pad_id: in
     return [answers[i * n:(i + 1) * n] for i in range(len(prompts))]
 
 
+def cut_short(answer: list[int], max_new_tokens: int, stop_ids: Iterable[int]) -> bool:
+    """Whether `generate` ended this answer at the token limit, before the model ended it with a stop token."""
+    return len(answer) >= max_new_tokens and (not answer or answer[-1] not in set(stop_ids))
+
+
 def _cut(row: list[int], stops: list[int]) -> list[int]:
     end = next((i + 1 for i, token in enumerate(row) if token in stops), len(row))
     return row[:end]

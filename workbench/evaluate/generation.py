@@ -80,6 +80,7 @@ def generate(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, b
 def generate_marked(model, tokenizer, prompts: list[list[dict]], max_new_tokens: int, batch_size: int = 8,
                     progress: Callable[[int], None] | None = None) -> tuple[list[str], list[bool]]:
     """(`generate`'s answers, whether each was cut: the token limit ended it before the model did)."""
+    from workbench.generate import cut_short
     from workbench.generate import generate as generate_ids
 
     ids = [tokenizer(render(tokenizer, p), add_special_tokens=False)["input_ids"] for p in prompts]
@@ -90,7 +91,7 @@ def generate_marked(model, tokenizer, prompts: list[list[dict]], max_new_tokens:
                            stop_ids=[tokenizer.eos_token_id])
         for i, (tokens,) in zip(chunk, out):
             answers[i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            cut[i] = len(tokens) >= max_new_tokens and tokens[-1] != tokenizer.eos_token_id
+            cut[i] = cut_short(tokens, max_new_tokens, [tokenizer.eos_token_id])
         if progress:
             progress(len(chunk))
     return answers, cut

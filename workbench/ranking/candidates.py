@@ -77,6 +77,12 @@ def latest_groups(run_dir: Path) -> dict[int, dict[str, Any]]:
     return latest
 
 
+def candidate(text: str, source: str, cut: bool = False) -> dict[str, Any]:
+    """A candidate as the session file (and a ranking made of it) keeps it: `cut` only when the token limit
+    ended the answer."""
+    return {"text": text, "source": source, **({"cut": True} if cut else {})}
+
+
 def write_group(run_dir: Path, index: int, round_: int, prompt: Any, candidates: list[dict[str, str]],
                 ab: bool = False) -> dict[str, Any]:
     """Append one group (the sampler's side); it is on disk when this returns."""

@@ -25,6 +25,7 @@ from workbench import project as projects
 from workbench.data.feedback import ordered_pairs, ranked_pairs
 from workbench.data.prompts import as_messages
 from workbench.files import write_atomic
+from workbench.ranking.candidates import candidate
 
 DATASET = "rankings"
 
@@ -51,8 +52,7 @@ def make_record(prompt: Any, candidates: list[dict[str, str]], ranking: list[int
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
             raise RankingError(f"'{name}' should be a prompt position (0, 1, ...), not {value!r}")
     return {"id": uuid.uuid4().hex[:12], "time": time.time(), "prompt": prompt,
-            "candidates": [{"text": c["text"], "source": c.get("source", ""), **({"cut": True} if c.get("cut") else {})}
-                           for c in candidates],
+            "candidates": [candidate(c["text"], c.get("source", ""), bool(c.get("cut"))) for c in candidates],
             "ranking": list(ranking), "tied": list(tied), "skipped": bool(skipped), "by": by,
             "session": session, "index": index, "round": round}
 

@@ -29,7 +29,7 @@ from workbench.data.errors import DataError
 from workbench.data.prep import read_source
 from workbench.data.prompts import as_messages, prompt_of
 from workbench.data.render import stop_token_ids
-from workbench.generate import Sampling, generate
+from workbench.generate import Sampling, cut_short, generate
 from workbench.methods.kit.train_args import dtype_name
 from workbench.ranking import candidates as cands
 from workbench.ranking.sample_params import AUTO, SampleParams
@@ -94,15 +94,9 @@ class Sampler:
         groups = generate(self.model, [self.encode(q) for q in prompts], p.max_new_tokens, n=count,
                           pad_id=self.tokenizer.pad_token_id, stop_ids=self.stop_ids,
                           sampling=Sampling(p.temperature, p.top_p, TOP_K), seeds=seeds, stop=stop)
-        stops = set(self.stop_ids)
-        return [([candidate(text.strip(), self.label, len(row) >= p.max_new_tokens and row[-1] not in stops)
+        return [([cands.candidate(text.strip(), self.label, cut_short(row, p.max_new_tokens, self.stop_ids))
                   for text, row in zip(self.tokenizer.batch_decode(ids, skip_special_tokens=True), ids)],
                  sum(len(i) for i in ids)) for ids in groups]
-
-
-def candidate(text: str, source: str, cut: bool) -> dict[str, Any]:
-    """A candidate as the session file keeps it; `cut` only when the token limit ended the answer."""
-    return {"text": text, "source": source, **({"cut": True} if cut else {})}
 
 
 def group_seed(seed: int, index: int, round_: int) -> int:
