@@ -122,15 +122,14 @@ def main() -> None:
     mib = 1024 ** 2
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["WORKBENCH_HOME"] = str(Path(tmp) / "projects")
-        from workbench import locations
         from workbench import project as projects
         from workbench.data.importer import import_file
 
         model = args.model
         if model == "tiny":
-            from workbench.testing import make_tiny_model
+            from workbench.testing import make_tiny_model, tiny_home
 
-            model = str(make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1"))
+            model = str(make_tiny_model(tiny_home()))
         projects.create("bench", base_model=model)
         from workbench.registry.lengths import read_tokenizer
 

@@ -52,20 +52,25 @@ PEAK_TFLOPS = {"H200": 989, "H100": 989, "GH200": 989, "A100": 312, "L40S": 362,
                "RTX 6000 Ada": 364, "4090": 165, "3090": 71, "A10G": 70, "A10": 125, "L4": 121, "V100": 125,
                "T4": 65}
 
-# (row name, runner, mode, workbench --set values or plain flags); the workbench defaults are `auto`.
-ROWS = [
-    ("wb lora (defaults)", "workbench", "lora", {}),
-    ("wb lora packing=off", "workbench", "lora", {"packing": "off"}),
-    ("wb lora attention=sdpa", "workbench", "lora", {"attention": "sdpa"}),
-    ("wb lora liger=off", "workbench", "lora", {"liger": "off"}),
-    ("wb lora compile", "workbench", "lora", {"compile": "true"}),
-    ("wb lora all off", "workbench", "lora", {"packing": "off", "attention": "sdpa", "liger": "off"}),
-    ("plain TRL lora (defaults)", "plain", "lora", {}),
-    ("plain TRL qlora (defaults)", "plain", "qlora", {}),
-    ("wb qlora (defaults)", "workbench", "qlora", {}),
-    ("wb full (defaults)", "workbench", "full", {}),
-    ("plain TRL full (defaults)", "plain", "full", {}),
+# (row name, runner, mode, workbench --set values or plain flags); the workbench defaults are `auto`. In three
+# tiers, each run for every model before the next: what the goals read first (workbench vs plain TRL, QLoRA vs
+# bf16 LoRA), then full fine-tuning and GRPO, then each fast-path option alone, so a budget cut keeps the first.
+TIERS = [
+    [("wb lora (defaults)", "workbench", "lora", {}),
+     ("plain TRL lora (defaults)", "plain", "lora", {}),
+     ("wb qlora (defaults)", "workbench", "qlora", {}),
+     ("wb lora all off", "workbench", "lora", {"packing": "off", "attention": "sdpa", "liger": "off"})],
+    [("wb full (defaults)", "workbench", "full", {}),
+     ("plain TRL full (defaults)", "plain", "full", {}),
+     ("plain TRL qlora (defaults)", "plain", "qlora", {}),
+     ("wb grpo step", "workbench", "lora", {"_extra": ["--method", "grpo"], "rewards": "json", "max_steps": 6,
+                                            "num_generations": "8", "max_completion_length": "128"})],
+    [("wb lora packing=off", "workbench", "lora", {"packing": "off"}),
+     ("wb lora attention=sdpa", "workbench", "lora", {"attention": "sdpa"}),
+     ("wb lora liger=off", "workbench", "lora", {"liger": "off"}),
+     ("wb lora compile", "workbench", "lora", {"compile": "true"})],
 ]
+ROWS = [row for tier in TIERS for row in tier]
 
 
 class GPUPeak(threading.Thread):
@@ -104,12 +109,13 @@ def build_model(name: str, folder: Path, tiny: bool = False) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from workbench import models
-    from workbench.testing import make_tiny_model
+    from workbench.testing import embedded_tokenizer, make_tiny_model
 
     if tiny:
         return make_tiny_model(out)
-    tokenizer = models.load_tokenizer(models.resolve("default"))
+    tokenizer = embedded_tokenizer()
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     config = Qwen2Config(**QWEN, **SHAPES[name], bos_token_id=tokenizer.bos_token_id,
                          eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
     config.dtype = "bfloat16"
@@ -212,36 +218,56 @@ def peak_of(name: str, given: float | None) -> float | None:
     return given or next((v for k, v in PEAK_TFLOPS.items() if k.lower() in name.lower()), None)
 
 
-def run_rows(rows, models: list[str], args, tmp: Path, smoke: bool) -> list[dict]:
-    results = []
+def run_rows(tiers, models: list[str], args, tmp: Path, smoke: bool) -> list[dict]:
+    """Each tier's rows for every model, then the next tier's; with a budget, a row whose expected time (the
+    longest row of its model so far, or 1.5x the longest of any) would overrun it is skipped and said so."""
+    results, folders, started_all = [], {}, time.time()
     peak_tflops = None if smoke else peak_of(gpu_name(), args.peak_tflops)
-    for model_name in models:
-        folder = build_model(model_name, tmp / "models", tiny=smoke)
-        for row, runner, mode, values in rows:
-            if args.only and row not in args.only:
-                continue
-            watcher = None if smoke else GPUPeak()
-            if watcher:
-                watcher.start()
-            started = time.time()
-            try:
-                if runner == "workbench":
-                    extra = values.get("_extra", [])
-                    got = workbench_row(Path(os.environ["WORKBENCH_HOME"]), folder, mode,
-                                        {k: v for k, v in values.items() if k != "_extra"}, args.steps,
-                                        args.batch_size, args.max_length, extra)
-                else:
-                    got = plain_row(folder, mode, args.steps, args.batch_size, args.max_length, tmp, gpu=not smoke)
-                got["error"] = ""
-            except Exception as exc:  # noqa: BLE001 - a row that cannot run is reported and the others go on
-                got = {"tokens_per_s": 0.0, "chosen": {}, "loss": None, "s_per_step": float("nan"), "error": str(exc)}
-            peak = watcher.stop() if watcher else None
-            got.update(model=model_name, row=row, mode=mode, peak_gib=None if peak is None else peak / 2**30,
-                       seconds=time.time() - started,
-                       mfu=mfu(got["tokens_per_s"], folder, mode, args.max_length, peak_tflops))
-            results.append(got)
-            print(line(got), flush=True)
+    for tier in tiers:
+        for model_name in models:
+            for row, runner, mode, values in tier:
+                if args.only and row not in args.only:
+                    continue
+                if args.budget and over_budget(results, model_name, time.time() - started_all, args.budget):
+                    print(f"| {model_name} | {row} | skipped: the budget ({args.budget:.0f} s) would be overrun "
+                          "| | | | |", flush=True)
+                    continue
+                started = time.time()
+                if model_name not in folders:
+                    folders[model_name] = build_model(model_name, tmp / "models", tiny=smoke)
+                got = one_row(folders[model_name], runner, mode, values, args, tmp, smoke)
+                got.update(model=model_name, row=row, mode=mode, seconds=time.time() - started,
+                           mfu=mfu(got["tokens_per_s"], folders[model_name], mode, args.max_length, peak_tflops))
+                results.append(got)
+                print(line(got), flush=True)
+                if args.out:  # after every row: a run cut short keeps what it measured
+                    args.out.write_text(json.dumps(results, indent=1))
     return results
+
+
+def over_budget(results: list[dict], model: str, elapsed: float, budget: float) -> bool:
+    same = [r["seconds"] for r in results if r["model"] == model]
+    expected = max(same) if same else 1.5 * max((r["seconds"] for r in results), default=0.0)
+    return elapsed + expected > budget
+
+
+def one_row(folder: Path, runner: str, mode: str, values: dict, args, tmp: Path, smoke: bool) -> dict:
+    watcher = None if smoke else GPUPeak()
+    if watcher:
+        watcher.start()
+    try:
+        if runner == "workbench":
+            got = workbench_row(Path(os.environ["WORKBENCH_HOME"]), folder, mode,
+                                {k: v for k, v in values.items() if k != "_extra"}, args.steps,
+                                args.batch_size, args.max_length, values.get("_extra", []))
+        else:
+            got = plain_row(folder, mode, args.steps, args.batch_size, args.max_length, tmp, gpu=not smoke)
+        got["error"] = ""
+    except Exception as exc:  # noqa: BLE001 - a row that cannot run is reported and the others go on
+        got = {"tokens_per_s": 0.0, "chosen": {}, "loss": None, "s_per_step": float("nan"), "error": str(exc)}
+    peak = watcher.stop() if watcher else None
+    got["peak_gib"] = None if peak is None else peak / 2**30
+    return got
 
 
 def line(r: dict) -> str:
@@ -278,13 +304,15 @@ def main() -> int:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--peak-tflops", type=float, help="the GPU's peak dense bf16 TFLOP/s, when not in the table")
     parser.add_argument("--only", type=lambda s: set(s.split(",")), help="rows to run, by name")
-    parser.add_argument("--out", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON (after every row)")
+    parser.add_argument("--budget", type=float, help="seconds: rows that would not fit are skipped, in tier order")
     parser.add_argument("--smoke", action="store_true", help="CPU: the tiny model, two short rows")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.smoke:
         args.steps, args.batch_size, args.max_length = 3, 2, 128
-        rows = [("wb lora packing=on", "workbench", "lora", {"packing": "on"}), ("plain TRL lora", "plain", "lora", {})]
+        tiers = [[("wb lora packing=on", "workbench", "lora", {"packing": "on"}),
+                  ("plain TRL lora", "plain", "lora", {})]]
         models = ["tiny"]
     else:
         import torch
@@ -293,12 +321,10 @@ def main() -> int:
             print("bench/gpu.py needs a CUDA GPU and torch sees none here; `bench/gpu.py --smoke` runs its CPU check.",
                   file=sys.stderr)
             return 2
-        rows = [(r, k, m, dict(v)) for r, k, m, v in ROWS]
+        tiers = [list(tier) for tier in TIERS]
         count = torch.cuda.device_count()
         if count > 1:
-            rows.append((f"wb lora {count} GPUs", "workbench", "lora", {"_extra": ["--processes", str(count)]}))
-        rows.append(("wb grpo step", "workbench", "lora", {"_extra": ["--method", "grpo"], "rewards": "json",
-                                                            "num_generations": "8", "max_completion_length": "128"}))
+            tiers[1].append((f"wb lora {count} GPUs", "workbench", "lora", {"_extra": ["--processes", str(count)]}))
         models = args.models.split(",")
         print(f"GPU: {gpu_name()} x {count}, torch {torch.__version__}, peak bf16 "
               f"{peak_of(gpu_name(), args.peak_tflops) or 'unknown (pass --peak-tflops)'} TFLOP/s")
@@ -309,7 +335,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["WORKBENCH_HOME"] = str(Path(tmp) / "home")
         (Path(tmp) / "home").mkdir()
-        results = run_rows(rows, models, args, Path(tmp), args.smoke)
+        results = run_rows(tiers, models, args, Path(tmp), args.smoke)
         shutil.rmtree(Path(tmp) / "models", ignore_errors=True)
     summary(results)
     if args.out:

@@ -33,12 +33,11 @@ VALUES = {"mode": "full", "max_steps": STEPS, "save_steps": SAVE, "eval_steps": 
 
 
 def make_project(home: Path) -> str:
-    from workbench import locations
     from workbench import project as projects
     from workbench.data.importer import import_file
-    from workbench.testing import make_tiny_model
+    from workbench.testing import make_tiny_model, tiny_home
 
-    model = make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1")
+    model = make_tiny_model(tiny_home())
     projects.create("k", base_model=str(model))
     for name, split, first in (("items", "train", 0), ("held", "eval", 1000)):
         path = home / f"{name}.jsonl"

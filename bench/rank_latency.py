@@ -105,9 +105,9 @@ async def measure(project: str, run_id: str, prompts: int, run_dir: Path | None,
 
 def real_session(project: str, prompts: int) -> str:
     from workbench.jobs import launch
-    from workbench.testing import make_tiny_model
+    from workbench.testing import make_tiny_model, tiny_home
 
-    tiny = make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1")
+    tiny = make_tiny_model(tiny_home())
     info = projects.load(project)
     info.base_model = str(tiny)
     info.save()

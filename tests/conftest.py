@@ -30,10 +30,9 @@ CHAT_RECORDS = [
 @pytest.fixture(scope="session")
 def tiny_model() -> Path:
     """A 2-layer random Llama with the real SmolLM2 tokenizer, built once per machine."""
-    from workbench import locations
-    from workbench.testing import make_tiny_model
+    from workbench.testing import make_tiny_model, tiny_home
 
-    return make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1")
+    return make_tiny_model(tiny_home())
 
 
 @pytest.fixture

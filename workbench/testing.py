@@ -8,18 +8,38 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from workbench import models
+from workbench import locations, models
+
+TINY = "tiny-llama-v1"  # the tests' model, under the cache's test-models/
+
+
+def tiny_home() -> Path:
+    """Where the tests' tiny model is built, once per machine."""
+    return locations.cache_home() / "test-models" / TINY
+
+
+def embedded_tokenizer():
+    """SmolLM2's tokenizer: from the embedded model, or, where that package is not installed (a machine the
+    tiny model was carried to), from the tiny model already built."""
+    from transformers import AutoTokenizer
+
+    try:
+        gguf = models.default_gguf()
+    except models.ModelError:
+        if (tiny_home() / "tokenizer.json").exists():
+            return AutoTokenizer.from_pretrained(tiny_home())
+        raise
+    return AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
 
 
 def make_tiny_model(out: Path, seed: int = 0) -> Path:
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     out = Path(out)
     if (out / "config.json").exists():
         return out
-    gguf = models.default_gguf()
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    tokenizer = embedded_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -34,3 +35,12 @@ def test_without_a_gpu_the_benchmark_says_so_in_one_line():
     assert done.returncode == 2
     assert done.stderr.strip() == ("bench/gpu.py needs a CUDA GPU and torch sees none here; `bench/gpu.py --smoke` "
                                    "runs its CPU check.")
+
+
+def test_a_budget_skips_the_rows_that_would_overrun_it_and_keeps_what_was_measured(tiny_model, tmp_path):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "gpu.py"), "--smoke", "--budget", "1", "--out",
+                           str(out)], capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "| tiny | plain TRL lora | skipped: the budget (1 s) would be overrun |" in done.stdout
+    assert [r["row"] for r in json.loads(out.read_text())] == ["wb lora packing=on"]

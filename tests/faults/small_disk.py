@@ -48,13 +48,12 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def project_on(mount: Path) -> str:
     """A project on the tiny model with 20 short chat records, its home on `mount`."""
-    from workbench import locations
     from workbench import project as projects
     from workbench.data.importer import import_file
-    from workbench.testing import make_tiny_model
+    from workbench.testing import make_tiny_model, tiny_home
 
     os.environ["WORKBENCH_HOME"] = str(mount / "projects")
-    model = make_tiny_model(locations.cache_home() / "test-models" / "tiny-llama-v1")
+    model = make_tiny_model(tiny_home())
     projects.create("p", base_model=str(model))
     data = mount / "items.jsonl"
     data.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"item {i}"},
