@@ -92,3 +92,24 @@ def test_dpo_trains_on_committed_rankings(home, tiny_model):
     begin = of_type(got, ev.TrainBegin)[0]
     assert (begin.train_records, begin.eval_records) == (30, 0)  # the skipped ranking gave no pair
     assert all("rewards/margins" in log.metrics for log in of_type(got, ev.Log))
+
+
+def test_dpo_leaves_out_the_pairs_preferring_an_answer_the_token_limit_cut_and_says_so(home, tiny_model):
+    projects.create("cut", base_model=str(tiny_model))
+    for i in range(6):
+        candidates = [{"text": f"{i} and one make {i + 1}.", "source": "base"},
+                      {"text": "Perhaps.", "source": "base"},
+                      ranking.candidate(f"It is {i + 2} because", "base", cut=True),  # ended by the token limit
+                      {"text": "No idea.", "source": "base"}]
+        ranking.commit("cut", ranking.make_record(f"What is {i} plus one?", candidates, [0, 2], tied=[1, 3]))
+    assert ranking.rankings_as_dataset("cut") == 6 * 5  # the dataset keeps every pair, and the cut mark
+    line = projects.load("cut").dataset_path("rankings").read_text().splitlines()[0]
+    assert '"cut": [1]' in line  # the cut answer is second in the record's order (ranked 0, 2, then 1, 3)
+
+    run_id, got = train("cut", "dpo")
+    begin = of_type(got, ev.TrainBegin)[0]
+    assert (begin.train_records, begin.eval_records) == (6 * 3, 0)  # 2 > 1 and 2 > 3 left out of each
+    spec = (locations.run_dir("cut", run_id) / "job.toml").read_text()
+    assert ("12 of 30 preference pairs left out: their preferred answer was cut by the token limit "
+            "(cut_answers=keep trains on them).") in spec
+    assert any(isinstance(e, ev.Status) and e.message.startswith("12 of 30 preference pairs left out") for e in got)

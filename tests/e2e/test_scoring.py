@@ -58,7 +58,7 @@ def trainer_rewards(project: str, run_id: str, pair: dict) -> tuple[float, float
     model = PeftModel.from_pretrained(model, run_dir / "adapter").eval()
     trainer = RewardTrainer(model=model, args=RewardConfig(output_dir=str(run_dir / "probe"), report_to="none",
                                                            use_cpu=True, bf16=False),
-                            train_dataset=Dataset.from_list(pair_rows([pair], conversational=False)),
+                            train_dataset=Dataset.from_list(pair_rows([pair], conversational=False).rows),
                             processing_class=tokenizer)
     batch = trainer.data_collator([trainer.train_dataset[0]])
     with torch.inference_mode():

@@ -41,11 +41,11 @@ def test_dpo_loss_types_are_those_trl_implements():
 
 def test_ranked_records_become_pairs_and_identical_pairs_are_refused():
     ranked = {"prompt": "Q", "completions": ["a", "b", "c"], "ranking": [1, 0, 2], "ties": [[0, 2]]}
-    assert record_pairs(ranked) == [{"prompt": "Q", "chosen": "b", "rejected": "a"},
-                                    {"prompt": "Q", "chosen": "b", "rejected": "c"}]
+    assert record_pairs(ranked).rows == [{"prompt": "Q", "chosen": "b", "rejected": "a"},
+                                         {"prompt": "Q", "chosen": "b", "rejected": "c"}]
     with pytest.raises(DataError, match="same chosen and rejected"):
         record_pairs({"prompt": "Q", "chosen": "x", "rejected": "x"})
-    rows = pair_rows([{"prompt": "Q", "chosen": "x", "rejected": "y"}], conversational=True)
+    rows = pair_rows([{"prompt": "Q", "chosen": "x", "rejected": "y"}], conversational=True).rows
     assert rows[0]["prompt"] == [{"role": "user", "content": "Q"}]
     assert rows[0]["rejected"] == [{"role": "assistant", "content": "y"}]
 
@@ -73,3 +73,27 @@ def test_reward_trainer_loss_is_the_pairwise_log_sigmoid():
     expected = sum(-math.log(1 / (1 + math.exp(-(c - r)))) for c, r in zip(chosen.tolist(), rejected.tolist())) / 3
     assert math.isclose(loss.item(), expected, rel_tol=1e-6)
     assert trainer._metrics["eval"]["accuracy"] == [pytest.approx(1 / 3)]
+
+
+def test_pairs_preferring_an_answer_the_token_limit_cut_are_left_out_when_asked_and_counted():
+    # b > a > c, ties none; a was cut: the pair (a, c) prefers a cut answer, (b, a) only rejects one.
+    ranked = {"prompt": "Q", "completions": ["a", "b", "c"], "ranking": [1, 0, 2], "cut": [0]}
+    every = record_pairs(ranked)
+    assert (len(every.rows), every.cut) == (3, 0)  # a reward model keeps them all
+    kept = record_pairs(ranked, drop_cut=True)
+    assert [(p["chosen"], p["rejected"]) for p in kept.rows] == [("b", "a"), ("b", "c")]
+    assert kept.cut == 1
+    both = pair_rows([ranked, {"prompt": "Q2", "chosen": "x", "rejected": "y"}], conversational=False, drop_cut=True)
+    assert (len(both.rows), both.cut) == (3, 1)
+
+
+def test_the_ranked_kind_reads_the_cut_marks_and_refuses_bad_ones():
+    from workbench.data.checks import RecordProblem
+    from workbench.data.feedback import ranked
+
+    record = {"prompt": "Q", "completions": ["a", "b"], "ranking": [1, 0]}
+    assert "cut" not in ranked(record)
+    assert ranked({**record, "cut": [1, 1]})["cut"] == [1]
+    for bad in ([2], ["0"], 0, [True]):
+        with pytest.raises(RecordProblem, match="'cut' should list completion indices 0..1"):
+            ranked({**record, "cut": bad})

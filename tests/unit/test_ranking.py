@@ -110,7 +110,7 @@ def test_the_ranked_dataset_reads_back_as_the_pairs_of_the_rankings(home):
     assert (line["by"], line["session"], line["index"]) == ("judge:tiny", "s1", 4)
     stored = kinds.normalise(line, kinds.detect(line))
     pairs = {(p["chosen"][0]["content"] if isinstance(p["chosen"], list) else p["chosen"], p["rejected"])
-             for p in record_pairs(stored)}
+             for p in record_pairs(stored).rows}
     assert pairs == {("good", "fine"), ("good", "bad")}
 
 
@@ -125,8 +125,8 @@ def test_a_held_out_split_keeps_the_pairs_of_a_prompt_together(home):
     ranking.rankings_as_dataset("p")
     project = projects.load("p")
     source = DataSource("rankings", str(project.dataset_path("rankings")), "ranked")
-    train, held = pair_datasets([source], [], 0.1, seed=3)
-    assert (len(train), len(held)) == (18 * 6, 2 * 6)
+    train, held, cut = pair_datasets([source], [], 0.1, seed=3)
+    assert (len(train), len(held), cut) == (18 * 6, 2 * 6, 0)
     prompts = lambda ds: {row["prompt"][0]["content"] for row in ds}  # noqa: E731
     assert not prompts(train) & prompts(held)
 

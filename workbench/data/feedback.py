@@ -97,6 +97,9 @@ def ranked(record: dict[str, Any]) -> dict[str, Any]:
     out = {"prompt": prompt, "completions": completions, "ranking": ranking}
     if ties:
         out["ties"] = ties
+    cut = _cut(record.get("cut"), len(completions))
+    if cut:
+        out["cut"] = cut
     return out
 
 
@@ -143,6 +146,16 @@ def _ties(value: Any, n: int) -> list[list[int]]:
             for group in value):
         raise RecordProblem("'ties' should be groups of at least 2 completion indices")
     return [list(group) for group in value]
+
+
+def _cut(value: Any, n: int) -> list[int]:
+    """The completions the token limit ended before the model did (a sampled answer too short to be whole)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n
+                                              for i in value):
+        raise RecordProblem(f"'cut' should list completion indices 0..{n - 1} (the answers the token limit cut)")
+    return sorted(set(value))
 
 
 def _scores(value: Any, n: int) -> list[float]:

@@ -27,8 +27,9 @@ def run(spec: JobSpec, job: JobContext):
     # 1. Parameters, checked against their bounds; the tokenizer.
     p, folder, tokenizer = start(spec, job, DPOParams)
 
-    # 2. Pairs: ranked records give every pair their order implies; eval prompts are held out.
-    train_ds, eval_ds = pair_data.prepare(spec, job, p.eval_fraction)
+    # 2. Pairs: ranked records give every pair their order implies (not those preferring a cut answer,
+    #    unless cut_answers=keep); eval prompts are held out.
+    train_ds, eval_ds = pair_data.prepare(spec, job, p.eval_fraction, drop_cut=p.cut_answers == "drop")
     job.check_stop()
 
     # 3. Model (the reference is made by the trainer: ref_model=None).

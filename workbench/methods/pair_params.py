@@ -10,6 +10,12 @@ DPO_LOSS_TYPES = ("sigmoid", "hinge", "ipo", "exo_pair", "nca_pair", "robust", "
                   "aot_unpaired", "apo_zero", "apo_down", "discopop", "sft", "sigmoid_norm")
 
 
+def cut_answers():
+    return param("drop", "Pairs preferring an answer the token limit cut when it was sampled: drop leaves them out "
+                 "(raising the likelihood of an answer that stops mid-sentence teaches stopping there); keep trains "
+                 "on them.", choices=("drop", "keep"), group="method")
+
+
 @paramclass
 class PairParams:
     mode: str = common.mode()
@@ -44,6 +50,7 @@ class DPOParams(PairParams):
                            choices=DPO_LOSS_TYPES, group="method")
     label_smoothing: float = param(0.0, "Assumed share of wrongly labelled pairs (robust / conservative DPO).",
                                    min=0, max=0.5, group="method")
+    cut_answers: str = cut_answers()
     _samples: Fields = common.samples(10, 2, "sample_count training pairs with the policy's log-ratio to the "
                                              "reference for each answer", "Costs a no-grad forward of those pairs "
                                              "under both models: 2 pairs take about a quarter of a 4-pair step, "

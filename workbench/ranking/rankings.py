@@ -168,8 +168,9 @@ def ranked_record(record: dict[str, Any]) -> dict[str, Any] | None:
     Only the candidates the person placed are kept (ranked ones in order, then the tied rest
     as one tie group); empty answers are left out. The prompt is stored as messages because
     the candidates were sampled as replies in the chat template, and reward and DPO runs
-    should see them the same way. `by` and the session coordinates ride along as extra fields,
-    which the record kinds ignore when a run reads the dataset."""
+    should see them the same way. The answers the token limit cut are listed in `cut` (by their place
+    here). `by` and the session coordinates ride along as extra fields, which the record kinds ignore
+    when a run reads the dataset."""
     if record.get("skipped") or not to_pairs(record):
         return None
     texts = [c.get("text", "") for c in record.get("candidates", [])]
@@ -182,6 +183,9 @@ def ranked_record(record: dict[str, Any]) -> dict[str, Any] | None:
                            "ranking": list(range(len(order)))}
     if len(tied) >= 2:
         out["ties"] = [list(range(len(ranked), len(order)))]
+    cut = [k for k, i in enumerate(order) if record["candidates"][i].get("cut")]
+    if cut:
+        out["cut"] = cut  # answers the token limit ended: DPO and ORPO leave out pairs preferring one
     if len(set(out["completions"])) < 2:
         return None  # the same answer every time: no pair to learn from
     out.update(by=record.get("by", "person"), session=record.get("session", ""), index=record.get("index"))
