@@ -175,6 +175,7 @@ def test_a_regex_metric_and_a_reward_model_on_answers_without_references(home, t
     lines = results.read_generations(project, Subject())
     assert len(lines) == 4 and all(isinstance(g["scores"]["reward_model"], float) for g in lines)
     assert found["metrics"]["rewards"]["regex"] == round(sum(bool(g["answer"]) for g in lines) / 4, 4)
+    assert found["metrics"]["cut"] == round(sum(g.get("cut") == 8 for g in lines) / 4, 4)  # the share marked
 
 
 def test_likelihood_and_left_padding_match_their_definitions(tiny_model):

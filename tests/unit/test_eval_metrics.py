@@ -110,17 +110,19 @@ def test_few_shot_prompt_is_built_as_specified():
 
 
 def test_results_table_reads_as_a_person_expects():
-    base = {"metrics": {"records": 2, "loss": 2.5, "exact_match": 0.5, "fields": {"title": 1.0}},
+    base = {"metrics": {"records": 2, "loss": 2.5, "exact_match": 0.5, "fields": {"title": 1.0}, "cut": 1.0},
             "forgetting": {"perplexity": 20.0}, "eval": {"seconds": 12.3}}
-    run = {"metrics": {"records": 2, "loss": 0.25, "exact_match": 1.0, "rewards": {"numeric": 0.75}},
+    run = {"metrics": {"records": 2, "loss": 0.25, "exact_match": 1.0, "rewards": {"numeric": 0.75}, "cut": 0.0},
            "forgetting": {"perplexity": 22.0, "change_percent": 10.0}}
     rows = results.table([("base", base), ("r1", run), ("base+3-shot", None)])
     assert rows[0] == ["metric", "base", "r1", "base+3-shot"]
     assert [r[0] for r in rows[1:]] == ["records", "held-out loss", "exact match", "field title",
-                                        "reward numeric (mean)", "forgetting: English perplexity",
-                                        "forgetting: change vs base", "seconds"]
+                                        "reward numeric (mean)", "cut by the token limit",
+                                        "forgetting: English perplexity", "forgetting: change vs base", "seconds"]
     assert rows[3] == ["exact match", "50%", "100%", "-"]
-    assert rows[7] == ["forgetting: change vs base", "-", "+10.0%", "-"]
+    assert rows[6] == ["cut by the token limit", "100%", "0%", "-"]
+    assert rows[8] == ["forgetting: change vs base", "-", "+10.0%", "-"]
+    assert "cut" in results.LOWER_IS_BETTER  # fewer unfinished answers is better (the report's arrows)
     md = results.render(rows, markdown=True).splitlines()
     assert md[0] == "| metric | base | r1 | base+3-shot |" and md[1] == "| --- | --- | --- | --- |"
 

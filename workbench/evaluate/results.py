@@ -129,11 +129,12 @@ LABELS = {
     "records": "records", "loss": "held-out loss", "perplexity": "held-out perplexity",
     "exact_match": "exact match", "json_valid": "JSON valid", "field_accuracy": "fields right (all)",
     "reward_model": "reward model (mean)", "judge_win_rate": "judge: wins vs base",
+    "cut": "cut by the token limit",
     "forgetting.perplexity": "forgetting: English perplexity",
     "forgetting.change_percent": "forgetting: change vs base", "seconds": "seconds",
 }
-RATES = ("exact_match", "json_valid", "field_accuracy", "fields.", "rewards.", "judge_win_rate")
-LOWER_IS_BETTER = ("loss", "perplexity", "forgetting.perplexity", "forgetting.change_percent", "seconds")
+RATES = ("exact_match", "json_valid", "field_accuracy", "fields.", "rewards.", "judge_win_rate", "cut")
+LOWER_IS_BETTER = ("loss", "perplexity", "cut", "forgetting.perplexity", "forgetting.change_percent", "seconds")
 
 
 def label(name: str) -> str:
@@ -164,15 +165,14 @@ def fmt(name: str, value: float | None) -> str:
 
 def order(names: list[str]) -> list[str]:
     """Metric names in reading order: those of LABELS in its order, each JSON field after the field
-    accuracy, the rewards after the reward model, seconds last."""
+    accuracy, the rewards after the reward model (before the share cut), seconds last."""
     ranked = [n for n in LABELS if n in names]
     fields = [n for n in names if n.startswith("fields.")]  # in the references' order
     other = sorted(n for n in names if n not in LABELS and not n.startswith("fields."))
     at = ranked.index("field_accuracy") + 1 if "field_accuracy" in ranked else len([n for n in ranked if n in (
         "records", "loss", "perplexity", "exact_match", "json_valid")])
     ranked[at:at] = fields
-    at = ranked.index("forgetting.perplexity") if "forgetting.perplexity" in ranked else \
-        (ranked.index("seconds") if "seconds" in ranked else len(ranked))
+    at = next((ranked.index(n) for n in ("cut", "forgetting.perplexity", "seconds") if n in ranked), len(ranked))
     ranked[at:at] = other
     return ranked
 

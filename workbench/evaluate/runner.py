@@ -68,6 +68,8 @@ def run(spec: JobSpec, job: JobContext) -> Path:
         answers, cut = gen.generate_marked(model, tokenizer, prompts, max_new, p["batch_size"], answered)
         job.status(f"{subject.name}: scoring")
         summary, per_record = score(examples, answers, p["metrics"], p["options"], reward_model)
+        if answers:  # the share the token limit ended: an invalid answer told from an unfinished one
+            summary["cut"] = round(sum(cut) / len(answers), 4)
         if all(r is not None for r in references):
             summary["loss"], summary["perplexity"] = mt.perplexity(
                 *gen.answer_nll(model, tokenizer, prompts, references, p["batch_size"]))
