@@ -330,7 +330,7 @@ async def test_the_project_opens_the_report_the_comparison_and_the_evaluation(ho
         await pilot.press("e")  # nor a model to export: said, and no export screen
         await wait_for(pilot, lambda: app._notifications, "the refusal")
         assert [n.message for n in app._notifications][-1] == (
-            f"{JOB} is an evaluation job: it trains no model to export. Export a training run (`workbench runs` "
+            f"{JOB} is an evaluation job: it trains no model to export. Name a training run (`workbench runs` "
             "lists them).")
         assert isinstance(app.screen, ProjectScreen)
         table.move_cursor(row=keys.index(RUN))

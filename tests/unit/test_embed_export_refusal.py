@@ -75,6 +75,10 @@ def test_a_job_that_trains_nothing_is_refused_export_in_one_line(proj, method, w
     spec.save(run_dir)
     with pytest.raises(ExportError) as caught:
         export_job.start(proj, "j1", "lora")
-    assert str(caught.value) == (f"j1 is {what}: it trains no model to export. Export a training run "
+    assert str(caught.value) == (f"j1 is {what}: it trains no model to export. Name a training run "
                                  "(`workbench runs` lists them).")
     assert not locations.export_jobs_dir(proj, "j1").exists()
+    evaluated = cli("eval", proj, "j1")  # the evaluation refuses it in the same words
+    assert evaluated.returncode != 0
+    assert evaluated.stderr.strip().splitlines() == [f"workbench: error: j1 is {what}: it trains no model to evaluate. "
+                                                     "Name a training run (`workbench runs` lists them)."]

@@ -87,8 +87,7 @@ def check_run(project: str, run_id: str) -> None:
     """RunError unless `run_id` is a training run of the project that has ended with weights."""
     info = store.get(project, run_id)
     if not registry.trains(info.method):
-        raise store.RunError(f"Run '{run_id}' trained no model (its method is {info.method}): name a training run "
-                             "(see `workbench runs`).")
+        raise store.RunError(registry.not_trained(run_id, info.method, "evaluate"))
     store.trained_weights(project, run_id)
 
 

@@ -37,10 +37,6 @@ FORMATS = FOLDER_FORMATS + GGUF_FORMATS
 
 
 # What each job that trains nothing is, in the refusal to export it.
-NOT_TRAINING = {"eval": "an evaluation job", "sample": "a sampling session", "judge": "a judging job",
-                "synth": "a synthetic-data job"}
-
-
 # the starting side: start, find, follow, stop -----------------------------------------------------
 
 def refuse_untrained(project: str, run_id: str) -> None:
@@ -50,9 +46,7 @@ def refuse_untrained(project: str, run_id: str) -> None:
 
     method = store.get(project, run_id).method
     if not registry.trains(method):
-        what = NOT_TRAINING.get(method, f"a {method} job")
-        raise ExportError(f"{run_id} is {what}: it trains no model to export. Export a training run "
-                          "(`workbench runs` lists them).")
+        raise ExportError(registry.not_trained(run_id, method, "export"))
 
 
 def start(project: str, run_id: str, fmt: str, out: Path | str | None = None, quants=DEFAULT_QUANTS,

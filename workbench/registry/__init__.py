@@ -184,6 +184,16 @@ def trains(name: str) -> bool:
     return method is not None and method.kind == "train"
 
 
+JOBS_NOT_TRAINING = {"eval": "an evaluation job", "sample": "a sampling session", "judge": "a judging job",
+                     "synth": "a synthetic-data job", "export": "an export job"}
+
+
+def not_trained(run_id: str, method: str, use: str) -> str:
+    """The one-line refusal of a job that trains no model where `use` needs one ("export", "evaluate")."""
+    what = JOBS_NOT_TRAINING.get(method, f"a {method} job")
+    return f"{run_id} is {what}: it trains no model to {use}. Name a training run (`workbench runs` lists them)."
+
+
 def of_kind(kind: str) -> list[Method]:
     return [m for m in METHODS.values() if m.kind == kind]
 
