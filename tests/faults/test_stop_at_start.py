@@ -5,6 +5,7 @@ interrupted an import, the import error it caused used to become the run's error
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_a_stop_that_a_library_turns_into_another_error_is_still_a_stop(home, tm
     code.mkdir()
     (code / "slow_library.py").write_text(SLOW_LIBRARY)
     (code / "stop_runners.py").write_text(RUNNERS)
-    monkeypatch.setenv("PYTHONPATH", str(code))  # the worker inherits it
+    monkeypatch.setenv("PYTHONPATH", str(code), prepend=os.pathsep)  # the worker inherits it (and what was there)
     spec = JobSpec(id="job-1", project="p", method="sft", base_model="none", params={}, train=[],
                    runner=f"stop_runners:{runner}")
     run_dir = launch.start(spec)
