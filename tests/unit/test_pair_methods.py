@@ -97,3 +97,20 @@ def test_the_ranked_kind_reads_the_cut_marks_and_refuses_bad_ones():
     for bad in ([2], ["0"], 0, [True]):
         with pytest.raises(RecordProblem, match="'cut' should list completion indices 0..1"):
             ranked({**record, "cut": bad})
+
+
+def test_training_data_whose_every_pair_prefers_a_cut_answer_is_refused_in_one_line(tmp_path):
+    import json
+
+    from workbench.methods.kit.pair_data import pair_datasets
+    from workbench.run.spec import DataSource
+
+    path = tmp_path / "ranked.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"Q{i}", "completions": ["a", "b"], "ranking": [0, 1], "cut": [0, 1]})
+                            + "\n" for i in range(4)))
+    with pytest.raises(DataError, match=r"^Every preference pair of the training data \(4\) prefers an answer the "
+                                        "token limit cut: sample again with more max new tokens, or set "
+                                        r"cut_answers=keep to train on them\.$"):
+        pair_datasets([DataSource("r", str(path), "ranked")], [], 0.0, seed=1, drop_cut=True)
+    train, held, cut = pair_datasets([DataSource("r", str(path), "ranked")], [], 0.0, seed=1)
+    assert (len(train), held, cut) == (4, None, 0)
