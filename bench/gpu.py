@@ -70,7 +70,6 @@ TIERS = [
      ("wb lora liger=off", "workbench", "lora", {"liger": "off"}),
      ("wb lora compile", "workbench", "lora", {"compile": "true"})],
 ]
-ROWS = [row for tier in TIERS for row in tier]
 
 
 class GPUPeak(threading.Thread):

@@ -36,7 +36,6 @@ RUNNER = "workbench.export.job:run"
 FORMATS = FOLDER_FORMATS + GGUF_FORMATS
 
 
-# What each job that trains nothing is, in the refusal to export it.
 # the starting side: start, find, follow, stop -----------------------------------------------------
 
 def refuse_untrained(project: str, run_id: str) -> None:
