@@ -73,13 +73,15 @@ async def compare_screen(pilot) -> None:
     await pilot.press("s")
     await pilot.pause(0.2)
     # The table scrolls to keep its cursor in view, and its columns are measured again after the sort: wait
-    # until its scroll, width and cursor have held still for three looks in a row (a busy machine lags).
-    deadline, seen, still = time.monotonic() + 10, None, 0
+    # until its scroll, width and cursor have held still for three looks in a row (a busy machine lags: a
+    # CI run once took the picture before they settled, so the wait is long and its end is checked).
+    deadline, seen, still = time.monotonic() + 30, None, 0
     while time.monotonic() < deadline and still < 3:
         await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.1)
         now = (table.scroll_x, table.scroll_target_x, table.virtual_size, table.size, table.cursor_coordinate)
         still, seen = (still + 1 if now == seen else 0), now
+    assert still >= 3, f"the table was still moving after 30 s: {seen}"
 
 
 async def evaluate_screen(pilot) -> None:

@@ -59,9 +59,35 @@ def check(runtime: Runtime) -> None:
         raise RanksError(f"sharding={runtime.sharding!r} is unknown: it can be {', '.join(SHARDINGS)}.")
 
 
+def gpu_env(runtime: Runtime) -> dict[str, str]:
+    """The environment that puts a run on its chosen GPUs, numbered as `nvidia-smi` and the GPU panel
+    number them (PCI bus order); empty when the run takes every visible GPU."""
+    if not runtime.gpus or runtime.device == "cpu":
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": ",".join(gpu_list(runtime.gpus)), "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+
+
+def check_machine(runtime: Runtime) -> None:
+    """Refuse GPUs this machine does not have, and more processes than GPUs. Call it where the run's
+    `gpu_env` is already in place: CUDA reads CUDA_VISIBLE_DEVICES once, and stops at a GPU it lacks."""
+    gpus = gpu_list(runtime.gpus)
+    if runtime.device == "cpu" or (not gpus and runtime.processes <= 1):
+        return
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus and visible < len(gpus):
+        raise RanksError(f"gpus={runtime.gpus}: " + (f"only {visible} of them exist" if visible else "no GPU is visible")
+                         + " on this machine (`nvidia-smi -L` lists its GPUs).")
+    if not gpus and visible and runtime.processes > visible:
+        raise RanksError(f"processes={runtime.processes} but this machine shows {visible} GPU(s): one process a GPU. "
+                         f"Ask for {visible} or fewer, or set device=cpu to run the ranks on the CPU.")
+
+
 def count(runtime: Runtime) -> tuple[int, str]:
     """(processes, why) for this machine: as asked, else one per chosen or visible GPU, else one."""
     check(runtime)
+    check_machine(runtime)
     gpus = gpu_list(runtime.gpus)
     if runtime.processes > 0:
         return runtime.processes, f"{runtime.processes} processes, as asked"
@@ -83,9 +109,7 @@ def command(run_dir: Path, processes: int, resume: bool) -> list[str]:
 
 def environment(runtime: Runtime, processes: int) -> dict[str, str]:
     """The ranks' environment: the chosen GPUs, and on the CPU the worker's threads shared out."""
-    env = dict(os.environ)
-    if runtime.gpus:
-        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpu_list(runtime.gpus))
+    env = {**os.environ, **gpu_env(runtime)}
     if runtime.device == "cpu" and runtime.threads > 0:
         per_rank = str(max(1, runtime.threads // processes))
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

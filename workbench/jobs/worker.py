@@ -47,8 +47,11 @@ def _resolve_runtime(spec: JobSpec, job: JobContext) -> None:
     import torch
 
     runtime = spec.runtime
-    ranks.check(runtime)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        ranks.check(runtime)
+    else:
+        ranks.count(runtime)  # one process: also refuses GPUs or processes this machine lacks
     if runtime.threads > 0:  # the ranks of a CPU run share the worker's threads
         torch.set_num_threads(max(1, runtime.threads // world) if runtime.device == "cpu" else runtime.threads)
     else:
@@ -216,9 +219,11 @@ def _free_memory() -> None:
 
 def _several_processes(run_dir: Path) -> tuple[JobSpec, int] | None:
     """(spec, processes) when the spec asks for several processes on this machine, its count and the
-    reason recorded in it; None for one process (or a spec that cannot be read: the run reports that)."""
+    reason recorded in it; None for one process (or a spec that cannot run: the run reports why). The
+    chosen GPUs (`gpus`) are this process's from here, before anything asks CUDA."""
     try:
         spec = JobSpec.load(run_dir)
+        os.environ.update(ranks.gpu_env(spec.runtime))
         processes, why = ranks.count(spec.runtime)
     except Exception:  # noqa: BLE001 - the one-process path reports a bad spec as the run's error
         return None
