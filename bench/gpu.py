@@ -4,7 +4,7 @@ Models of a real architecture (Qwen2.5-0.5B and -1.5B shapes) are built from the
 weights when their weights are not on the machine: speed and memory do not depend on the values. The
 tokenizer is the embedded model's (its ids fit the larger vocabulary). Data: the demo's citations.
 Each row is one real run in a fresh process: the workbench through `workbench train` (its worker, its
-defaults: LoRA, bf16, packing, SDPA or flash-attention, Liger when installed), the plain TRL script
+defaults: LoRA, bf16, flash-attention with packing when installed (else SDPA unpacked), Liger when installed), the plain TRL script
 (`bench/plain_trl.py --gpu`, TRL's defaults: bf16, gradient checkpointing, no packing). Figures:
 tokens/s (trained, non-padding tokens; median of the logged steps after the first `WARMUP`), peak GPU
 memory (NVML, what nvidia-smi shows: the process's context, weights, activations and allocator cache),
@@ -65,7 +65,7 @@ TIERS = [
      ("plain TRL qlora (defaults)", "plain", "qlora", {}),
      ("wb grpo step", "workbench", "lora", {"_extra": ["--method", "grpo"], "rewards": "json", "max_steps": 6,
                                             "num_generations": "8", "max_completion_length": "128"})],
-    [("wb lora packing=off", "workbench", "lora", {"packing": "off"}),
+    [("wb lora packing=on", "workbench", "lora", {"packing": "on"}),  # SDPA packed, where flash-attn is absent
      ("wb lora attention=sdpa", "workbench", "lora", {"attention": "sdpa"}),
      ("wb lora liger=off", "workbench", "lora", {"liger": "off"}),
      ("wb lora compile", "workbench", "lora", {"compile": "true"})],

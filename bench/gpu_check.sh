@@ -5,12 +5,13 @@
 #
 #   bash bench/gpu_check.sh [SECONDS]     # default 480
 #
-# A third of the budget goes to the tests, in parallel with pytest-xdist: unit, end-to-end and fault tests on
-# the tiny model (left out: the UI, the import layers, the GGUF tests and those loading the embedded model).
+# A third of the budget goes to the tests, in parallel with pytest-xdist: first those of the GPU path
+# (tests/e2e/test_gpu.py), then unit, end-to-end and fault tests on the tiny model, which hide the GPUs (left
+# out: the UI, the import layers, the GGUF tests and those loading the embedded model).
 # The rest goes to bench/gpu.py, its rows in order of what they tell, stopped when the next would not fit.
 # Everything is written as it comes into GPU_CHECK_OUT (default bench/gpu-check/): env.txt (GPU, driver,
-# versions, what a carried package lacks), tests.log, gpu.log and gpu.json, so a check cut short still leaves
-# what it measured.
+# versions, what a carried package lacks), tests-gpu.log, tests.log, gpu.log and gpu.json, so a check cut
+# short still leaves what it measured.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 budget=${1:-480}
@@ -63,11 +64,19 @@ tests=$((budget / 3))
 cores=$(nproc)
 workers=$(( cores > 16 ? 8 : (cores > 3 ? cores / 2 : 1) ))
 echo "tests: $tests s, $workers in parallel"
-timeout -k 10 "$tests" $py -m pytest tests/unit tests/e2e tests/faults -m "not gguf and not slow" -q \
-    --ignore tests/unit/test_layers.py --ignore tests/unit/test_import_hygiene.py -n "$workers" -p no:cacheprovider --timeout 300 -rfE >"$out/tests.log" 2>&1
-status=$?
-[ $status -eq 124 ] && echo "(stopped at $tests s)" >>"$out/tests.log"
-tail -n 40 "$out/tests.log"
+# First the tests of the GPU path (marked gpu: the rest of the suite hides the GPUs and checks the CPU path).
+timeout -k 10 "$tests" $py -m pytest tests/e2e/test_gpu.py -m gpu -q -n 4 -p no:cacheprovider --timeout 300 -rfEs \
+    >"$out/tests-gpu.log" 2>&1
+[ $? -eq 124 ] && echo "(stopped at $tests s)" >>"$out/tests-gpu.log"
+tail -n 30 "$out/tests-gpu.log"
+rest=$((tests - (SECONDS - start)))
+if [ $rest -gt 30 ]; then
+    timeout -k 10 "$rest" $py -m pytest tests/unit tests/e2e tests/faults -m "not gguf and not slow and not gpu" -q \
+        --ignore tests/unit/test_layers.py --ignore tests/unit/test_import_hygiene.py -n "$workers" -p no:cacheprovider \
+        --timeout 300 -rfE >"$out/tests.log" 2>&1
+    [ $? -eq 124 ] && echo "(stopped at $rest s)" >>"$out/tests.log"
+    tail -n 40 "$out/tests.log"
+fi
 
 left=$((budget - (SECONDS - start)))
 echo "bench/gpu.py: $left s"

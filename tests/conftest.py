@@ -12,6 +12,14 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+# The suite describes a CPU machine (fp32 weights, the host's memory, gloo ranks): on a GPU machine it hides
+# the GPUs from itself and every process it starts, so it passes the same everywhere. The tests that take the
+# `gpu` fixture give them back to the processes they start, and check the GPU path there.
+# What the machine showed is kept where the processes of pytest-xdist, started after this, find it too.
+UNSET = "(unset)"
+MACHINE_GPUS = os.environ.setdefault("WORKBENCH_TESTS_MACHINE_GPUS", os.environ.get("CUDA_VISIBLE_DEVICES", UNSET))
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
 # A suite started under nohup, or as a background job of a script, inherits SIGHUP or SIGINT ignored, and so
 # would every process it starts (an ignored signal stays ignored across exec): the tests that hang up on a
 # process or interrupt it need the defaults a terminal gives.
@@ -25,6 +33,32 @@ CHAT_RECORDS = [
                   {"role": "assistant", "content": f"{i} plus one is {i + 1}."}]}
     for i in range(40)
 ]
+
+
+@pytest.fixture(scope="session")
+def cuda_here() -> int:
+    """How many CUDA GPUs the processes a test starts can train on here (asked of a child given the machine's
+    GPUs; 0 without CUDA)."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    if MACHINE_GPUS != UNSET:
+        env["CUDA_VISIBLE_DEVICES"] = MACHINE_GPUS
+    probe = "import torch; print(torch.cuda.device_count() if torch.cuda.is_available() else 0)"
+    found = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    return int(found.stdout.strip() or 0) if found.returncode == 0 else 0
+
+
+@pytest.fixture
+def gpu(cuda_here, monkeypatch) -> None:
+    """The processes this test starts see the machine's GPUs (the suite hides them); skipped without CUDA."""
+    if not cuda_here:
+        pytest.skip("needs a CUDA GPU")
+    if MACHINE_GPUS == UNSET:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", MACHINE_GPUS)
 
 
 @pytest.fixture(scope="session")

@@ -45,8 +45,14 @@ def test_auto_on_a_gpu_packs_and_fuses_adamw(monkeypatch):
                                       "optim": "adamw_torch_fused"}
     monkeypatch.setattr(fast_path, "gpu_capability", lambda: (7, 5))  # a T4: no flash-attention 2
     spec, p = spec_on("cuda", "fp16")
-    assert resolve(spec, p).attention == "sdpa"
+    chosen = resolve(spec, p)
+    assert (chosen.attention, chosen.packing, chosen.fused_adamw) == ("sdpa", False, True)
     assert any("compute capability 8.0), this one is 7.5" in n for n in spec.notes)
+    # packed, a step of b rows is one row SDPA attends to through a dense mask: packing waits for flash-attention
+    assert ("Packing off: each row holds one record (with SDPA a padding-free batch attends as one long masked "
+            "row; flash-attention packs it cheaply; set packing=on to pack).") in spec.notes
+    spec, p = spec_on("cuda", "bf16", packing="on")
+    assert resolve(spec, p).packing and spec.params["packing"] == "on"  # asked for: packed all the same
 
 
 @pytest.mark.parametrize(("params", "message"), [

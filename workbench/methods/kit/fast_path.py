@@ -10,8 +10,11 @@ loads.
 - packing: TRL's best-fit-decreasing packing, padding-free: several records share a row, their
   position ids restart at each record and the attention mask is block-diagonal (flash-attention's
   varlen kernel, or the mask transformers builds from the position ids for SDPA), so no record
-  sees another; the loss mask is the one each record had. On a GPU by default; on the CPU off, so
-  that a step holds the records it says (packing puts more records in each step).
+  sees another; the loss mask is the one each record had. On by default where flash-attention runs
+  (its varlen kernel attends to each record alone, at no cost); off otherwise: TRL's padding-free
+  batch is one row of every record of the step, which SDPA attends to through one dense mask of that
+  whole length (the attention of a step of b rows then costs about b times as much), and on the CPU
+  a step then holds the records it says.
 - attention: SDPA by default; flash-attention 2 when the package is installed, the GPU is Ampere
   or newer and the weights are in 16 bits.
 - liger: Liger's RMSNorm, RoPE and SwiGLU kernels on CUDA when `liger-kernel` is installed (the
@@ -35,7 +38,7 @@ FLASH_MIN_CAPABILITY = (8, 0)  # Ampere
 
 SPEED = Fields(
     packing=param("auto", "Pack several records into each row, padding-free (each record attends only to itself, "
-                  "its loss mask unchanged; a step then holds more records). auto: on a GPU.",
+                  "its loss mask unchanged; a step then holds more records). auto: on with flash-attention.",
                   choices=SWITCH, group="speed"),
     attention=param("auto", "Attention kernel. auto: flash_attention_2 when installed on an Ampere or newer GPU "
                     "with 16-bit weights, else sdpa.", choices=ATTENTION, group="speed"),
@@ -86,14 +89,6 @@ def resolve(spec: JobSpec, p: Any, packs: bool = True) -> FastPath:
     notes: list[str] = []
     chosen = FastPath(compile=bool(getattr(p, "compile", False)), fused_adamw=cuda)
 
-    packing = getattr(p, "packing", "off")
-    if packing == "auto":
-        chosen.packing = packs and cuda
-        notes.append("Packing on: records share rows padding-free, each attending only to itself (GPU)."
-                     if chosen.packing else "Packing off: each row holds one record (CPU; set packing=on to pack).")
-    else:
-        chosen.packing = packs and packing == "on"
-
     attention = getattr(p, "attention", "auto")
     sixteen = runtime.precision in ("bf16", "fp16")
     flash_ok = cuda and sixteen and installed("flash_attn") and gpu_capability() >= FLASH_MIN_CAPABILITY
@@ -106,6 +101,18 @@ def resolve(spec: JobSpec, p: Any, packs: bool = True) -> FastPath:
                          "Use attention=sdpa.")
     else:
         chosen.attention = attention
+
+    packing = getattr(p, "packing", "off")
+    if packing == "auto":  # padding-free rows pay off where a varlen kernel attends to each record alone
+        chosen.packing = packs and chosen.attention == "flash_attention_2"
+        if chosen.packing:
+            notes.append("Packing on: records share rows padding-free, flash-attention attending to each alone.")
+        elif packs:
+            notes.append("Packing off: each row holds one record (" + (
+                "CPU" if not cuda else "with SDPA a padding-free batch attends as one long masked row; "
+                "flash-attention packs it cheaply") + "; set packing=on to pack).")
+    else:
+        chosen.packing = packs and packing == "on"
 
     liger = getattr(p, "liger", "off")
     liger_ok = cuda and installed("liger_kernel")
