@@ -93,3 +93,26 @@ def test_class_names_are_stable_and_need_two_classes():
     assert record_text({"prompt": "Q?", "completion": "A."}, tokenizer=None) == "Q?\nA."
     with pytest.raises(DataError, match="at least two classes; the data has 1: spam"):
         class_names([{"text": "a", "label": "spam"}, {"text": "b", "label": "spam"}])
+
+
+def test_full_and_head_training_keep_fp32_master_weights_under_sixteen_bit_precision(tiny_model):
+    """On a bf16 GPU the weights that train are fp32 (autocast computes in bf16), the frozen ones bf16: an
+    update below 1/256 of a bf16 weight would be rounded away. A full run's TRL reference is asked in bf16."""
+    import torch
+
+    from workbench.methods.kit.train_args import reference_kwargs
+
+    bf16 = Runtime(device="cpu", precision="bf16")  # the GPU's precision, on this machine's device
+    dtypes = {}
+    for mode in ("full", "last_layer", "lora"):
+        model = load_model(build(SFTParams, {"mode": mode}), tiny_model, bf16)
+        dtypes[mode] = {(p.requires_grad, p.dtype) for p in model.parameters()}
+    assert dtypes["full"] == {(True, torch.float32)}
+    assert dtypes["last_layer"] == {(True, torch.float32), (False, torch.bfloat16)}
+    assert dtypes["lora"] == {(True, torch.bfloat16)}  # the plain model: PEFT adds fp32 adapters later
+    head = load_model(build(SFTParams, {"mode": "last_layer"}), tiny_model, bf16).lm_head.weight
+    stored = load_model(build(SFTParams, {"mode": "full"}), tiny_model, CPU).lm_head.weight
+    assert torch.equal(head, stored)  # the head as stored (fp32 here), not a bf16 round trip
+    assert reference_kwargs(build(DPOParams, {"mode": "full"}), bf16) == {"model_init_kwargs": {"dtype": "bfloat16"}}
+    assert reference_kwargs(build(DPOParams, {"mode": "lora"}), bf16) == {}
+    assert reference_kwargs(build(DPOParams, {"mode": "full"}), CPU) == {}

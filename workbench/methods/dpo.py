@@ -15,7 +15,7 @@ from __future__ import annotations
 from workbench.methods.kit import pair_data
 from workbench.methods.kit.recipe import build_trainer, load, start, train_to_end
 from workbench.methods.kit.samples import PairSamples
-from workbench.methods.kit.train_args import peft_config, trainer_args
+from workbench.methods.kit.train_args import peft_config, reference_kwargs, trainer_args
 from workbench.methods.pair_params import DPOParams
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
@@ -39,6 +39,7 @@ def run(spec: JobSpec, job: JobContext):
     # 4. Trainer.
     config = DPOConfig(
         **trainer_args(p, job, spec.runtime, has_eval=eval_ds is not None),
+        **reference_kwargs(p, spec.runtime),  # a full run's reference in 16 bits
         beta=p.beta,
         loss_type=[p.loss_type],
         label_smoothing=p.label_smoothing,

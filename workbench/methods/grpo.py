@@ -34,7 +34,7 @@ from workbench.methods.kit.recipe import (
     train_to_end,
 )
 from workbench.methods.kit.samples import RewardSamples, counting_errors
-from workbench.methods.kit.train_args import dtype_name, peft_config, trainer_args
+from workbench.methods.kit.train_args import dtype_name, peft_config, reference_kwargs, trainer_args
 from workbench.rewards.scoring import Recorder
 from workbench.rewards.setup import check_group, method_rewards
 from workbench.run.context import JobContext
@@ -116,5 +116,6 @@ def reward_setup(spec: JobSpec, job: JobContext, p: Any, dataset) -> tuple[list,
 def rl_args(p: Any, job: JobContext, runtime: Runtime, config_cls: type) -> dict[str, Any]:
     """The shared trainer arguments that `config_cls` (GRPOConfig, RLOOConfig) accepts; no eval."""
     shared = trainer_args(SimpleNamespace(**vars(p), max_length=None, eval_steps=0), job, runtime, has_eval=False)
+    shared.update(reference_kwargs(p, runtime))  # a full run's reference in 16 bits
     accepted = {f.name for f in fields(config_cls)}
     return {k: v for k, v in shared.items() if k in accepted}

@@ -18,7 +18,7 @@ import random
 from workbench.data.errors import DataError
 from workbench.data.prep import split_sources
 from workbench.methods.kit.recipe import build_trainer, count_data, load, start, train_to_end
-from workbench.methods.kit.train_args import peft_config, trainer_args
+from workbench.methods.kit.train_args import peft_config, reference_kwargs, trainer_args
 from workbench.methods.kto_params import KTOParams
 from workbench.run.context import JobContext
 from workbench.run.spec import JobSpec
@@ -95,6 +95,7 @@ def run(spec: JobSpec, job: JobContext):
     # 4. Trainer.
     config = KTOConfig(
         **trainer_args(p, job, spec.runtime, has_eval=eval_ds is not None),
+        **reference_kwargs(p, spec.runtime),  # a full run's reference in 16 bits
         beta=p.beta,
         loss_type=p.loss_type,
         desirable_weight=desirable_weight,

@@ -130,6 +130,9 @@ def load_model(p: Any, folder: Path, runtime: Runtime, task: str = "causal", **k
     else:
         raise ValueError(f"Unknown task '{task}': expected causal or seq_cls.")
     dtype = getattr(torch, dtype_name(runtime))
+    # Full and the output head train fp32 master weights under 16-bit autocast (16-bit weights would round
+    # away every update smaller than 1/256 of the weight); what stays frozen is cast to 16 bits.
+    master = p.mode in ("full", "last_layer") and dtype != torch.float32
     if p.mode == "qlora":
         from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
@@ -141,14 +144,26 @@ def load_model(p: Any, folder: Path, runtime: Runtime, task: str = "causal", **k
                                            device_map={"": torch.cuda.current_device()}, **kw)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=p.gradient_checkpointing)
     else:
-        # under FSDP it stays on the CPU: sharding moves each rank's part of each layer to its GPU
-        model = auto_class.from_pretrained(folder, dtype=dtype, **kw).to(
-            "cpu" if sharding.sharded(runtime) else runtime.device)
+        model = auto_class.from_pretrained(folder, dtype=torch.float32 if master else dtype, **kw)
     if pad_token_id is not None:
         model.config.pad_token_id = pad_token_id
     if p.mode == "last_layer":
         train_head_only(model)
+    if master:
+        for param in model.parameters():
+            if not param.requires_grad:
+                param.data = param.data.to(dtype)
+    if p.mode != "qlora":  # under FSDP it stays on the CPU: sharding moves each rank's part of each layer to its GPU
+        model = model.to("cpu" if sharding.sharded(runtime) else runtime.device)
     return model
+
+
+def reference_kwargs(p: Any, runtime: Runtime) -> dict[str, Any]:
+    """What a TRL config of a method with a frozen reference takes so that the reference it builds for a
+    full fine-tuning is 16-bit, not a copy of the policy's fp32 master weights."""
+    if getattr(p, "mode", "") != "full" or dtype_name(runtime) == "float32":
+        return {}
+    return {"model_init_kwargs": {"dtype": dtype_name(runtime)}}
 
 
 def head_names(model) -> list[str]:
