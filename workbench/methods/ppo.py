@@ -226,7 +226,8 @@ class ValueHead(torch.nn.Module):
         torch.nn.init.zeros_(self.linear.bias)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.linear(hidden.float()).squeeze(-1)
+        with torch.autocast(hidden.device.type, enabled=False):  # in float32 under the policy's autocast too
+            return self.linear(hidden.float()).squeeze(-1)
 
 
 @dataclass
@@ -236,9 +237,15 @@ class PPOModels:
     reference: torch.nn.Module | None  # None: the policy with its adapter switched off
     kl: core.FixedKL | core.AdaptiveKL
     optimizer: torch.optim.Optimizer | None = None
+    compute: torch.dtype = torch.float32  # bf16 over a full policy's fp32 master weights: autocast's dtype
 
     def trainable(self) -> list[torch.nn.Parameter]:
         return [x for x in self.policy.parameters() if x.requires_grad] + list(self.head.parameters())
+
+    def autocast(self):
+        """The policy's passes computed in `compute` (nothing changes where it is float32)."""
+        device = next(self.head.parameters()).device.type
+        return torch.autocast(device, dtype=self.compute, enabled=self.compute != torch.float32)
 
 
 def load_models(p, folder: Path, spec: JobSpec, checkpoint: str | None) -> PPOModels:
@@ -252,12 +259,13 @@ def load_models(p, folder: Path, spec: JobSpec, checkpoint: str | None) -> PPOMo
         policy = PeftModel.from_pretrained(base, checkpoint, is_trainable=True) if checkpoint else \
             get_peft_model(base, peft_config(p))
         reference = None
-    else:
-        policy = models.load_causal_lm(Path(checkpoint) if checkpoint else folder, dtype=dtype, device=device)
+    else:  # fp32 master weights under 16-bit autocast (a 16-bit weight rounds away small updates)
+        policy = models.load_causal_lm(Path(checkpoint) if checkpoint else folder, dtype="float32", device=device)
         reference = models.load_causal_lm(folder, dtype=dtype, device=device).requires_grad_(False).eval()
     policy.eval()
     head = ValueHead(policy.config.get_text_config().hidden_size).to(device)
-    ppo = PPOModels(policy, head, reference, core.kl_controller(p.kl_control, p.kl_coef, p.target_kl, p.kl_horizon))
+    ppo = PPOModels(policy, head, reference, core.kl_controller(p.kl_control, p.kl_coef, p.target_kl, p.kl_horizon),
+                    compute=getattr(torch, dtype) if p.mode != "lora" else torch.float32)
     ppo.optimizer = torch.optim.AdamW(ppo.trainable(), lr=p.learning_rate)
     return ppo
 
@@ -314,7 +322,8 @@ def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: l
     generation = GenerationConfig(do_sample=True, temperature=p.temperature, top_k=0, top_p=1.0,
                                   max_new_tokens=p.max_new_tokens, eos_token_id=stop_ids,
                                   pad_token_id=tokenizer.pad_token_id)
-    sequences = ppo.policy.generate(**prompts, generation_config=generation)
+    with ppo.autocast():
+        sequences = ppo.policy.generate(**prompts, generation_config=generation)
     prompt_len = prompts["input_ids"].shape[1]
     completion = sequences[:, prompt_len:]
     mask = core.completion_mask(completion, stop_ids)
@@ -329,7 +338,8 @@ def make_rollout(ppo: PPOModels, tokenizer, prompt_ids: list[list[int]], rows: l
     for start in range(0, len(rows), p.mini_batch_size):
         part = slice(start, start + p.mini_batch_size)
         args = (sequences[part], attention[part], prompt_len, p.temperature)
-        logits, value = forward(ppo.policy, *args, head=ppo.head)
+        with ppo.autocast():
+            logits, value = forward(ppo.policy, *args, head=ppo.head)
         logprobs.append(core.logprobs_from_logits(logits, completion[part]))
         values.append(value)
         if ppo.reference is None:
@@ -376,8 +386,9 @@ def update(ppo: PPOModels, rollout: Rollout, p) -> dict[str, float]:
         for start in range(0, n, p.mini_batch_size):
             idx = order[start:start + p.mini_batch_size].to(rollout.input_ids.device)
             mask = rollout.mask[idx]
-            logits, values = forward(ppo.policy, rollout.input_ids[idx], rollout.attention_mask[idx], prompt_len,
-                                     p.temperature, head=ppo.head)
+            with ppo.autocast():
+                logits, values = forward(ppo.policy, rollout.input_ids[idx], rollout.attention_mask[idx], prompt_len,
+                                         p.temperature, head=ppo.head)
             logprobs = core.logprobs_from_logits(logits, rollout.input_ids[idx, prompt_len:])
             pg_loss, clipfrac, approx_kl = core.policy_loss(logprobs, rollout.logprobs[idx], rollout.advantages[idx],
                                                             mask, p.cliprange)
