@@ -349,9 +349,9 @@ def mode_estimate(config, p: Any, mode: str, num_labels: int | None, width: int,
     if work.fused_head:  # one tile alive: the copies were measured on MEASURED_VOCAB columns, 1.5 tiles wide
         positions, columns = min(positions, HEAD_TILE[0]), min(columns, HEAD_TILE[1]) * MEASURED_VOCAB / HEAD_TILE[1]
     logits = int(positions * columns * 4 * work.logit_copies)
-    # QLoRA: 4-bit linear layers; prepare_model_for_kbit_training keeps the rest in fp32. Full and the output
-    # head: the weights that train are fp32 (the 16-bit compute is autocast's), the frozen ones 16-bit.
-    plain_width = 4 if mode == "qlora" else width
+    # QLoRA: 4-bit linear layers, the rest 16-bit (`load_model`). Full and the output head: the weights that
+    # train are fp32 (the 16-bit compute is autocast's), the frozen ones 16-bit.
+    plain_width = width
     packed = FOUR_BIT_BYTES[bool(getattr(p, "double_quant", True))]
     weights = int((total - four_bit) * plain_width + four_bit * packed)
     if mode in ("full", "last_layer"):

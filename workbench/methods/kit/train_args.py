@@ -116,8 +116,8 @@ def load_model(p: Any, folder: Path, runtime: Runtime, task: str = "causal", **k
     """The model to train, loaded the way its mode needs.
 
     task "causal" loads a causal LM; "seq_cls" a sequence classifier (pass num_labels, and id2label /
-    label2id to name the classes; pad_token_id sets where the score is read). qlora: 4-bit base
-    prepared for k-bit training (the adapter comes from `peft_config`); last_layer: everything
+    label2id to name the classes; pad_token_id sets where the score is read). qlora: 4-bit linear
+    layers, the rest 16-bit (the adapter comes from `peft_config`); last_layer: everything
     frozen but the output head; full and lora: the plain model."""
     import torch
 
@@ -134,7 +134,6 @@ def load_model(p: Any, folder: Path, runtime: Runtime, task: str = "causal", **k
     # away every update smaller than 1/256 of the weight); what stays frozen is cast to 16 bits.
     master = p.mode in ("full", "last_layer") and dtype != torch.float32
     if p.mode == "qlora":
-        from peft import prepare_model_for_kbit_training
         from transformers import BitsAndBytesConfig
 
         quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type=p.quant_type,
@@ -142,7 +141,15 @@ def load_model(p: Any, folder: Path, runtime: Runtime, task: str = "causal", **k
                                    bnb_4bit_compute_dtype=getattr(torch, p.compute_dtype))
         model = auto_class.from_pretrained(folder, quantization_config=quant, dtype=dtype,
                                            device_map={"": torch.cuda.current_device()}, **kw)
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=p.gradient_checkpointing)
+        # The weights that stay unquantised (embeddings, norms, the output layer) stay 16-bit and frozen, as
+        # TRL and Unsloth keep them (peft's prepare_model_for_kbit_training would make them fp32: the embeddings
+        # of a 150k vocabulary alone would then outweigh the 4-bit layers of a 0.5B model); a head that trains
+        # (a classifier's or a reward model's score) is fp32.
+        if task == "seq_cls":
+            for name in head_names(model):
+                getattr(model, name).float()
+        if p.gradient_checkpointing:  # the adapters' gradients flow through checkpointed layers of frozen inputs
+            model.enable_input_require_grads()
     else:
         model = auto_class.from_pretrained(folder, dtype=torch.float32 if master else dtype, **kw)
     if pad_token_id is not None:
