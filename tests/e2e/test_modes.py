@@ -171,6 +171,12 @@ def test_estimate_command_prints_json_and_a_table(tiny_project):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert (report["chosen"], report["batch_size"], report["device"]) == ("full", 2, "cpu")
+    assert report["step"].startswith("2 x ") and "(the longest record; max_length 512)" in report["step"]
+    packed = json.loads(cli("estimate", tiny_project, "--set", "packing=on", "--set", "batch_size=2",
+                            "--json").stdout.strip().splitlines()[-1])
+    assert packed["step"] == "2 x 512 tokens (packed rows)"  # rows filled up to max_length
+    lora = next(m for m in report["modes"] if m["mode"] == "lora")
+    assert next(m for m in packed["modes"] if m["mode"] == "lora")["activations"] > lora["activations"]
     table = cli("estimate", tiny_project, "--method", "dpo")
     assert table.returncode == 0 and "last_layer" in table.stdout and "lora*" in table.stdout
     bad = cli("estimate", tiny_project, "--set", "mode=adapter")

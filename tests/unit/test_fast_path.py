@@ -130,3 +130,17 @@ def test_packed_records_keep_their_losses(tiny_model, tmp_path):
     for record, (loss, tokens) in alone.items():
         assert tokens > 0 and packed[record][1] == tokens
         assert packed[record][0] == pytest.approx(loss, rel=1e-4, abs=1e-4)
+
+
+def test_the_estimate_sizes_a_packed_step_by_rows_of_max_length(monkeypatch):
+    """Packed, every row is filled up to max_length whatever the records' lengths: the estimate and the
+    preflight size a step by it, with the same decision as the worker's."""
+    assert not fast_path.packs(build(SFTParams, {}), "cpu", "fp32")
+    assert fast_path.packs(build(SFTParams, {"packing": "on"}), "cpu", "fp32")
+    assert not fast_path.packs(build(SFTParams, {}), "cuda", "bf16")  # no flash-attn here
+    monkeypatch.setattr(fast_path, "installed", lambda package: package == "flash_attn")
+    monkeypatch.setattr(fast_path, "gpu_capability", lambda: (9, 0))
+    assert fast_path.packs(build(SFTParams, {}), "cuda", "bf16")
+    assert not fast_path.packs(build(SFTParams, {"attention": "sdpa"}), "cuda", "bf16")
+    spec, p = spec_on("cuda", "bf16")
+    assert resolve(spec, p).packing == fast_path.packs(build(SFTParams, {}), "cuda", "bf16")

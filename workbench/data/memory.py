@@ -38,7 +38,7 @@ def estimate_bytes(shape: ModelShape, batch: int, tokens: int, full: bool, weigh
     """Weights, plus gradients and AdamW moments when every weight trains (LoRA's are tiny),
     plus activations (~34 values per hidden unit per layer per token) and the logits
     (fp32, about three copies: logits, their softmax and its gradient)."""
-    weights = shape.params * weight_width
+    weights = shape.params * (4 if full else weight_width)  # a full fine-tuning's master weights are fp32
     training_state = shape.params * 12 if full else 0  # fp32 gradient + two Adam moments
     positions = batch * tokens
     activations = positions * shape.hidden * shape.layers * 34 * weight_width // 2

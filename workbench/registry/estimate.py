@@ -27,6 +27,7 @@ from workbench import models, registry
 from workbench import params as params_mod
 from workbench import project as projects
 from workbench.data.memory import free_bytes
+from workbench.methods.kit import fast_path
 from workbench.registry.lengths import longest_prompt, longest_record
 
 MODE_ORDER = ("full", "lora", "qlora", "last_layer")
@@ -81,6 +82,7 @@ class Workload:
     copies_policy: bool = False  # a frozen copy of the policy (a reference, when no adapter can be switched off)
     sampled: tuple[int, int, int] | None = None  # (sequences sampled at once, prompt tokens, completion tokens)
     max_length: int = 0  # the method's max_length, when `length` is the data's longest record below it
+    packed: bool = False  # rows packed up to max_length (SFT's packing): `length` is max_length
     rollout_passes: int = 0  # no-grad passes over the whole sampled batch whose logits are kept (PPO)
     prefill_logits: bool = True  # sampling computes the prompt's logits at every position (not PPO's generate)
     own_loop: bool = False  # the method's own loop, not a transformers Trainer (OWN_LOOP_SAVES)
@@ -236,16 +238,18 @@ SAMPLES_PROMPTS = ("grpo", "rloo", "ppo")  # methods whose rows are prompts (`lo
 
 
 def workload(method_name: str, p: Any, config, project_name: str, base: str,
-             datasets: tuple[str, ...] = ()) -> Workload:
+             datasets: tuple[str, ...] = (), device: str = "cpu", precision: str = "fp32") -> Workload:
     """Sequences, tokens and frozen models of one step of `method_name` with params `p` on the project's training
     data (`datasets` when named)."""
     limit = int(getattr(p, "max_length", 512))
     length = limit
-    if method_name not in SAMPLES_PROMPTS:  # rows are records: the worst batch of this data holds its longest
+    packed = method_name == "sft" and fast_path.packs(p, device, precision)  # every row filled up to max_length
+    if method_name not in SAMPLES_PROMPTS and not packed:  # rows are records: the worst batch holds its longest
         length = longest_record(project_name, method_name, base, limit, datasets)
     found = _workload(method_name, p, length, project_name, base, datasets)
     found.dropout = method_name not in DROPOUT_OFF
     found.fused_head = method_name in FUSED_HEAD
+    found.packed = packed
     if length < limit:
         found.max_length = limit
     return found
@@ -410,7 +414,8 @@ def estimate(project_name: str, method_name: str, values: dict[str, Any] | None 
     found, chosen_work = [], None
     for mode in (m for m in MODE_ORDER if m in offered):
         as_mode = dataclasses.replace(p, mode=mode) if "mode" in info else p
-        work = workload(method_name, as_mode, config, project_name, project.base_model, tuple(datasets or ()))
+        work = workload(method_name, as_mode, config, project_name, project.base_model, tuple(datasets or ()),
+                        device, precision)
         found.append(mode_estimate(config, as_mode, mode, num_labels, width, work, device))
         if mode == getattr(p, "mode", "full") or chosen_work is None:
             chosen_work = work
@@ -428,7 +433,8 @@ def estimate(project_name: str, method_name: str, values: dict[str, Any] | None 
 def step_words(work: Workload) -> str:
     """One step in words: "4 x 512 tokens", "4 x 212 tokens (the longest record; max_length 256)",
     "8 x (120 + 256) tokens, sampled 16 at once"."""
-    cut = f" (the longest record; max_length {work.max_length})" if work.max_length else ""
+    cut = f" (the longest record; max_length {work.max_length})" if work.max_length else \
+        " (packed rows)" if work.packed else ""
     if not work.sampled:
         return f"{work.sequences} x {work.length} tokens{cut}"
     seqs, prompt, completion = work.sampled

@@ -91,7 +91,7 @@ def resolve(spec: JobSpec, p: Any, packs: bool = True) -> FastPath:
 
     attention = getattr(p, "attention", "auto")
     sixteen = runtime.precision in ("bf16", "fp16")
-    flash_ok = cuda and sixteen and installed("flash_attn") and gpu_capability() >= FLASH_MIN_CAPABILITY
+    flash_ok = flash_runs(runtime.device, runtime.precision)
     if attention == "auto":
         chosen.attention = "flash_attention_2" if flash_ok else "sdpa"
         notes.append("Attention: flash-attention 2 (installed, Ampere or newer GPU, 16-bit weights)." if flash_ok
@@ -139,6 +139,22 @@ def resolve(spec: JobSpec, p: Any, packs: bool = True) -> FastPath:
             spec.params[name] = value
     spec.notes.extend(n for n in notes if n not in spec.notes)
     return chosen
+
+
+def flash_runs(device: str, precision: str) -> bool:
+    """Whether flash-attention 2 can run here: installed, an Ampere or newer GPU, 16-bit weights."""
+    return device == "cuda" and precision in ("bf16", "fp16") and installed("flash_attn") and \
+        gpu_capability() >= FLASH_MIN_CAPABILITY
+
+
+def packs(p: Any, device: str, precision: str) -> bool:
+    """Whether SFT with params `p` packs its rows on this device, as `resolve` decides it (for the estimate,
+    which sizes a packed step by max_length-long rows)."""
+    packing = getattr(p, "packing", "off")
+    if packing != "auto":
+        return packing == "on"
+    attention = getattr(p, "attention", "auto")
+    return attention == "flash_attention_2" or (attention == "auto" and flash_runs(device, precision))
 
 
 def why_not_flash(cuda: bool, sixteen: bool) -> str:

@@ -44,7 +44,8 @@ def check_tokenized(spec: JobSpec, job: JobContext, p: SFTParams, folder: Path, 
                 for ids, labels in zip(train_ds["input_ids"], train_ds["labels"])]
     found = preflight.check_rendered(rendered, p.max_length)
     if rendered:
-        longest = min(p.max_length, max(r.tokens for r in rendered))
+        # packed, every row is filled up to max_length (a padding-free step holds batch_size of them)
+        longest = p.max_length if p.packing == "on" else min(p.max_length, max(r.tokens for r in rendered))
         free, where = free_bytes(spec.runtime.device)
         width = 2 if spec.runtime.precision in ("bf16", "fp16") else 4
         found.extend(preflight.check_memory(model_shape(folder), p.batch_size, longest, p.mode == "full",
