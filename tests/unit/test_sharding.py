@@ -80,18 +80,25 @@ def test_a_one_process_run_keeps_its_setting_and_refuses_fsdp(monkeypatch, tmp_p
         sharding.resolve(spec, None, SimpleNamespace(mode="full"), tmp_path)
 
 
+def rank_job(spec, run_dir, rank: int):
+    """The job of rank `rank`: its writer (of events and job.toml) on for rank 0 alone, as the worker makes it."""
+    from workbench.run import events as ev
+    from workbench.run.context import JobContext
+
+    return JobContext(spec=spec, run_dir=run_dir, writer=ev.EventWriter(run_dir / "events.jsonl", enabled=rank == 0))
+
+
 def test_a_rank_resolves_auto_from_the_model_s_estimate_and_records_it_in_job_toml(monkeypatch, tmp_path, tiny_model):
     from workbench.run.spec import JobSpec
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "0")
     p = SimpleNamespace(mode="full", batch_size=2, max_length=64)
 
     def resolved(device: str, gpu_bytes: int) -> JobSpec:
         monkeypatch.setattr(sharding, "smallest_gpu", lambda: gpu_bytes)
         spec = JobSpec(id="r", project="p", method="sft", base_model="tiny", params={}, train=[],
                        runtime=Runtime(device=device, precision="fp32", processes=2))
-        sharding.resolve(spec, SimpleNamespace(run_dir=tmp_path), p, tiny_model)
+        sharding.resolve(spec, rank_job(spec, tmp_path, 0), p, tiny_model)
         assert JobSpec.load(tmp_path).runtime.sharding == spec.runtime.sharding  # written by rank 0 at once
         return spec
 
@@ -107,12 +114,11 @@ def test_a_method_or_mode_fsdp_does_not_shard_is_ddp_without_an_estimate(monkeyp
     from workbench.run.spec import JobSpec
 
     monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setenv("RANK", "1")  # not rank 0: nothing written
     monkeypatch.setattr(sharding, "smallest_gpu", lambda: pytest.fail("no GPU asked about"))
     for method, p in (("ppo", SimpleNamespace(mode="full")), ("sft", SimpleNamespace(mode="lora"))):
         spec = JobSpec(id="r", project="p", method=method, base_model="tiny", params={}, train=[],
                        runtime=Runtime(device="cuda", processes=2))
-        sharding.resolve(spec, SimpleNamespace(run_dir=tmp_path), p, tmp_path / "no-model")
+        sharding.resolve(spec, rank_job(spec, tmp_path, 1), p, tmp_path / "no-model")  # not rank 0: not written
         assert spec.runtime.sharding == "ddp" and not (tmp_path / "job.toml").exists()
 
 

@@ -44,6 +44,14 @@ class JobContext:
     def status(self, message: str, progress: float | None = None) -> None:
         self.emit(ev.Status(message=message, progress=progress))
 
+    def note(self, note: str) -> None:
+        """Add a reason to the spec's notes (once) and write job.toml now, by the one process that writes
+        the run's files (rank 0 of several: the writer of the events)."""
+        if note not in self.spec.notes:
+            self.spec.notes.append(note)
+        if self.writer.enabled:
+            self.spec.save(self.run_dir)
+
     def request_stop(self) -> None:
         """What the signal handlers call. Only the first request interrupts, and only before
         training and before the worker is `closing` (writing its final files and event)."""

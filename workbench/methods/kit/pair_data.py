@@ -9,7 +9,6 @@ person having judged the cut answer as it was."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from workbench.data.errors import DataError
@@ -96,8 +95,6 @@ def prepare(spec: JobSpec, job: JobContext, eval_fraction: float, drop_cut: bool
         kept = len(train_ds) + (len(eval_ds) if eval_ds is not None else 0)
         note = (f"{cut} of {cut + kept} preference pairs left out: their preferred answer was cut by the token "
                 "limit (cut_answers=keep trains on them).")
-        spec.notes.append(note)
-        if int(os.environ.get("RANK", "0")) == 0:  # one writer of job.toml when several ranks train
-            spec.save(job.run_dir)
+        job.note(note)
         job.status(note)
     return train_ds, eval_ds

@@ -105,10 +105,7 @@ def resolve(spec: JobSpec, job: JobContext, p: Any, folder: Path) -> None:
     if runtime.sharding == "auto" and runtime.device == "cuda" and spec.method in FSDP_METHODS and mode == "full":
         need, gpu = step_bytes(spec.method, p, folder, runtime.precision), smallest_gpu()
     runtime.sharding, note = decide(runtime.sharding, spec.method, mode, processes, runtime.device, need, gpu)
-    if note not in spec.notes:
-        spec.notes.append(note)
-    if int(os.environ.get("RANK", "0")) == 0:
-        spec.save(job.run_dir)
+    job.note(note)
 
 
 def step_bytes(method: str, p: Any, folder: Path, precision: str) -> int:
